@@ -1,0 +1,3 @@
+from negkit.cli import main
+
+main()

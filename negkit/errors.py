@@ -1,0 +1,41 @@
+"""The exceptions a user may see. Anything else escaping to the CLI is a bug in negkit or a plugin."""
+
+from __future__ import annotations
+
+
+class NegkitError(Exception):
+    """A problem the user can fix. The CLI prints ``str(error)`` on one line and exits 1."""
+
+
+class RecipeError(NegkitError):
+    """A recipe that cannot be read or does not validate. Names the file and the key."""
+
+    def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        self.path = path
+        self.key = key
+        where = ": ".join(p for p in (path, f"[{key}]" if key else None) if p)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
+class UnknownComponentError(NegkitError):
+    """A component name that no loaded plugin registers."""
+
+
+class DuplicateComponentError(NegkitError):
+    """Two plugins register the same name for the same kind."""
+
+
+class PluginLoadError(NegkitError):
+    """A plugin that failed to import is needed by a recipe."""
+
+
+class ResourceMissingError(NegkitError):
+    """Model data (spaCy pipeline, WordNet, norms, weights) is not installed; the message says how to get it."""
+
+
+class DataError(NegkitError):
+    """Missing or malformed data files."""
+
+
+class TrainingError(NegkitError):
+    """Training cannot go on (non-finite loss, out of memory, a checkpoint that does not fit)."""

@@ -1,0 +1,5 @@
+"""Evaluation: the Evaluator contract, EvalContext and shared metrics."""
+
+from negkit.eval.base import EvalContext, Evaluator
+
+__all__ = ["EvalContext", "Evaluator"]

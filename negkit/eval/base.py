@@ -1,0 +1,107 @@
+"""The evaluator contract and the context that gives evaluators batched access to a model."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Union
+
+if TYPE_CHECKING:
+    from PIL import Image
+    from torch import Tensor
+
+    from negkit.data.base import DataSource
+
+ImageLike = Union["Image.Image", str, Path]
+
+
+@dataclass
+class EvalContext:
+    """What an evaluator may use: two batch encoders and a little run context.
+
+    ``encode_image_batch`` takes a list of PIL images and ``encode_text_batch`` a list of strings; each
+    returns a ``[N, D]`` tensor. The training engine builds them from the open_clip model, its preprocess
+    and tokenizer; tests build them from anything (fixed random embeddings, say). Evaluators call
+    ``encode_images`` / ``encode_texts``, which batch, encode each distinct input once, L2-normalise and
+    return float32 on the CPU.
+    """
+
+    encode_image_batch: Callable[[list["Image.Image"]], "Tensor"]
+    encode_text_batch: Callable[[list[str]], "Tensor"]
+    batch_size: int = 256
+    seed: int = 0
+    data: "DataSource | None" = None  # the run's data source, for evaluators that score its held-out split
+    device: str = "cpu"
+    out_dir: Path | None = None  # where an evaluator may write extra files (plots, per-item results)
+    meta: dict[str, Any] = field(default_factory=dict)  # evaluators add notes here (tie rules, seeds)
+    progress: Callable[[str, int], Any] | None = None
+
+    def encode_texts(self, texts: Sequence[str]) -> "Tensor":
+        unique, index = _unique(list(texts), key=lambda t: t)
+        feats = self._batched(unique, self.encode_text_batch)
+        return feats[index]
+
+    def encode_images(self, images: Sequence[ImageLike]) -> "Tensor":
+        """Encode images given as PIL images or file paths (paths are opened here, each distinct path once)."""
+        unique, index = _unique(list(images), key=lambda im: str(im) if isinstance(im, (str, Path)) else id(im))
+        feats = self._batched(unique, lambda batch: self.encode_image_batch([_open_image(im) for im in batch]))
+        return feats[index]
+
+    def _batched(self, items: list, fn: Callable[[list], "Tensor"]) -> "Tensor":
+        import torch
+
+        if not items:
+            return torch.zeros(0, 0)
+        out = []
+        with torch.no_grad():
+            for start in range(0, len(items), self.batch_size):
+                out.append(fn(items[start:start + self.batch_size]).float().cpu())
+        feats = torch.cat(out)
+        return torch.nn.functional.normalize(feats, dim=-1)
+
+
+class Evaluator(ABC):
+    """Base class of evaluators.
+
+    Subclasses set ``name`` (the recipe name) and take their parameters (data paths, subsets, limits) as
+    keyword arguments of ``__init__``; files are checked in ``__init__`` or at the start of ``evaluate``
+    with a ``negkit.errors.DataError`` that names the parameter. ``evaluate`` returns flat keys such as
+    ``"swap-att/acc"``; negkit stores them as ``"<evaluator name>/<key>"``.
+    """
+
+    name: ClassVar[str]
+
+    @abstractmethod
+    def evaluate(self, ctx: EvalContext) -> dict[str, float]:
+        """Metrics of the model behind ``ctx``."""
+
+
+def _unique(items: list, key: Callable[[Any], Any]) -> tuple[list, list[int]]:
+    first: dict[Any, int] = {}
+    unique: list = []
+    index: list[int] = []
+    for item in items:
+        k = key(item)
+        if k not in first:
+            first[k] = len(unique)
+            unique.append(item)
+        index.append(first[k])
+    return unique, index
+
+
+def _open_image(image: ImageLike) -> "Image.Image":
+    if isinstance(image, (str, Path)):
+        from PIL import Image
+
+        from negkit.errors import DataError
+
+        try:
+            with Image.open(image) as im:
+                return im.convert("RGB")
+        except FileNotFoundError as exc:
+            raise DataError(f"image file not found: {image}") from exc
+        except OSError as exc:
+            raise DataError(f"image file cannot be decoded: {image} ({exc})") from exc
+    return image.convert("RGB") if image.mode != "RGB" else image

@@ -1,0 +1,5 @@
+"""Losses: the Loss contract and LossInputs. Knows only torch."""
+
+from negkit.losses.base import Loss, LossInputs
+
+__all__ = ["Loss", "LossInputs"]

@@ -1,0 +1,60 @@
+"""The loss contract: normalised embeddings in, named scalar terms out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import torch
+from torch import Tensor, nn
+
+
+@dataclass
+class LossInputs:
+    """Everything a loss sees of one (global) batch.
+
+    Under DDP the training loop gathers features from every rank before building this, so a loss always
+    sees the global batch; only the local shard carries gradients.
+    """
+
+    image: Tensor  # [B, D] normalised image embeddings
+    text: Tensor  # [B, D] normalised positive caption embeddings
+    neg_text: Tensor  # [B, K, D] normalised negative caption embeddings (padded; K may be 0)
+    neg_mask: Tensor  # [B, K] bool: False where the miner gave fewer than K
+    neg_concreteness: Tensor  # [B, K] float, NaN where unknown
+    logit_scale: Tensor  # scalar, already exponentiated (as open_clip's model returns it)
+    logit_bias: Tensor | None = None
+    neg_kind_ids: Tensor | None = None  # [B, K] long index into kind_names, -1 where masked
+    kind_names: tuple[str, ...] = field(default=())  # what each kind id means ("swap-adj", ...)
+
+    @property
+    def batch_size(self) -> int:
+        return int(self.image.shape[0])
+
+    @property
+    def num_negatives(self) -> int:
+        return int(self.neg_text.shape[1])
+
+    @classmethod
+    def without_negatives(cls, image: Tensor, text: Tensor, logit_scale: Tensor,
+                          logit_bias: Tensor | None = None) -> "LossInputs":
+        b, d = image.shape
+        return cls(image, text, image.new_zeros(b, 0, d), torch.zeros(b, 0, dtype=torch.bool, device=image.device),
+                   image.new_full((b, 0), float("nan")), logit_scale, logit_bias)
+
+
+class Loss(nn.Module):
+    """Base class of training losses.
+
+    Subclasses set ``name`` (the recipe name), take their parameters as keyword arguments of ``__init__``
+    and implement ``forward``. Compute logits and softmax in float32 (``inputs.image.float()``) so that
+    bf16 autocast cannot overflow, vectorise over the batch, and stay finite when K = 0, every negative
+    is masked, or B = 1.
+    """
+
+    name: ClassVar[str]
+
+    def forward(self, inputs: LossInputs) -> dict[str, Tensor]:  # pragma: no cover - abstract
+        """Named scalar terms. Keys ending in ``"loss"`` are weighted by the recipe and summed into the
+        objective; every other key is a detached diagnostic that is logged."""
+        raise NotImplementedError

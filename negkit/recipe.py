@@ -1,0 +1,345 @@
+"""TOML recipes: parse, apply ``--set`` overrides, validate sections and bind component arguments."""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from negkit.errors import NegkitError, RecipeError
+
+# -- framework sections ---------------------------------------------------------------------------------
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class RunConfig(_Section):
+    name: str | None = None  # run directory name under --out; default: the recipe file's stem
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+
+class ModelConfig(_Section):
+    name: str = "ViT-B-32-quickgelu"  # any open_clip model name (or one of negkit's small configs)
+    pretrained: str = ""  # open_clip tag, local checkpoint path, or "" for random init
+    precision: Literal["fp32", "amp", "amp_bf16"] = "amp_bf16"
+    config_dir: str | None = None  # extra open_clip model-config folder (open_clip.add_model_config)
+    cache_dir: str | None = None  # where open_clip keeps downloaded weights
+
+
+class MiningConfig(_Section):
+    k: int = Field(1, ge=0)  # negatives per caption
+    num_proc: int = Field(1, ge=1)  # worker processes for datasets.map
+    batch_size: int = Field(256, ge=1)  # captions per Miner.mine call
+    cache_dir: str | None = None  # default: the datasets cache
+    seed: int | None = None  # default: [run] seed
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(1, ge=0)
+    max_steps: int = Field(0, ge=0)  # > 0 stops after that many optimiser steps
+    batch_size: int = Field(256, ge=1)
+    lr: float = Field(5e-6, ge=0)
+    weight_decay: float = Field(0.1, ge=0)
+    warmup_steps: int = Field(50, ge=0)
+    beta1: float = 0.9
+    beta2: float = 0.98
+    eps: float = 1e-6
+    grad_clip: float = Field(0.0, ge=0)  # max gradient norm; 0 = off
+    accum_steps: int = Field(1, ge=1)  # gradient accumulation
+    checkpoint_every: int = Field(500, ge=0)  # steps; 0 = only the final checkpoint
+    keep_checkpoints: int = Field(2, ge=1)  # last N kept besides the final one
+    compile: bool = False  # torch.compile the model (GPU)
+    lock_image: bool = False  # freeze the image tower
+    lock_text: bool = False  # freeze the text tower
+    wise_ft: float | None = Field(None, ge=0, le=1)  # WiSE-FT mixing weight of the fine-tuned model
+    num_workers: int = Field(0, ge=0)
+    log_every: int = Field(10, ge=1)
+    max_bad_image_fraction: float = Field(0.01, ge=0, le=1)
+
+
+class ReportConfig(_Section):
+    plots: bool = True
+
+
+SECTIONS: dict[str, type[_Section]] = {
+    "run": RunConfig,
+    "model": ModelConfig,
+    "mining": MiningConfig,
+    "train": TrainConfig,
+    "report": ReportConfig,
+}
+COMPONENT_ARRAYS = {"miners": "miners", "losses": "losses", "eval": "evaluators"}
+ALL_SECTIONS = ("run", "data", "model", "mining", "miners", "losses", "train", "eval", "report")
+WEIGHTED = {"miners", "losses"}
+
+
+@dataclass
+class ComponentSpec:
+    """One component table: its registry kind, recipe name, weight and constructor arguments."""
+
+    kind: str  # registry kind: miners, losses, datasets, evaluators
+    name: str
+    key: str  # where it sits in the recipe: "miners[0]", "data", ...
+    args: dict[str, Any] = field(default_factory=dict)
+    weight: float = 1.0
+
+    def build(self, where: str | None = None) -> Any:
+        """Construct the component (imports it if it was registered lazily); ``where`` names the recipe."""
+        from negkit.plugins import get_host
+
+        cls = get_host().ref(self.kind, self.name).load()
+        try:
+            return cls(**self.args)
+        except NegkitError:
+            raise
+        except (TypeError, ValueError) as exc:
+            raise RecipeError(f"{self.name}: {exc}", path=where, key=self.key) from exc
+
+
+@dataclass
+class Recipe:
+    """A validated recipe. ``raw`` is the resolved TOML (overrides applied), as written to recipe.json."""
+
+    raw: dict[str, Any]
+    run: RunConfig
+    data: ComponentSpec
+    model: ModelConfig
+    mining: MiningConfig
+    train: TrainConfig
+    report: ReportConfig
+    miners: list[ComponentSpec]
+    losses: list[ComponentSpec]
+    eval: list[ComponentSpec]
+    path: Path | None = None
+    overrides: list[str] = field(default_factory=list)
+
+    @property
+    def run_name(self) -> str:
+        return self.run.name or (self.path.stem if self.path else "run")
+
+    @property
+    def mining_seed(self) -> int:
+        return self.run.seed if self.mining.seed is None else self.mining.seed
+
+    def components(self) -> list[ComponentSpec]:
+        return [self.data, *self.miners, *self.losses, *self.eval]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved recipe with every default filled in."""
+        out: dict[str, Any] = {"run": {**self.run.model_dump(), "name": self.run_name}}
+        out["data"] = {"source": self.data.name, **self.data.args}
+        out["model"] = self.model.model_dump()
+        out["mining"] = self.mining.model_dump()
+        out["miners"] = [{"name": c.name, "weight": c.weight, **c.args} for c in self.miners]
+        out["losses"] = [{"name": c.name, "weight": c.weight, **c.args} for c in self.losses]
+        out["train"] = self.train.model_dump()
+        out["eval"] = [{"name": c.name, **c.args} for c in self.eval]
+        out["report"] = self.report.model_dump()
+        return out
+
+
+# -- loading ------------------------------------------------------------------------------------------------
+
+
+def load_recipe(path: str | Path, overrides: list[str] | tuple[str, ...] = (), *,
+                check_components: bool = True) -> Recipe:
+    """Read, override and validate a recipe file. Raises ``RecipeError`` naming the file and key."""
+    path = Path(path)
+    where = str(path)
+    if not path.is_file():
+        raise RecipeError("recipe file not found (give the path to a .toml recipe, e.g. recipes/quickstart.toml)",
+                          path=where)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise RecipeError(f"TOML syntax error: {exc}", path=where) from exc
+    except UnicodeDecodeError as exc:
+        raise RecipeError(f"not a UTF-8 text file: {exc}", path=where) from exc
+    return recipe_from_dict(raw, path=path, overrides=overrides, check_components=check_components)
+
+
+def recipe_from_dict(raw: dict[str, Any], *, path: Path | None = None, overrides: list[str] | tuple[str, ...] = (),
+                     check_components: bool = True) -> Recipe:
+    where = str(path) if path else "<recipe>"
+    raw = copy.deepcopy(raw)
+    for item in overrides:
+        apply_override(raw, item, where=where)
+    unknown = [k for k in raw if k not in ALL_SECTIONS]
+    if unknown:
+        raise RecipeError(f"unknown section [{unknown[0]}]; allowed sections: {', '.join(ALL_SECTIONS)}",
+                          path=where, key=unknown[0])
+    sections: dict[str, Any] = {}
+    for name, model in SECTIONS.items():
+        table = raw.get(name, {})
+        if not isinstance(table, dict):
+            raise RecipeError(f"must be a table ([{name}]), got {type(table).__name__}", path=where, key=name)
+        sections[name] = _validate_section(model, table, name, where)
+
+    data = raw.get("data")
+    if not isinstance(data, dict) or "source" not in data:
+        raise RecipeError("missing required key 'source' (a dataset name, e.g. source = \"shapes\"; "
+                          "see `negkit list-plugins`)", path=where, key="data")
+    data_args = {k: v for k, v in data.items() if k != "source"}
+    data_spec = ComponentSpec("datasets", _component_name(data["source"], where, "data.source"), "data", data_args)
+
+    arrays: dict[str, list[ComponentSpec]] = {}
+    for section, kind in COMPONENT_ARRAYS.items():
+        tables = raw.get(section, [])
+        if not isinstance(tables, list):
+            raise RecipeError(f"must be an array of tables ([[{section}]]), got {type(tables).__name__}",
+                              path=where, key=section)
+        specs = []
+        for i, table in enumerate(tables):
+            key = f"{section}[{i}]"
+            if not isinstance(table, dict):
+                raise RecipeError("must be a table", path=where, key=key)
+            if "name" not in table:
+                raise RecipeError("missing required key 'name'", path=where, key=key)
+            args = {k: v for k, v in table.items() if k not in ("name", "weight")}
+            weight = table.get("weight", 1.0)
+            if "weight" in table and section not in WEIGHTED:
+                raise RecipeError("'weight' is not a key of evaluator tables", path=where, key=key)
+            if isinstance(weight, bool) or not isinstance(weight, (int, float)) or weight < 0:
+                raise RecipeError(f"weight must be a non-negative number, got {weight!r}", path=where,
+                                  key=f"{key}.weight")
+            specs.append(ComponentSpec(kind, _component_name(table["name"], where, f"{key}.name"), key, args,
+                                       float(weight)))
+        arrays[section] = specs
+
+    recipe = Recipe(raw=raw, data=data_spec, miners=arrays["miners"], losses=arrays["losses"], eval=arrays["eval"],
+                    path=path, overrides=list(overrides), **sections)
+    if check_components:
+        check_recipe_components(recipe)
+    return recipe
+
+
+def _component_name(value: Any, where: str, key: str) -> str:
+    if not isinstance(value, str) or not value:
+        raise RecipeError(f"must be a non-empty string, got {value!r}", path=where, key=key)
+    return value
+
+
+def _validate_section(model: type[_Section], table: dict[str, Any], name: str, where: str) -> _Section:
+    try:
+        return model.model_validate(table)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"])
+        if err["type"] == "extra_forbidden":
+            allowed = ", ".join(model.model_fields)
+            raise RecipeError(f"unknown key '{loc}'; allowed keys: {allowed}", path=where, key=name) from None
+        got = err.get("input")
+        raise RecipeError(f"{loc}: {err['msg']} (got {got!r})", path=where, key=name) from None
+
+
+def check_recipe_components(recipe: Recipe) -> None:
+    """Every component name is registered and its arguments fit its constructor (name and type)."""
+    from negkit.plugins import get_host
+
+    host = get_host()
+    where = str(recipe.path) if recipe.path else "<recipe>"
+    for spec in recipe.components():
+        try:
+            ref = host.ref(spec.kind, spec.name)
+        except NegkitError as exc:
+            raise RecipeError(str(exc), path=where, key=spec.key) from None
+        check_arguments(ref, spec.args, where=where, key=spec.key)
+
+
+def check_arguments(ref: Any, args: dict[str, Any], *, where: str, key: str) -> None:
+    """Bind ``args`` to the component's constructor and check them against its type hints."""
+    sig = ref.signature()
+    params = sig.parameters
+    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+    accepted = [n for n, p in params.items() if p.kind not in (inspect.Parameter.VAR_POSITIONAL,
+                                                                 inspect.Parameter.VAR_KEYWORD)]
+    for arg in args:
+        if arg not in params and not takes_kwargs:
+            raise RecipeError(
+                f"{ref.name!r} takes no argument '{arg}'; its arguments: {', '.join(accepted) or '(none)'}",
+                path=where, key=key)
+    missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty
+               and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+               and n not in args]
+    if missing:
+        raise RecipeError(f"{ref.name!r} needs argument '{missing[0]}'", path=where, key=key)
+    hints = ref.type_hints()
+    for arg, value in args.items():
+        hint = hints.get(arg)
+        if hint is None:
+            continue
+        try:
+            TypeAdapter(hint).validate_python(value, strict=False)
+        except ValidationError as exc:
+            msg = exc.errors()[0]["msg"]
+            raise RecipeError(f"{arg}: {msg} (got {value!r}; expected {_hint_text(hint)})", path=where,
+                              key=key) from None
+        except Exception:  # a hint pydantic cannot check (a protocol, a forward ref): the constructor will
+            continue
+
+
+def _hint_text(hint: Any) -> str:
+    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
+
+
+# -- overrides ----------------------------------------------------------------------------------------------
+
+
+def parse_value(text: str) -> Any:
+    """A ``--set`` value: TOML if it parses (``3``, ``true``, ``[1, 2]``, ``"x"``), else the raw string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_override(raw: dict[str, Any], item: str, *, where: str = "<recipe>") -> None:
+    """Apply ``a.b=value`` or ``miners.0.k=value`` to the raw recipe in place."""
+    if "=" not in item:
+        raise RecipeError(f"--set {item!r}: expected KEY=VALUE, e.g. train.epochs=2 or miners.0.k=2", path=where)
+    dotted, _, text = item.partition("=")
+    parts = [p.strip() for p in dotted.strip().split(".")]
+    if len(parts) < 2 or not all(parts):
+        raise RecipeError(f"--set {item!r}: the key needs a section and a name, e.g. train.epochs", path=where)
+    section = parts[0]
+    if section not in ALL_SECTIONS:
+        raise RecipeError(f"--set {dotted}: no section [{section}]; sections: {', '.join(ALL_SECTIONS)}",
+                          path=where)
+    node: Any = raw
+    if section in COMPONENT_ARRAYS:
+        tables = raw.get(section, [])
+        if not parts[1].isdigit() or int(parts[1]) >= len(tables) or len(parts) != 3:
+            raise RecipeError(f"--set {dotted}: no such path; [[{section}]] has {len(tables)} table(s), "
+                              f"address one as {section}.N.key", path=where)
+        node, leaf = tables[int(parts[1])], parts[2]
+    else:
+        if len(parts) != 2:
+            raise RecipeError(f"--set {dotted}: no such path; use {section}.KEY", path=where)
+        leaf = parts[1]
+        model = SECTIONS.get(section)
+        if model is not None and leaf not in model.model_fields:
+            raise RecipeError(f"--set {dotted}: [{section}] has no key '{leaf}'; allowed keys: "
+                              f"{', '.join(model.model_fields)}", path=where)
+        node = raw.setdefault(section, {})
+    node[leaf] = parse_value(text)
+
+
+def validate_recipe_file(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> Recipe:
+    """``negkit validate``: load and check a recipe, and build its light components (miners, data sources,
+    evaluators registered as classes) so that impossible settings fail here, before anything runs."""
+    from negkit.plugins import get_host
+
+    recipe = load_recipe(path, overrides)
+    host = get_host()
+    for spec in recipe.components():
+        if host.ref(spec.kind, spec.name).is_loaded:
+            spec.build(where=str(path))
+    return recipe
