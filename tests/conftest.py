@@ -1,0 +1,37 @@
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+SUGARCREPE = SHARED / "data" / "sugarcrepe"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plugin_host(monkeypatch):
+    """Each test sees plugins loaded under its own environment (NEGKIT_* variables)."""
+    from negkit.plugins import reset_host
+
+    for var in ("NEGKIT_LOAD_PLUGINS", "NEGKIT_DISABLE_PLUGINS", "NEGKIT_DEBUG"):
+        monkeypatch.delenv(var, raising=False)
+    reset_host()
+    yield
+    reset_host()
+
+
+@pytest.fixture
+def sugarcrepe_dir() -> Path:
+    if not SUGARCREPE.is_dir():
+        pytest.skip(f"SugarCrepe caption files not found at {SUGARCREPE}")
+    return SUGARCREPE
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None):
+    """Run ``python -m negkit`` in a subprocess (real exit codes, stdout and stderr)."""
+    import subprocess
+
+    full_env = {**os.environ, **(env or {})}
+    return subprocess.run([sys.executable, "-m", "negkit", *args], capture_output=True, text=True,
+                          env=full_env, cwd=cwd or REPO, timeout=600)
