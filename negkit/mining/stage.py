@@ -1,54 +1,442 @@
-"""The mining stage: every training caption through the recipe's miners, once, into a table.
+"""The mining stage: every training caption through the recipe's miners, once, into a cached table.
 
-First version: mines in-process through ``datasets.map``. Caching by fingerprint, resume and
-``num_proc`` are the mining issue's to finish; the interface below is what training relies on.
+``run_mining(recipe, captions)`` returns a ``datasets.Dataset`` with one row per caption (same order):
+``caption`` and ``negatives`` (a list of ``Negative.as_dict()`` rows, at most ``recipe.mining.k``; edit
+indices are stored as strings because Arrow lists hold one type, ``Negative.from_dict`` reads them back).
+
+The table lives in a cache folder named by a fingerprint of everything that decides its content: the
+miners (name, weight, every constructor parameter with its default filled in, and the version of the
+plugin that provides it), ``mining.k``, the mining seed, a hash of the captions, negkit's version and the
+cache format. The same config reuses the table instantly; any change re-mines into a new folder.
+
+Mining runs ``datasets.Dataset.map(batched=True, num_proc=...)`` over fixed-size shards of captions. A shard
+is written into a private temporary folder (``map``'s ``cache_file_name``/``new_fingerprint``) that is
+renamed to its final name only when complete, and the table is marked complete by ``complete.json``,
+written last (temp file + rename). An interrupted run leaves only finished shards behind (and temp folders
+that are never read and get swept); the next run with the same config mines only the missing shards.
+Shard and batch boundaries never change the result: miners are deterministic per (caption, seed).
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import sys
+import tempfile
+import threading
+import time
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from negkit.mining.base import Miner, Negative
+from negkit.mining.seeding import caption_rng
 
 if TYPE_CHECKING:
     import datasets
 
     from negkit.recipe import Recipe
 
+CACHE_FORMAT = 1  # bump when the table layout changes: old caches are then never read
+DEFAULT_SHARD_SIZE = 20_000  # captions per shard: the unit of resume
+COMPLETE = "complete.json"
 
-def run_mining(recipe: "Recipe", captions: Sequence[str], **_: Any) -> "datasets.Dataset":
-    """A ``datasets.Dataset`` with one row per caption (same order): columns ``caption`` and
-    ``negatives`` (a list of ``Negative.as_dict()``, at most ``recipe.mining.k``)."""
+
+# -- cache location and fingerprint ------------------------------------------------------------------------
+
+
+def default_cache_dir() -> Path:
+    """``<datasets cache>/negkit/mining``: follows ``HF_DATASETS_CACHE`` / ``HF_HOME`` like every datasets cache."""
     import datasets
 
-    miners = [(spec.build(), spec.weight) for spec in recipe.miners]
-    k, seed = recipe.mining.k, recipe.mining_seed
-    table = datasets.Dataset.from_dict({"caption": list(captions)})
-
-    def mine_batch(batch: dict[str, list]) -> dict[str, list]:
-        return {"negatives": [[n.as_dict() for n in negs] for negs in mine_combined(miners, batch["caption"], k, seed)]}
-
-    return table.map(mine_batch, batched=True, batch_size=recipe.mining.batch_size)
+    return Path(datasets.config.HF_DATASETS_CACHE) / "negkit" / "mining"
 
 
-def mine_combined(miners: list[tuple[Miner, float]], captions: list[str], k: int, seed: int) -> list[list[Negative]]:
-    """Up to k negatives per caption from several miners: each miner's share follows its weight."""
-    if k <= 0 or not miners:
+def cache_root(recipe: "Recipe") -> Path:
+    return Path(recipe.mining.cache_dir).expanduser() if recipe.mining.cache_dir else default_cache_dir()
+
+
+def captions_digest(captions: Sequence[str]) -> str:
+    h = hashlib.blake2b(digest_size=16)
+    for caption in captions:
+        h.update(caption.encode("utf-8", "surrogatepass"))
+        h.update(b"\x1e")
+    h.update(str(len(captions)).encode())
+    return h.hexdigest()
+
+
+def miner_config(recipe: "Recipe") -> list[dict[str, Any]]:
+    """Each miner of the recipe with its resolved parameters (defaults filled in) and its plugin's version."""
+    from negkit.plugins import get_host
+
+    host = get_host()
+    versions = {p.name: p.version for p in host.plugins}
+    out = []
+    for spec in recipe.miners:
+        ref = host.ref("miners", spec.name)
+        params: dict[str, Any] = {}
+        for pname, param in ref.signature().parameters.items():
+            if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
+                continue
+            if param.default is not inspect.Parameter.empty:
+                params[pname] = param.default
+        params.update(spec.args)
+        for pname in spec.args.keys() - params.keys():  # **kwargs miners
+            params[pname] = spec.args[pname]
+        out.append({"name": spec.name, "weight": spec.weight, "params": params, "plugin": ref.provider,
+                    "plugin_version": versions.get(ref.provider)})
+    return out
+
+
+def mining_fingerprint(recipe: "Recipe", captions: Sequence[str] | None = None, *,
+                       digest: str | None = None) -> str:
+    """The cache key of mining ``captions`` with ``recipe``'s miners, k and seed."""
+    from negkit import __version__
+
+    if digest is None:
+        digest = captions_digest(captions or [])
+    payload = {
+        "format": CACHE_FORMAT,
+        "negkit": __version__,
+        "k": recipe.mining.k,
+        "seed": recipe.mining_seed,
+        "captions": digest,
+        "miners": miner_config(recipe),
+    }
+    text = json.dumps(payload, sort_keys=True, default=repr)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+# -- the table -----------------------------------------------------------------------------------------------
+
+
+def features() -> "datasets.Features":
+    from datasets import Features, List, Value
+
+    negative = {"text": Value("string"), "kind": Value("string"), "concreteness": Value("float64"),
+                "edits": List(List(Value("string")))}
+    return Features({"caption": Value("string"), "negatives": List(negative)})
+
+
+def negative_row(neg: Negative) -> dict[str, Any]:
+    row = neg.as_dict()
+    row["edits"] = [[str(i), str(b), str(a)] for i, b, a in row["edits"]]
+    return row
+
+
+_COUNTER: Any = None  # a shared counter of mined captions; forked workers inherit it (progress only)
+
+
+class _MineBatch:
+    """The picklable ``map`` function: a batch of captions -> their negatives."""
+
+    def __init__(self, miners: list[tuple[Miner, float]], k: int, seed: int) -> None:
+        self.miners, self.k, self.seed = miners, k, seed
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        captions = batch["caption"]
+        negatives = mine_combined(self.miners, captions, self.k, self.seed)
+        counter = _COUNTER
+        if counter is not None:
+            with counter.get_lock():
+                counter.value += len(captions)
+        return {"negatives": [[negative_row(n) for n in negs] for negs in negatives]}
+
+
+def mine_combined(miners: list[tuple[Miner, float]], captions: Sequence[str], k: int, seed: int
+                  ) -> list[list[Negative]]:
+    """Up to ``k`` negatives per caption from several miners, mixed by weight.
+
+    Each of the ``k`` slots of a caption goes to a miner drawn with probability proportional to its weight
+    (from the caption's own random stream, so the mix is per-caption deterministic); a slot whose miner has
+    nothing left falls back to the other miners, heaviest first. Duplicates and the caption itself are dropped.
+    """
+    captions = list(captions)
+    active = [(m, w) for m, w in miners if w > 0]
+    if k <= 0 or not active:
         return [[] for _ in captions]
-    total = sum(w for _, w in miners) or 1.0
-    quotas = [max(1, round(k * w / total)) if w > 0 else 0 for _, w in miners]
-    per_miner = [m.mine(captions, k=q, seed=seed) if q else [[] for _ in captions]
-                 for (m, _), q in zip(miners, quotas)]
+    per_miner = []
+    for miner, _ in active:
+        try:
+            mined = miner.mine(captions, k=k, seed=seed)
+        except Exception as exc:
+            exc.add_note(f"raised by miner {getattr(miner, 'name', type(miner).__name__)!r}")
+            raise
+        if len(mined) != len(captions):
+            raise RuntimeError(f"miner {miner.name!r} returned {len(mined)} lists for {len(captions)} captions")
+        per_miner.append(mined)
+    weights = [w for _, w in active]
+    fallback = sorted(range(len(active)), key=lambda j: -weights[j])
     out = []
     for i, caption in enumerate(captions):
+        if len(active) == 1:
+            picks = [0] * k
+        else:
+            rng = caption_rng(caption, seed, "mine-combined", tuple(m.name for m, _ in active), tuple(weights))
+            picks = rng.choices(range(len(active)), weights=weights, k=k)
+        queues = [list(per_miner[j][i]) for j in range(len(active))]
+        seen = {_norm(caption)}
         merged: list[Negative] = []
-        seen = {caption.strip().lower()}
-        for negs in per_miner:
-            for neg in negs[i]:
-                key = neg.text.strip().lower()
-                if key not in seen:
-                    seen.add(key)
+        for j in picks:
+            for source in (j, *fallback):
+                neg = _take(queues[source], seen)
+                if neg is not None:
                     merged.append(neg)
-        out.append(merged[:k])
+                    break
+        out.append(merged)
     return out
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+def _take(queue: list[Negative], seen: set[str]) -> Negative | None:
+    while queue:
+        neg = queue.pop(0)
+        key = _norm(neg.text)
+        if key and key not in seen:
+            seen.add(key)
+            return neg
+    return None
+
+
+# -- the stage -----------------------------------------------------------------------------------------------
+
+
+@dataclass
+class MiningResult:
+    """What the stage produced: the table, where it lives, and whether it was reused from the cache."""
+
+    dataset: "datasets.Dataset"
+    path: Path
+    fingerprint: str
+    reused: bool  # every shard came from the cache
+    shards_mined: int
+    shards_total: int
+    seconds: float
+
+    def coverage(self) -> float:
+        """Share of captions with at least one negative."""
+        n = len(self.dataset)
+        if not n:
+            return 0.0
+        return sum(1 for negs in self.dataset["negatives"] if negs) / n
+
+
+def run_mining(recipe: "Recipe", captions: Sequence[str], **kwargs: Any) -> "datasets.Dataset":
+    """A ``datasets.Dataset`` with one row per caption (same order): columns ``caption`` and
+    ``negatives`` (a list of ``Negative.as_dict()``, at most ``recipe.mining.k``). Cached; see the module doc.
+    Keyword arguments go to ``mine_cached``."""
+    return mine_cached(recipe, captions, **kwargs).dataset
+
+
+def mine_cached(recipe: "Recipe", captions: Sequence[str], *, progress: bool | None = None,
+                shard_size: int = DEFAULT_SHARD_SIZE, log: Any = None) -> MiningResult:
+    """Mine (or reuse) the negatives of ``captions`` and return the table with where it lives.
+
+    ``progress``: show a progress bar (rich on a terminal, plain lines otherwise); default: on when
+    stderr is a terminal. ``log``: a callable taking one line of text (default: print to stderr).
+    """
+    import datasets
+
+    if shard_size < 1:
+        raise ValueError("shard_size must be >= 1")
+    start = time.perf_counter()
+    captions = list(captions)
+    fingerprint = mining_fingerprint(recipe, captions)
+    root = cache_root(recipe) / fingerprint
+    ranges = [(lo, min(lo + shard_size, len(captions))) for lo in range(0, len(captions), shard_size)]
+    shard_dirs = [root / f"shard-{lo:09d}-{hi:09d}" for lo, hi in ranges]
+
+    if (root / COMPLETE).is_file():
+        table = _load(root, shard_dirs)
+        if table is not None and len(table) == len(captions):
+            return MiningResult(table, root, fingerprint, True, 0, len(ranges), time.perf_counter() - start)
+
+    root.mkdir(parents=True, exist_ok=True)
+    _sweep_temp(root)
+    _write_json(root / "config.json", {"fingerprint": fingerprint, "k": recipe.mining.k,
+                                        "seed": recipe.mining_seed, "captions": len(captions),
+                                        "miners": miner_config(recipe)})
+    todo = [i for i, d in enumerate(shard_dirs) if not (d / "shard.json").is_file()]
+    if todo:
+        miners = [(spec.build(), spec.weight) for spec in recipe.miners]
+        show = sys.stderr.isatty() if progress is None else progress
+        done_before = sum(hi - lo for i, (lo, hi) in enumerate(ranges) if i not in todo)
+        with _Progress(len(captions), done_before, show, log) as bar:
+            if recipe.mining.num_proc > 1:
+                _warm_up(miners, recipe.mining.k, recipe.mining_seed)
+            for i in todo:
+                lo, hi = ranges[i]
+                shard_fp = hashlib.blake2b(f"{fingerprint}-{lo}-{hi}".encode(), digest_size=16).hexdigest()
+                _mine_shard(captions[lo:hi], shard_dirs[i], miners, recipe, shard_fp)
+                bar.shard_done(hi - lo)
+    _write_json(root / COMPLETE, {"fingerprint": fingerprint, "rows": len(captions),
+                                  "shards": [d.name for d in shard_dirs]})
+    table = _load(root, shard_dirs)
+    if table is None:  # a shard vanished under us (cache cleaned concurrently)
+        raise RuntimeError(f"mining cache {root} lost a shard while mining; run again")
+    return MiningResult(table, root, fingerprint, not todo, len(todo), len(ranges), time.perf_counter() - start)
+
+
+def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, float]], recipe: "Recipe",
+                fingerprint: str) -> None:
+    import datasets
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    try:
+        table = datasets.Dataset.from_dict({"caption": captions}, features=datasets.Features(
+            {"caption": datasets.Value("string")}))
+        num_proc = min(recipe.mining.num_proc, max(1, len(captions)))
+        bars = datasets.is_progress_bar_enabled()
+        datasets.disable_progress_bars()
+        try:
+            mined = table.map(_MineBatch(miners, recipe.mining.k, recipe.mining_seed), batched=True,
+                              batch_size=recipe.mining.batch_size, num_proc=num_proc if num_proc > 1 else None,
+                              features=features(), cache_file_name=str(tmp / "mined.arrow"),
+                              new_fingerprint=fingerprint, load_from_cache_file=False)
+        finally:
+            if bars:
+                datasets.enable_progress_bars()
+        files = [Path(f["filename"]).name for f in mined.cache_files]
+        _write_json(tmp / "shard.json", {"rows": len(mined), "files": files})
+        del mined
+        try:
+            os.replace(tmp, final)
+        except OSError:
+            if not (final / "shard.json").is_file():  # not a concurrent run that finished the same shard
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _load(root: Path, shard_dirs: list[Path]) -> "datasets.Dataset | None":
+    import datasets
+
+    parts = []
+    for d in shard_dirs:
+        try:
+            meta = json.loads((d / "shard.json").read_text())
+            part = datasets.concatenate_datasets([datasets.Dataset.from_file(str(d / f)) for f in meta["files"]])
+        except (OSError, ValueError, KeyError):
+            return None
+        if len(part) != meta["rows"]:
+            return None
+        parts.append(part)
+    if not parts:
+        return datasets.Dataset.from_dict({"caption": [], "negatives": []}, features=features())
+    return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+
+
+def _sweep_temp(root: Path) -> None:
+    """Remove temp folders of interrupted runs (older than a minute, so a concurrent run keeps its own)."""
+    now = time.time()
+    for tmp in root.glob(".tmp-*"):
+        try:
+            if now - tmp.stat().st_mtime > 60:
+                shutil.rmtree(tmp, ignore_errors=True)
+        except OSError:
+            pass
+
+
+def _write_json(path: Path, obj: Any) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=1, sort_keys=True, default=repr)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _warm_up(miners: list[tuple[Miner, float]], k: int, seed: int) -> None:
+    """Mine one caption in the parent so that process-wide caches (spaCy pipelines, norms, WordNet) are
+    loaded before ``map`` forks its workers, which then inherit them instead of loading their own."""
+    for miner, _ in miners:
+        try:
+            miner.mine(["a small red dog sits on a wooden bench"], k=max(1, k), seed=seed)
+        except Exception:  # the real run reports errors, with context
+            pass
+
+
+# -- progress ------------------------------------------------------------------------------------------------
+
+
+class _Progress:
+    """Captions/s while mining: a rich bar on a terminal, a plain line every few seconds otherwise.
+
+    Workers forked by ``map`` add to a shared counter; a thread here turns it into updates.
+    """
+
+    def __init__(self, total: int, done: int, show: bool, log: Any) -> None:
+        self.total, self.base, self.show = total, done, show
+        self.log = log or (lambda line: print(line, file=sys.stderr, flush=True))
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._bar: Any = None
+        self._confirmed = 0  # captions of finished shards mined in this run
+
+    def __enter__(self) -> "_Progress":
+        global _COUNTER
+        import multiprocessing
+
+        _COUNTER = multiprocessing.Value("q", 0)
+        self._t0 = time.perf_counter()
+        if not self.show:
+            return self
+        from rich.console import Console
+
+        console = Console(stderr=True)
+        if console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+            self._bar = Progress(TextColumn("mining"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[rate]} captions/s"), TimeRemainingColumn(),
+                                 console=console)
+            self._bar.start()
+            self._task = self._bar.add_task("mining", total=self.total, completed=self.base, rate="-")
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _mined(self) -> int:
+        counter = _COUNTER
+        seen = counter.value if counter is not None else 0
+        return max(seen, self._confirmed)
+
+    def _render(self, final: bool = False) -> None:
+        mined = min(self._mined(), self.total - self.base)
+        elapsed = max(time.perf_counter() - self._t0, 1e-9)
+        rate = mined / elapsed
+        if self._bar is not None:
+            self._bar.update(self._task, completed=self.base + mined, rate=f"{rate:,.0f}")
+        elif self.show:
+            self.log(f"mining: {self.base + mined:,}/{self.total:,} captions ({rate:,.0f} captions/s)")
+
+    def _poll(self) -> None:
+        interval = 0.2 if self._bar is not None else 10.0
+        while not self._stop.wait(interval):
+            self._render()
+
+    def shard_done(self, n: int) -> None:
+        self._confirmed += n
+        if self._bar is not None:
+            self._render()
+
+    def __exit__(self, *exc: Any) -> None:
+        global _COUNTER
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self.show and exc[0] is None:
+            self._render(final=True)
+        if self._bar is not None:
+            self._bar.stop()
+        _COUNTER = None

@@ -1,0 +1,34 @@
+"""negkit mine"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from negkit.cli.app import app, console
+
+
+@app.command()
+def mine(
+    recipe: Path = typer.Argument(..., help="The recipe whose [mining] and [[miners]] to run."),
+    set_: list[str] = typer.Option([], "--set", help="Override a key: section.key=value or miners.0.key=value."),
+    split: str = typer.Option("train", "--split", help="The data split whose captions to mine."),
+    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show mining progress."),
+) -> None:
+    """Only the mining stage: mine negatives for every caption into the cache (reused when it exists)."""
+    from negkit.mining.stage import mine_cached
+    from negkit.recipe import load_recipe
+
+    loaded = load_recipe(recipe, set_)
+    source = loaded.data.build(where=str(recipe))
+    captions = source.captions(split)
+    result = mine_cached(loaded, captions, progress=progress)
+    names = ", ".join(f"{m.name} (weight {m.weight:g})" for m in loaded.miners) or "(no miners)"
+    how = "reused from cache" if result.reused else (
+        f"mined {result.shards_mined}/{result.shards_total} shard(s)")
+    console.print(f"{len(result.dataset):,} captions, k={loaded.mining.k}, seed={loaded.mining_seed}, "
+                  f"miners: {names}", highlight=False)
+    console.print(f"{how} in {result.seconds:.1f}s", highlight=False)
+    console.print(f"cache: {result.path}", highlight=False, soft_wrap=True)
+    console.print(f"coverage: {result.coverage():.1%} of captions have at least one negative", highlight=False)
