@@ -1,0 +1,153 @@
+"""Logits shared by the contrastive losses, and the gradient-share probe.
+
+Layout of the image->text logits (NegCLIP): row ``i`` is image ``i``; columns ``0..B-1`` are the batch's
+positive captions (column ``i`` is image ``i``'s positive); column ``B + j*K + k`` is the ``k``-th mined
+negative of sample ``j``. Every image therefore competes its positive against all positives and all
+mined negatives of the batch. Masked negatives are ``-inf`` in every row, so they take no probability.
+
+Everything here runs with autocast off and in at least float32 (float64 stays float64, for gradcheck):
+logits of CLIP's scale (~100) overflow bf16's 8-bit mantissa long before they overflow its range.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from negkit.losses.base import LossInputs
+
+
+def compute_dtype(t: Tensor) -> torch.dtype:
+    """float32 for half types, the tensor's own dtype when it is already float32 or float64."""
+    return torch.promote_types(t.dtype, torch.float32)
+
+
+def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
+    """A context with autocast disabled on ``device`` (matmuls stay in the dtype of their inputs)."""
+    return torch.autocast(device_type=device.type, enabled=False)
+
+
+@dataclass
+class ContrastiveLogits:
+    """Image->text logits of one batch in the NegCLIP layout, plus the raw similarities a loss may need.
+
+    ``i2t`` is ``[B, B + B*K]`` (scaled, biased, margins added, masked negatives at ``-inf``);
+    ``pos_sim`` is ``[B]`` (cosine of each image with its positive) and ``own_neg_sim`` ``[B, K]`` (with
+    its own negatives), both unscaled.
+    """
+
+    i2t: Tensor
+    pos_sim: Tensor
+    own_neg_sim: Tensor
+    neg_mask: Tensor
+    batch: int
+    k: int
+
+    @property
+    def t2i(self) -> Tensor:
+        """Text->image logits over the positives only: ``[B, B]``."""
+        return self.i2t[:, : self.batch].T
+
+
+def build_logits(x: LossInputs, *, negatives: bool = True, own_margin: Tensor | None = None) -> ContrastiveLogits:
+    """The NegCLIP-layout logits of ``x``.
+
+    ``negatives=False`` leaves the mined negatives out (plain CLIP). ``own_margin`` (``[B, K]``, logit
+    units, finite) is added to each image's logits of its own negatives before masking.
+    """
+    dtype = compute_dtype(x.image)
+    b, d = x.image.shape
+    k = x.num_negatives if negatives else 0
+    with full_precision(x.image.device):
+        image = x.image.to(dtype)
+        text = x.text.to(dtype)
+        scale = x.logit_scale.to(dtype)
+        pos = image @ text.T  # [B, B]
+        pos_sim = pos.diagonal()
+        logits = scale * pos
+        if x.logit_bias is not None:
+            logits = logits + x.logit_bias.to(dtype)
+        if k == 0:
+            mask = torch.zeros(b, 0, dtype=torch.bool, device=image.device)
+            return ContrastiveLogits(logits, pos_sim, image.new_zeros(b, 0), mask, b, 0)
+
+        mask = x.neg_mask.to(torch.bool)
+        neg = x.neg_text.to(dtype).reshape(b * k, d)
+        neg_sim = image @ neg.T  # [B, B*K]
+        own_neg_sim = neg_sim.view(b, b, k).diagonal(dim1=0, dim2=1).T  # [B, K]
+        neg_logits = scale * neg_sim
+        if x.logit_bias is not None:
+            neg_logits = neg_logits + x.logit_bias.to(dtype)
+        if own_margin is not None:
+            eye = torch.eye(b, dtype=dtype, device=image.device)
+            neg_logits = (neg_logits.view(b, b, k) + eye[:, :, None] * own_margin.to(dtype)[:, None, :]).view(b, b * k)
+        neg_logits = neg_logits.masked_fill(~mask.reshape(1, b * k), float("-inf"))
+        return ContrastiveLogits(torch.cat([logits, neg_logits], dim=1), pos_sim, own_neg_sim, mask, b, k)
+
+
+def symmetric_ce(lg: ContrastiveLogits) -> Tensor:
+    """Mean of image->text cross-entropy (over all columns) and text->image cross-entropy (positives)."""
+    labels = torch.arange(lg.batch, device=lg.i2t.device)
+    return (F.cross_entropy(lg.i2t, labels) + F.cross_entropy(lg.t2i, labels)) / 2
+
+
+def gradient_probe(lg: ContrastiveLogits) -> dict[str, Tensor]:
+    """Where the image->text softmax sends its gradient (detached diagnostics).
+
+    With p the softmax of row i, the cross-entropy gradient on logit c is ``p_c`` for every negative and
+    ``-(1 - p_pos)`` for the positive: the pull on the positive equals the total push on the negatives.
+
+    - ``grad_share_hard``: share of the batch's negative gradient mass on each image's own mined negatives,
+      ``sum_i p_hard_i / sum_i (1 - p_pos_i)``;
+    - ``grad_share_inbatch``: share on every other text of the batch (other positives and other samples'
+      negatives), ``sum_i sum_j p_ij / sum_i (1 - p_pos_i)``; the two shares add up to 1;
+    - ``pos_pull``: mean over images of ``1 - p_pos``, the size of the pull on the positive (in units of
+      the logit scale);
+    - ``hard_neg_acc``: fraction of valid own negatives scored below their positive (0 when none).
+
+    Batch shares are ratios of sums (mass-weighted), computed in log space so they stay finite when
+    ``p_pos`` is close to 1. A share is 0 when the batch has no negative at all (B = 1, K = 0).
+    """
+    with torch.no_grad(), full_precision(lg.i2t.device):
+        b, k = lg.batch, lg.k
+        logp = torch.log_softmax(lg.i2t, dim=1)
+        col = torch.arange(logp.shape[1], device=logp.device)
+        row = torch.arange(b, device=logp.device)
+        is_pos = col[None, :] == row[:, None]
+        is_hard = (col[None, :] >= b) & ((col[None, :] - b).div(max(k, 1), rounding_mode="floor") == row[:, None])
+        neg_inf = torch.tensor(float("-inf"), dtype=logp.dtype, device=logp.device)
+        log_neg = torch.where(is_pos, neg_inf, logp).logsumexp(dim=1)  # log(1 - p_pos), per image
+        log_hard = torch.where(is_hard, logp, neg_inf).logsumexp(dim=1)
+        log_other = torch.where(is_hard | is_pos, neg_inf, logp).logsumexp(dim=1)
+        log_total = log_neg.logsumexp(dim=0)
+        has_mass = torch.isfinite(log_total)
+        zero = logp.new_zeros(())
+        share_hard = torch.where(has_mass, (log_hard.logsumexp(dim=0) - log_total).exp(), zero)
+        share_inbatch = torch.where(has_mass, (log_other.logsumexp(dim=0) - log_total).exp(), zero)
+        return {
+            "grad_share_hard": share_hard,
+            "grad_share_inbatch": share_inbatch,
+            "pos_pull": log_neg.exp().mean(),
+            "hard_neg_acc": hard_negative_accuracy(lg.pos_sim, lg.own_neg_sim, lg.neg_mask),
+        }
+
+
+def hard_negative_accuracy(pos_sim: Tensor, own_neg_sim: Tensor, neg_mask: Tensor) -> Tensor:
+    """Fraction of valid negatives whose similarity is strictly below the positive's (0 when none)."""
+    with torch.no_grad():
+        won = (own_neg_sim < pos_sim[:, None]) & neg_mask
+        return won.sum().to(pos_sim.dtype) / neg_mask.sum().clamp(min=1).to(pos_sim.dtype)
+
+
+def own_similarities(x: LossInputs) -> tuple[Tensor, Tensor]:
+    """``(pos_sim [B], own_neg_sim [B, K])`` in full precision, without the in-batch products."""
+    dtype = compute_dtype(x.image)
+    with full_precision(x.image.device):
+        image = x.image.to(dtype)
+        pos = (image * x.text.to(dtype)).sum(dim=-1)
+        neg = torch.einsum("bd,bkd->bk", image, x.neg_text.to(dtype))
+    return pos, neg
