@@ -254,16 +254,17 @@ def mine_cached(recipe: "Recipe", captions: Sequence[str], *, progress: bool | N
     shard_dirs = [root / f"shard-{lo:09d}-{hi:09d}" for lo, hi in ranges]
 
     if (root / COMPLETE).is_file():
-        table = _load(root, shard_dirs)
+        table = _load(shard_dirs)
         if table is not None and len(table) == len(captions):
             return MiningResult(table, root, fingerprint, True, 0, len(ranges), time.perf_counter() - start)
+        (root / COMPLETE).unlink(missing_ok=True)  # damaged: re-mine what is missing
 
     root.mkdir(parents=True, exist_ok=True)
     _sweep_temp(root)
     _write_json(root / "config.json", {"fingerprint": fingerprint, "k": recipe.mining.k,
                                         "seed": recipe.mining_seed, "captions": len(captions),
                                         "miners": miner_config(recipe)})
-    todo = [i for i, d in enumerate(shard_dirs) if not (d / "shard.json").is_file()]
+    todo = [i for i, d in enumerate(shard_dirs) if _load_shard(d, ranges[i][1] - ranges[i][0]) is None]
     if todo:
         miners = [(spec.build(), spec.weight) for spec in recipe.miners]
         show = sys.stderr.isatty() if progress is None else progress
@@ -276,11 +277,11 @@ def mine_cached(recipe: "Recipe", captions: Sequence[str], *, progress: bool | N
                 shard_fp = hashlib.blake2b(f"{fingerprint}-{lo}-{hi}".encode(), digest_size=16).hexdigest()
                 _mine_shard(captions[lo:hi], shard_dirs[i], miners, recipe, shard_fp)
                 bar.shard_done(hi - lo)
+    table = _load(shard_dirs)
+    if table is None or len(table) != len(captions):  # a shard vanished under us (cache cleaned concurrently)
+        raise RuntimeError(f"mining cache {root} lost a shard while mining; run again")
     _write_json(root / COMPLETE, {"fingerprint": fingerprint, "rows": len(captions),
                                   "shards": [d.name for d in shard_dirs]})
-    table = _load(root, shard_dirs)
-    if table is None:  # a shard vanished under us (cache cleaned concurrently)
-        raise RuntimeError(f"mining cache {root} lost a shard while mining; run again")
     return MiningResult(table, root, fingerprint, not todo, len(todo), len(ranges), time.perf_counter() - start)
 
 
@@ -310,23 +311,42 @@ def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, floa
             os.replace(tmp, final)
         except OSError:
             if not (final / "shard.json").is_file():  # not a concurrent run that finished the same shard
-                raise
+                shutil.rmtree(final, ignore_errors=True)
+                os.replace(tmp, final)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _load(root: Path, shard_dirs: list[Path]) -> "datasets.Dataset | None":
+def _load_shard(shard_dir: Path, rows: int) -> "datasets.Dataset | None":
+    """A finished shard, or None when it is missing or damaged (a damaged one is removed)."""
+    import datasets
+
+    meta_path = shard_dir / "shard.json"
+    if not meta_path.is_file():
+        if shard_dir.exists():
+            shutil.rmtree(shard_dir, ignore_errors=True)
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+        parts = [datasets.Dataset.from_file(str(shard_dir / f)) for f in meta["files"]]
+        part = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
+        if len(part) == meta["rows"] == rows:
+            return part
+    except (OSError, ValueError, KeyError, IndexError, TypeError):
+        pass
+    shutil.rmtree(shard_dir, ignore_errors=True)
+    return None
+
+
+def _load(shard_dirs: list[Path]) -> "datasets.Dataset | None":
     import datasets
 
     parts = []
     for d in shard_dirs:
-        try:
-            meta = json.loads((d / "shard.json").read_text())
-            part = datasets.concatenate_datasets([datasets.Dataset.from_file(str(d / f)) for f in meta["files"]])
-        except (OSError, ValueError, KeyError):
-            return None
-        if len(part) != meta["rows"]:
+        lo, hi = (int(x) for x in d.name.split("-")[1:3])
+        part = _load_shard(d, hi - lo)
+        if part is None:
             return None
         parts.append(part)
     if not parts:
