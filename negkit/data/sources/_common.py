@@ -1,0 +1,146 @@
+"""Shared helpers of the file-backed data sources: path checks, line-numbered parse errors, missing images."""
+
+from __future__ import annotations
+
+import json
+import warnings
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from negkit.data.base import DataSource
+from negkit.errors import DataError
+
+
+class DataWarning(UserWarning):
+    """Data that negkit skipped or repaired (missing images, malformed rows); the message says how many."""
+
+
+def require_file(path: str | Path | None, *, key: str, expected: str, source: str) -> Path:
+    """``path`` as a ``Path`` if it is an existing file; otherwise a ``DataError`` naming the key."""
+    if not path:
+        raise DataError(f"{source}: '{key}' is not set; expected {expected}")
+    p = Path(path).expanduser()
+    if not p.is_file():
+        what = "a folder, not a file" if p.is_dir() else "not found"
+        raise DataError(f"{source}: '{key}' = {str(path)!r}: {what}; expected {expected}")
+    return p
+
+
+def require_dir(path: str | Path | None, *, key: str, expected: str, source: str) -> Path:
+    """``path`` as a ``Path`` if it is an existing folder; otherwise a ``DataError`` naming the key."""
+    if not path:
+        raise DataError(f"{source}: '{key}' is not set; expected {expected}")
+    p = Path(path).expanduser()
+    if not p.is_dir():
+        what = "a file, not a folder" if p.is_file() else "not found"
+        raise DataError(f"{source}: '{key}' = {str(path)!r}: {what}; expected {expected}")
+    return p
+
+
+def read_json(path: Path, *, source: str, key: str) -> Any:
+    """Parse a JSON file; a syntax error names the file, line and column."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return json.load(fh)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{source}: '{key}' = {str(path)!r}: malformed JSON at line {exc.lineno}, "
+                        f"column {exc.colno}: {exc.msg}") from None
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{source}: '{key}' = {str(path)!r}: not UTF-8 text ({exc})") from None
+
+
+def iter_jsonl(path: Path, *, source: str, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    """``(line number, object)`` for every non-blank line; a bad line raises naming its number."""
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{source}: {str(path)!r} line {lineno}: malformed JSON ({exc.msg}, "
+                                f"column {exc.colno})") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{source}: {str(path)!r} line {lineno}: expected a JSON object, got "
+                                f"{type(obj).__name__}")
+            yield lineno, obj
+
+
+def resolve_image(root: Path, name: str) -> Path:
+    """An image path relative to ``root`` (absolute paths are kept)."""
+    p = Path(name).expanduser()
+    return p if p.is_absolute() else root / p
+
+
+@dataclass
+class MissingImages:
+    """Image files a source referenced but could not find: counted, reported, never dropped silently."""
+
+    source: str
+    total: int = 0
+    missing: list[str] = field(default_factory=list)
+
+    def check(self, path: Path) -> bool:
+        self.total += 1
+        if path.is_file():
+            return True
+        self.missing.append(str(path))
+        return False
+
+    def report(self, *, drop: bool) -> None:
+        """Warn (or raise when nothing is left) with the count and a few examples."""
+        if not self.missing:
+            return
+        n = len(self.missing)
+        examples = ", ".join(self.missing[:3])
+        if n == self.total:
+            raise DataError(f"{self.source}: none of the {n} referenced image files exist (e.g. {examples}); "
+                            f"check the image folder setting")
+        what = "dropped those records" if drop else "kept them (they will fail when read)"
+        warnings.warn(f"{self.source}: {n} of {self.total} image files are missing ({examples}{', ...' if n > 3 else ''}); "
+                      f"{what}", DataWarning, stacklevel=3)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"referenced": self.total, "missing": len(self.missing), "examples": self.missing[:10]}
+
+
+class ListRecords(Sequence):
+    """Random-access records over a list of dicts (what ``DataSource.records`` returns)."""
+
+    def __init__(self, rows: list[dict[str, Any]], *, info: Mapping[str, Any] | None = None) -> None:
+        self.rows = rows
+        self.info: dict[str, Any] = dict(info or {})  # counts of missing / skipped rows, for reports
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            return ListRecords(self.rows[index], info=self.info)
+        return self.rows[index]
+
+
+def check_split(source: str, split: str, splits: Sequence[str]) -> None:
+    if split not in splits:
+        raise DataError(f"{source}: no split {split!r}; this source has {', '.join(splits)}")
+
+
+def check_limit(limit: int) -> int:
+    if limit < 0:
+        raise ValueError(f"limit must be >= 0, got {limit}")
+    return limit
+
+
+class CachedSource(DataSource):
+    """A source that reads each split once, on first use, in ``_load(split)``."""
+
+    def records(self, split: str = "train") -> Any:
+        cache = self.__dict__.setdefault("_split_cache", {})
+        if split not in cache:
+            cache[split] = self._load(split)
+        return cache[split]
+
+    def _load(self, split: str) -> Any:
+        raise NotImplementedError

@@ -1,0 +1,100 @@
+"""The ``precomputed`` miner: serves negatives that a data set ships with (NegCLIP's TSV, a JSONL file)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from negkit.errors import DataError
+from negkit.mining.base import Miner, Negative, keep_valid
+from negkit.mining.seeding import caption_rng
+
+FORMATS = ("auto", "negclip-tsv", "jsonl")
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split()).lower()
+
+
+class Precomputed(Miner):
+    """Negatives read from a file instead of mined: NegCLIP's ``train_neg_clip.tsv`` (``title`` ->
+    ``neg_caption``) or a JSON Lines file of ``{"caption": ..., "negatives": [...]}`` objects.
+
+    Captions are matched by text (whitespace and case normalised), so the miner works with any data
+    source whose captions are those of the file, for instance ``negclip-tsv`` itself or ``coco-captions``
+    on the same split. A caption listed on several rows gets the union of their negatives (file order).
+    When a caption has more than ``k`` negatives, ``k`` are drawn with the caption's own seeded random
+    stream, so the choice is deterministic in (caption, seed) like every miner. Captions the file does
+    not know get no negatives; their number is kept in ``stats`` (``unmatched``) for the report.
+
+    Parameters:
+        path: the file with the negatives.
+        format: ``"negclip-tsv"``, ``"jsonl"`` or ``"auto"`` (by suffix: ``.tsv``/``.csv`` -> negclip-tsv).
+        caption_key: the caption's key in JSONL objects.
+        negatives_key: the negatives' key in JSONL objects (a list of strings).
+        kind: the ``Negative.kind`` given to served negatives.
+    """
+
+    name = "precomputed"
+    _transient = ("_table",)
+
+    def __init__(self, path: str = "", format: str = "auto", caption_key: str = "caption",
+                 negatives_key: str = "negatives", kind: str = "precomputed") -> None:
+        if format not in FORMATS:
+            raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {format!r}")
+        self.path = path
+        self.format = format
+        self.caption_key = caption_key
+        self.negatives_key = negatives_key
+        self.kind = kind
+        self._table: dict[str, list[str]] | None = None
+        self.stats = {"served": 0, "unmatched": 0}
+
+    def _load(self) -> dict[str, list[str]]:
+        from negkit.data.sources._common import iter_jsonl, require_file
+        from negkit.data.sources.negclip import iter_negclip_rows
+
+        path = require_file(self.path, key="path", source=self.name,
+                            expected="NegCLIP's TSV or a JSONL file of {caption, negatives}")
+        fmt = self.format
+        if fmt == "auto":
+            fmt = "negclip-tsv" if path.suffix.lower() in (".tsv", ".csv") else "jsonl"
+        table: dict[str, list[str]] = {}
+
+        def add(caption: str, negatives: list[str]) -> None:
+            bucket = table.setdefault(_norm(caption), [])
+            bucket.extend(n for n in negatives if n not in bucket)
+
+        if fmt == "negclip-tsv":
+            for _, row in iter_negclip_rows(path, source=self.name):
+                add(row["title"], row["neg_caption"])
+        else:
+            for lineno, obj in iter_jsonl(path, source=self.name, key="path"):
+                caption, negs = obj.get(self.caption_key), obj.get(self.negatives_key)
+                if not isinstance(caption, str) or not isinstance(negs, list) or not all(isinstance(n, str) for n in negs):
+                    raise DataError(f"{self.name}: {str(path)!r} line {lineno}: expected {self.caption_key!r} (text) "
+                                    f"and {self.negatives_key!r} (a list of texts)")
+                add(caption, negs)
+        return table
+
+    def mine(self, captions: Sequence[str], *, k: int, seed: int) -> list[list[Negative]]:
+        if self._table is None:
+            self._table = self._load()
+        out = []
+        for caption in captions:
+            pool = self._table.get(_norm(caption)) if isinstance(caption, str) else None
+            if not pool or k <= 0:
+                self.stats["unmatched"] += pool is None
+                out.append([])
+                continue
+            order = list(pool)
+            if len(order) > k:
+                caption_rng(caption, seed, self.name).shuffle(order)
+            negs = keep_valid(caption, (Negative(t, self.kind) for t in order), k)
+            self.stats["served"] += len(negs)
+            out.append(negs)
+        return out
+
+    def describe(self) -> dict[str, Any]:
+        return {"path": str(Path(self.path)), **self.stats}
