@@ -1,0 +1,87 @@
+"""negkit audit: the statistics on hand-made negatives, and the command over a captions file and a recipe."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from negkit.errors import DataError
+from negkit.mining.audit import audit_miner, audit_negatives, read_captions, sample_captions
+from negkit.mining.attribute_lexicon import AttributeLexicon
+from negkit.mining.base import Edit, Negative
+
+
+def neg(text: str, c: float | None = None, kind: str = "replace-noun") -> Negative:
+    return Negative(text, kind, c, (Edit(0, "x", "y"),))
+
+
+def test_statistics_on_known_negatives():
+    captions = ["a red dog on grass", "a cat on a mat", "two birds", "a blue car"]
+    negatives = [
+        [neg("a blue dog on grass", 4.0), neg("a red grass on dog", None, "swap-noun")],  # one bag-of-words equal
+        [neg("a cat on a mat", 3.0), neg("a blue car", 2.0)],  # equals its caption (dup); equals another caption
+        [],
+        [neg("a blue bus", 5.0), neg("A  blue BUS", 1.0)],  # duplicate after normalising
+    ]
+    a = audit_negatives("m", captions, negatives, examples=10)
+    assert a.captions == 4 and a.negatives == 6
+    assert a.coverage == pytest.approx(3 / 4)
+    assert a.mean_per_caption == pytest.approx(6 / 4)
+    assert a.mean_concreteness == pytest.approx((4 + 3 + 2 + 5 + 1) / 5)
+    assert a.concreteness_known == pytest.approx(5 / 6)
+    assert a.bow_identical == pytest.approx(2 / 6)  # the swap, and the caption itself
+    assert a.duplicate_rate == pytest.approx(2 / 6)
+    assert a.equals_other_caption == pytest.approx(1 / 6)
+    assert a.kinds == {"replace-noun": 5, "swap-noun": 1}
+    assert [e["caption"] for e in a.examples] == ["a red dog on grass", "a cat on a mat", "a blue car"]
+
+
+def test_empty_input():
+    a = audit_negatives("m", [], [])
+    assert (a.coverage, a.negatives, a.mean_concreteness, a.examples) == (0.0, 0, None, [])
+
+
+def test_audit_miner_on_real_miner():
+    captions = ["a red car", "the idea of it", "two small dogs on a wooden bench"]
+    a = audit_miner("attribute-lexicon", AttributeLexicon(), captions, k=2, examples=1)
+    assert a.coverage == pytest.approx(2 / 3)
+    assert a.duplicate_rate == 0 and a.negatives == 4  # k=2 for each of the two covered captions
+    assert a.seconds > 0 and len(a.examples) == 1
+
+
+def test_read_and_sample_captions(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("a dog\n\n  a cat  \n", encoding="utf-8")
+    assert read_captions(path) == ["a dog", "a cat"]
+    with pytest.raises(DataError, match="not found"):
+        read_captions(tmp_path / "missing.txt")
+    caps = [str(i) for i in range(100)]
+    s = sample_captions(caps, 10, seed=1)
+    assert len(s) == 10 and s == sorted(s, key=int) and s == sample_captions(caps, 10, seed=1)
+    assert sample_captions(caps, 0) == caps
+
+
+def test_cli_audit_over_a_captions_file(tmp_path, capsys):
+    from negkit.cli import main
+
+    path = tmp_path / "c.txt"
+    path.write_text("a red car next to a blue bus\nthe idea of a nice view\n", encoding="utf-8")
+    main(["audit", "--captions", str(path), "--miner", "attribute-lexicon", "--miner", "ngram-shuffle",
+          "-k", "2", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    assert [r["miner"] for r in out] == ["attribute-lexicon", "ngram-shuffle"]
+    assert out[0]["coverage"] == 0.5 and out[1]["coverage"] == 1.0
+    assert out[1]["bow_identical"] == 1.0
+    main(["audit", "--captions", str(path), "--miner", "attribute-lexicon"])
+    text = capsys.readouterr().out
+    assert "attribute-lexicon" in text and "50.0%" in text and "a red car next to a blue bus" in text
+
+
+def test_cli_audit_needs_captions(capsys):
+    from negkit.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["audit"])
+    assert exc.value.code == 1
+    assert "--captions" in capsys.readouterr().err
