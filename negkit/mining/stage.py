@@ -379,10 +379,14 @@ def _write_json(path: Path, obj: Any) -> None:
 def _warm_up(miners: list[tuple[Miner, float]], k: int, seed: int) -> None:
     """Mine one caption in the parent so that process-wide caches (spaCy pipelines, norms, WordNet) are
     loaded before ``map`` forks its workers, which then inherit them instead of loading their own."""
+    from negkit.errors import NegkitError
+
     for miner, _ in miners:
         try:
             miner.mine(["a small red dog sits on a wooden bench"], k=max(1, k), seed=seed)
-        except Exception:  # the real run reports errors, with context
+        except NegkitError:  # missing resources: say so now, once, not from every worker
+            raise
+        except Exception:  # a miner bug: the real run reports it, with context
             pass
 
 
