@@ -210,3 +210,14 @@ def test_cli_mine_prints_cache_and_coverage(host, tmp_path, capsys):
     assert "reused from cache" in capsys.readouterr().out
     config = json.loads(next((tmp_path / "c").glob("*/config.json")).read_text())
     assert config["miners"][0]["params"]["categories"] == ["colour", "size", "material", "count"]
+
+
+def test_mining_modules_import_neither_torch_nor_datasets_eagerly():
+    import subprocess
+    import sys
+
+    code = ("import sys, negkit.mining.stage, negkit.mining.audit, negkit.mining.attribute_lexicon, "
+            "negkit.builtins.attribute_lexicon, negkit.cli.mine, negkit.cli.audit; "
+            "print(sorted(m for m in ('torch', 'datasets', 'spacy') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
