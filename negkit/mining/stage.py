@@ -247,7 +247,7 @@ def mine_cached(recipe: "Recipe", captions: Sequence[str], *, progress: bool | N
     if shard_size < 1:
         raise ValueError("shard_size must be >= 1")
     start = time.perf_counter()
-    captions = list(captions)
+    captions = ["" if c is None else str(c) for c in captions]  # a missing caption gets no negatives
     fingerprint = mining_fingerprint(recipe, captions)
     root = cache_root(recipe) / fingerprint
     ranges = [(lo, min(lo + shard_size, len(captions))) for lo in range(0, len(captions), shard_size)]
