@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Hashable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from negkit.datasets_registry import sha256_file as sha256_of  # noqa: F401 - re-exported
 from negkit.errors import DataError
 
 if TYPE_CHECKING:
     from negkit.eval.base import EvalContext
-
-
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def present_images(evaluator: str, paths: Sequence[Path], *, key: str, skip_missing: bool,

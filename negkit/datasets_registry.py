@@ -1,0 +1,246 @@
+"""The official files of each benchmark and training set ``negkit data get`` can fetch, with checksums,
+and the images users must obtain themselves (licences forbid redistribution or the sets are huge).
+
+Checksums are pinned where negkit's authors verified the file; for the others the download prints the
+computed sha256 and writes it to ``SHA256SUMS`` so a second machine can compare (``--require-checksums``
+refuses unpinned files).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import urllib.request
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from negkit.errors import DataError, NegkitError
+
+SUGARCREPE_URL = "https://raw.githubusercontent.com/RAIVNLab/sugar-crepe/main/data/{}.json"
+BLIP_URL = "https://storage.googleapis.com/sfr-vision-language-research/datasets/{}"
+VALSE_URL = "https://raw.githubusercontent.com/Heidelberg-NLP/VALSE/main/data/{}"
+GDRIVE_URL = "https://drive.google.com/uc?export=download&id={}"
+WINOGROUND_URL = "https://huggingface.co/datasets/facebook/winoground/resolve/main/data/{}"
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """One file: where it comes from, its name under the data set's folder, and its sha256 when pinned."""
+
+    url: str
+    dest: str
+    sha256: str | None = None
+    extract: bool = False  # a zip to unpack next to itself
+
+
+@dataclass(frozen=True)
+class Manual:
+    """Images negkit cannot fetch: what they are, where they come from, where to put them."""
+
+    what: str
+    source: str
+    put_at: str  # relative to the data root given to `negkit data get --to`
+
+
+@dataclass(frozen=True)
+class DataSetEntry:
+    name: str
+    description: str
+    files: tuple[RemoteFile, ...]
+    manual: tuple[Manual, ...] = ()
+    recipe: str = ""  # recipe keys pointing at what was fetched ({root}: the --to folder)
+    needs_token: bool = False  # gated on the Hugging Face hub: set HF_TOKEN after accepting the terms
+    notes: tuple[str, ...] = field(default=())
+
+
+def _sugarcrepe() -> DataSetEntry:
+    # sha256 of the official files as published in RAIVNLab/sugar-crepe (verified against the MIT-licensed
+    # copies the negkit tests use)
+    sums = {
+        "add_att": "012d88d729693d193760e6f3393b06a1cf874380a9db0062e937201199fe044d",
+        "add_obj": "1b9d76b93139a937b8dc1ada92a4f05ecc821bb3c291d752428bafadd4bb0682",
+        "replace_att": "9fe55fd4c0a9ad1f85d486d9f6d0215b41f867eb025026e7f7b5ce44352545ee",
+        "replace_obj": "9d299600639947e9d15281a9ded1382b376cf4ea088a8d08a1314bfe76e81898",
+        "replace_rel": "356bcc2fc4c6aed3f4d9fd50acc58489bb1fe70c28791f9368d4cbf9ea39cdc9",
+        "swap_att": "7a7ce04e5c4c80412b48c6f0c1347fb1a2f5d54c0be6aa429b64d390e442f8d0",
+        "swap_obj": "073cdb8e253d053614e80710834d9773b09dbc1dd0a412f6f9492262caa1dcad",
+    }
+    return DataSetEntry(
+        "sugarcrepe", "SugarCrepe's 7 subsets (7,511 items, MIT licence)",
+        tuple(RemoteFile(SUGARCREPE_URL.format(s), f"{s}.json", sha) for s, sha in sums.items()),
+        (Manual("COCO val2017 images (5,000 files, 1,560 used)", "http://images.cocodataset.org/zips/val2017.zip",
+                "coco/val2017"),),
+        recipe='[[eval]]\nname = "sugarcrepe"\ndata_dir = "{root}/sugarcrepe"\nimage_dir = "{root}/coco/val2017"',
+    )
+
+
+def _aro() -> DataSetEntry:
+    return DataSetEntry(
+        "aro", "ARO's VG-Relation / VG-Attribution files and the Karpathy test captions for COCO/Flickr-Order",
+        (RemoteFile(GDRIVE_URL.format("1kX2iCHEv0CADL8dSO1nMdW-V0NqIAiP3"), "visual_genome_relation.json"),
+         RemoteFile(GDRIVE_URL.format("13tWvOrNOLHxl3Rm9cR3geAdHx2qR3-Tw"), "visual_genome_attribution.json"),
+         RemoteFile(BLIP_URL.format("coco_karpathy_test.json"), "coco_karpathy_test.json"),
+         RemoteFile(BLIP_URL.format("flickr30k_test.json"), "flickr30k_test.json")),
+        (Manual("ARO's Visual Genome images (vgr_vga_images.zip, ~1 GB, a GQA subset)",
+                "Google Drive file 1qaPlrwhGNMrR3a11iopZUT_GPP_LrgP9 (`gdown 1qaPlrwhGNMrR3a11iopZUT_GPP_LrgP9`), "
+                "unzipped", "aro/images"),
+         Manual("COCO 2014 val images (the Karpathy test images)", "http://images.cocodataset.org/zips/val2014.zip",
+                "coco/val2014"),
+         Manual("Flickr30k images", "the Flickr30k request form: https://shannon.cs.illinois.edu/DenotationGraph/",
+                "flickr30k/flickr30k-images")),
+        recipe=('[[eval]]\nname = "aro"\nrelation_file = "{root}/aro/visual_genome_relation.json"\n'
+                'attribution_file = "{root}/aro/visual_genome_attribution.json"\nvg_image_dir = "{root}/aro/images"\n'
+                'coco_file = "{root}/aro/coco_karpathy_test.json"\ncoco_image_root = "{root}/coco"\n'
+                'flickr_file = "{root}/aro/flickr30k_test.json"\nflickr_image_root = "{root}/flickr30k"'),
+        notes=("The VG files are served by Google Drive; if the download returns a web page, fetch them with "
+               "`gdown <id>` into the folder instead.",),
+    )
+
+
+def _karpathy() -> DataSetEntry:
+    names = ("coco_karpathy_train.json", "coco_karpathy_val.json", "coco_karpathy_test.json",
+             "flickr30k_train.json", "flickr30k_val.json", "flickr30k_test.json")
+    return DataSetEntry(
+        "karpathy", "Karpathy splits of COCO and Flickr30k in BLIP's format (train = train + restval, NegCLIP's split)",
+        tuple(RemoteFile(BLIP_URL.format(n), n) for n in names),
+        (Manual("COCO 2014 train and val images", "http://images.cocodataset.org/zips/train2014.zip and "
+                "http://images.cocodataset.org/zips/val2014.zip", "coco/train2014 and coco/val2014"),
+         Manual("Flickr30k images", "the Flickr30k request form: https://shannon.cs.illinois.edu/DenotationGraph/",
+                "flickr30k/flickr30k-images")),
+        recipe=('[data]\nsource = "coco-captions"\nannotations = {{ train = "{root}/karpathy/coco_karpathy_train.json" }}\n'
+                'image_root = "{root}/coco"'),
+    )
+
+
+def _valse() -> DataSetEntry:
+    files = ("existence.json", "plurals.json", "counting-hard.json", "counting-small-quant.json",
+             "counting-adversarial.json", "relations.json", "action-replacement.json", "actant-swap.json",
+             "coreference-standard.json", "coreference-hard.json", "foil-it.json")
+    return DataSetEntry(
+        "valse", "VALSE's 11 pieces (only items with mturk.caption >= 2 are scored)",
+        tuple(RemoteFile(VALSE_URL.format(f), f) for f in files),
+        (Manual("the images of each source data set (Visual7W, SWiG, VisDial, COCO 2014 val, ...)",
+                "the original data sets named in each item's `dataset` field (see the VALSE README)",
+                "valse/images/<dataset>"),),
+        recipe=('[[eval]]\nname = "valse"\ndata_dir = "{root}/valse"\n'
+                'image_dirs = {{ visual7w = "{root}/valse/images/visual7w", SWiG = "{root}/valse/images/SWiG" }}'),
+    )
+
+
+def _winoground() -> DataSetEntry:
+    return DataSetEntry(
+        "winoground", "Winoground's 400 items and images (gated on the Hugging Face hub)",
+        (RemoteFile(WINOGROUND_URL.format("examples.jsonl"), "examples.jsonl"),
+         RemoteFile(WINOGROUND_URL.format("images.zip"), "images.zip", extract=True)),
+        recipe=('[[eval]]\nname = "winoground"\nexamples_file = "{root}/winoground/examples.jsonl"\n'
+                'image_dir = "{root}/winoground/images"'),
+        needs_token=True,
+        notes=("Accept the terms at https://huggingface.co/datasets/facebook/winoground and set HF_TOKEN.",),
+    )
+
+
+def catalogue() -> dict[str, DataSetEntry]:
+    entries = [_sugarcrepe(), _aro(), _karpathy(), _valse(), _winoground()]
+    return {e.name: e for e in entries}
+
+
+def get_entry(name: str) -> DataSetEntry:
+    entries = catalogue()
+    if name not in entries:
+        import difflib
+
+        close = difflib.get_close_matches(name, entries, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise NegkitError(f"unknown data set {name!r}.{hint} Known: {', '.join(entries)}")
+    return entries[name]
+
+
+# -- downloading -------------------------------------------------------------------------------------------
+
+Fetcher = Callable[[str, Path, dict[str, str]], None]
+
+
+def urllib_fetch(url: str, dest: Path, headers: dict[str, str]) -> None:
+    """Stream ``url`` (http(s) or file://) into ``dest``."""
+    request = urllib.request.Request(url, headers={"User-Agent": "negkit", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response, open(dest, "wb") as out:  # noqa: S310
+            shutil.copyfileobj(response, out, length=1 << 20)
+    except OSError as exc:  # URLError, HTTPError, timeouts are all OSErrors
+        raise DataError(f"download failed: {url}: {exc}") from None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+@dataclass
+class FileResult:
+    dest: Path
+    status: str  # "downloaded", "present", "unpinned"
+    sha256: str
+
+
+def download(entry: DataSetEntry, root: Path, *, force: bool = False, require_checksums: bool = False,
+             fetch: Fetcher = urllib_fetch, log: Callable[[str], None] = lambda _: None) -> list[FileResult]:
+    """Fetch every file of ``entry`` into ``root/<entry name>/``, verifying pinned checksums. A file whose
+    checksum does not match is deleted and raises ``DataError``; files already present and matching are
+    kept (``force`` fetches them again)."""
+    to = root / entry.name
+    to.mkdir(parents=True, exist_ok=True)
+    headers = {}
+    if entry.needs_token and os.environ.get("HF_TOKEN"):
+        headers["Authorization"] = f"Bearer {os.environ['HF_TOKEN']}"
+    if require_checksums:
+        unpinned = [f.dest for f in entry.files if f.sha256 is None]
+        if unpinned:
+            raise DataError(f"{entry.name}: no pinned checksum for {', '.join(unpinned)}; drop --require-checksums "
+                            f"to download them and record their sha256")
+    results = []
+    for f in entry.files:
+        dest = to / f.dest
+        if dest.is_file() and not force and (f.sha256 is None or sha256_file(dest) == f.sha256):
+            results.append(FileResult(dest, "present", sha256_file(dest)))
+            log(f"present     {dest}")
+            continue
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{dest.name}.", dir=to)
+        os.close(fd)
+        tmp = Path(tmp_name)
+        try:
+            log(f"downloading {f.url}")
+            fetch(f.url, tmp, headers)
+            digest = sha256_file(tmp)
+            if f.sha256 is not None and digest != f.sha256:
+                raise DataError(f"{entry.name}: checksum mismatch for {f.dest} from {f.url}: got sha256 {digest}, "
+                                f"expected {f.sha256}; the file was not kept (a changed upstream file or a broken "
+                                f"download; retry, or report it)")
+            if _looks_like_html(tmp) and not f.dest.endswith((".html", ".htm")):
+                raise DataError(f"{entry.name}: {f.url} returned a web page, not {f.dest} (a sign-in or confirmation "
+                                f"page?){' ' + entry.notes[0] if entry.notes else ''}")
+            tmp.replace(dest)
+        finally:
+            tmp.unlink(missing_ok=True)
+        if f.extract:
+            with zipfile.ZipFile(dest) as zf:
+                zf.extractall(to)
+        status = "downloaded" if f.sha256 else "unpinned"
+        results.append(FileResult(dest, status, digest))
+        log(f"{'verified   ' if f.sha256 else 'unpinned   '} {dest}  sha256 {digest}")
+    with open(to / "SHA256SUMS", "w", encoding="utf-8") as sums:
+        for r in results:
+            sums.write(f"{r.sha256}  {r.dest.name}\n")
+    return results
+
+
+def _looks_like_html(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        head = fh.read(512).lstrip().lower()
+    return head.startswith((b"<!doctype html", b"<html"))
