@@ -9,7 +9,7 @@ import torch
 from torch import Tensor
 
 from negkit.losses.base import Loss, LossInputs
-from negkit.losses.logits import ContrastiveLogits, build_logits, compute_dtype, gradient_probe, symmetric_ce
+from negkit.losses.logits import ContrastiveLogits, build_logits, compute_dtype, contrastive_terms
 
 MODES = ("fixed", "adaptive")
 UNITS = ("logit", "cosine")
@@ -111,4 +111,4 @@ class Cement(Loss):
         lg = build_logits(inputs, own_margin=m)
         mask = inputs.neg_mask.to(torch.bool)
         margin_mean = (m.detach() * mask).sum() / mask.sum().clamp(min=1)
-        return {"contrastive_loss": symmetric_ce(lg), **gradient_probe(lg), "margin_mean": margin_mean}
+        return {**contrastive_terms(lg), "margin_mean": margin_mean}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor
 
 from negkit.losses.base import Loss, LossInputs
-from negkit.losses.logits import ContrastiveLogits, build_logits, gradient_probe, symmetric_ce
+from negkit.losses.logits import ContrastiveLogits, build_logits, contrastive_terms
 
 
 class InfoNCE(Loss):
@@ -32,4 +32,4 @@ class InfoNCE(Loss):
 
     def forward(self, inputs: LossInputs) -> dict[str, Tensor]:
         lg = self.logits(inputs)
-        return {"contrastive_loss": symmetric_ce(lg), **gradient_probe(lg)}
+        return contrastive_terms(lg)
