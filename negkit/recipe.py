@@ -67,6 +67,7 @@ class TrainConfig(_Section):
 
 class ReportConfig(_Section):
     plots: bool = True
+    tensorboard: bool = False  # also log to <run dir>/tensorboard when tensorboard is installed
 
 
 SECTIONS: dict[str, type[_Section]] = {

@@ -1,0 +1,24 @@
+"""negkit compare"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from negkit.cli.app import app, console
+
+
+@app.command()
+def compare(
+    run_dirs: list[Path] = typer.Argument(..., help="Run directories (each holds a metrics.json)."),
+    markdown: Path = typer.Option(None, "--markdown", help="Also write the table as markdown to this file."),
+) -> None:
+    """One table of metrics across runs (the best value of each metric in bold)."""
+    from negkit.report.compare import markdown_table, rich_table
+
+    console.print(rich_table(run_dirs))
+    if markdown is not None:
+        markdown.parent.mkdir(parents=True, exist_ok=True)
+        markdown.write_text(markdown_table(run_dirs), encoding="utf-8")
+        console.print(f"wrote {markdown}", highlight=False)

@@ -1,0 +1,125 @@
+"""The run directory: what a run writes (recipe, plugins, environment, metrics) and how it is read back.
+
+```
+<out>/<run name>/
+  recipe.json     the resolved recipe (every default filled in)
+  plugins.json    loaded plugins, their versions and what they register
+  env.json        python, torch, open_clip, negkit versions; device; processes
+  log.jsonl       one JSON object per logged step
+  checkpoints/    step-N.pt (last N kept) and final.pt
+  metrics.json    {"run": {...}, "metrics": {"<evaluator>/<metric>": value}}
+  report.md       metrics table and plots/
+  plots/          PNG plots of the logged values over steps
+```
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+from negkit.errors import DataError
+
+RECIPE = "recipe.json"
+PLUGINS = "plugins.json"
+ENV = "env.json"
+LOG = "log.jsonl"
+METRICS = "metrics.json"
+REPORT = "report.md"
+CHECKPOINTS = "checkpoints"
+PLOTS = "plots"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Atomic JSON write (temp file + rename): a killed run never leaves half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(json.dumps(_finite(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: non-finite floats become null."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path} not found (is {path.parent} a negkit run directory?)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path} is not valid JSON: {exc}") from None
+
+
+def plugin_records() -> list[dict[str, Any]]:
+    from negkit.plugins import get_host
+
+    return [p.as_dict() for p in get_host().plugins]
+
+
+def environment(device: str = "cpu", world: int = 1) -> dict[str, Any]:
+    import importlib.metadata as md
+
+    def version(dist: str) -> str | None:
+        try:
+            return md.version(dist)
+        except md.PackageNotFoundError:
+            return None
+
+    env: dict[str, Any] = {
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "negkit": version("negkit"),
+        "torch": version("torch"),
+        "open_clip_torch": version("open_clip_torch"),
+        "datasets": version("datasets"),
+        "device": device,
+        "processes": world,
+    }
+    try:
+        import torch
+
+        env["torch"] = torch.__version__
+        env["cuda"] = torch.version.cuda
+        env["cpu_threads"] = torch.get_num_threads()
+        if device.startswith("cuda") and torch.cuda.is_available():
+            env["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return env
+
+
+def read_log(run_dir: Path) -> list[dict[str, Any]]:
+    """The records of ``log.jsonl`` (a torn last line from a killed run is skipped)."""
+    path = run_dir / LOG
+    if not path.is_file():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    path = Path(run_dir)
+    if path.is_file() and path.name == METRICS:
+        path = path.parent
+    data = read_json(path / METRICS)
+    if not isinstance(data, dict) or "metrics" not in data:
+        raise DataError(f"{path / METRICS} has no \"metrics\" table")
+    return data

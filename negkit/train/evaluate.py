@@ -1,0 +1,57 @@
+"""Evaluation: an ``EvalContext`` over the trained open_clip model, and the recipe's evaluators run on it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from negkit.eval.base import EvalContext
+from negkit.train.model import ClipModel, encode_text
+
+
+def eval_context(clip: ClipModel, device: torch.device, autocast: Callable[[], Any], *, batch_size: int = 256,
+                 seed: int = 0, data: Any = None, out_dir: Path | None = None) -> EvalContext:
+    """Batch encoders for evaluators: open_clip's eval transform for images; texts tokenised and encoded with
+    padding trimmed to the batch's longest text."""
+    model = clip.model
+
+    def encode_images(images: list) -> torch.Tensor:
+        pixels = torch.stack([clip.preprocess_val(im) for im in images]).to(device)
+        with torch.no_grad(), autocast():
+            return model.encode_image(pixels, normalize=True).float()
+
+    def encode_texts(texts: list[str]) -> torch.Tensor:
+        tokens = clip.tokenize_trimmed(list(texts)).to(device)
+        with torch.no_grad(), autocast():
+            return encode_text(model, tokens).float()
+
+    return EvalContext(encode_images, encode_texts, batch_size=batch_size, seed=seed, data=data, device=str(device),
+                       out_dir=out_dir)
+
+
+def run_evaluators(specs: list[Any], ctx: EvalContext, *, where: str | None = None,
+                   say: Callable[[str], None] | None = None) -> dict[str, float]:
+    """Every ``[[eval]]`` evaluator on ``ctx``; metrics keyed ``"<evaluator name>/<key>"``."""
+    metrics: dict[str, float] = {}
+    for spec in specs:
+        evaluator = spec.build(where=where)
+        if say:
+            say(f"evaluating {spec.name}")
+        result = evaluator.evaluate(ctx)
+        for key, value in result.items():
+            metrics[f"{spec.name}/{key}"] = float(value)
+    return metrics
+
+
+def evaluate_model(clip: ClipModel, specs: list[Any], device: torch.device, autocast: Callable[[], Any], *,
+                   seed: int = 0, data: Any = None, out_dir: Path | None = None, batch_size: int = 256,
+                   where: str | None = None, say: Callable[[str], None] | None = None) -> dict[str, float]:
+    training = clip.model.training
+    clip.model.eval()
+    try:
+        ctx = eval_context(clip, device, autocast, batch_size=batch_size, seed=seed, data=data, out_dir=out_dir)
+        return run_evaluators(specs, ctx, where=where, say=say)
+    finally:
+        clip.model.train(training)

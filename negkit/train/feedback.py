@@ -1,0 +1,94 @@
+"""What a run shows while it trains: a rich progress bar on a terminal, plain log lines otherwise, every logged
+value in ``log.jsonl``, and TensorBoard scalars when asked for and installed. Only rank 0 gives feedback."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}" if math.isfinite(value) else str(value)
+    return str(value)
+
+
+class Feedback:
+    """Progress bar or plain lines, ``log.jsonl`` and optional TensorBoard, for ``total`` optimiser steps."""
+
+    def __init__(self, total: int, *, log_path: Path | None = None, enabled: bool = True, tensorboard_dir: Path | None = None,
+                 console: Console | None = None) -> None:
+        self.total = total
+        self.enabled = enabled
+        self.console = console or Console()
+        self.log_path = log_path if enabled else None
+        self._fh = open(log_path, "a", encoding="utf-8") if self.log_path else None
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._writer: Any = None
+        if enabled and tensorboard_dir is not None:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self._writer = SummaryWriter(str(tensorboard_dir))
+            except ImportError:
+                warnings.warn("[report] tensorboard = true, but tensorboard is not installed "
+                              "(pip install tensorboard); logging to log.jsonl only", stacklevel=2)
+
+    def start(self, step: int) -> None:
+        if not self.enabled:
+            return
+        if self.console.is_terminal:
+            self._progress = Progress(
+                TextColumn("[bold]train[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
+                TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console, transient=False)
+            self._progress.start()
+            self._task = self._progress.add_task("train", total=self.total, completed=step, info="")
+        elif step:
+            self.console.print(f"resuming at step {step}/{self.total}", highlight=False)
+
+    def advance(self, step: int, epoch: int, loss: float) -> None:
+        if self._progress is not None:
+            self._progress.update(self._task, completed=step, info=f"epoch {epoch} loss {_fmt(loss)}")
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one record (step, epoch, lr, loss terms, diagnostics, samples/s) everywhere it goes."""
+        if not self.enabled:
+            return
+        record = {"time": round(time.time(), 3), **record}
+        if self._fh is not None:
+            self._fh.write(json.dumps(record, allow_nan=True) + "\n")
+            self._fh.flush()
+        if self._writer is not None:
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key not in ("step", "time"):
+                    self._writer.add_scalar(key, value, record["step"])
+        if self._progress is not None:
+            info = f"epoch {record.get('epoch')} loss {_fmt(record.get('loss'))} {_fmt(record.get('samples_per_s'))} img/s"
+            self._progress.update(self._task, completed=record["step"], info=info)
+        else:
+            keys = ("epoch", "loss", "lr", "samples_per_s")
+            parts = " ".join(f"{k}={_fmt(record[k])}" for k in keys if k in record)
+            self.console.print(f"step {record['step']}/{self.total} {parts}", highlight=False, soft_wrap=True)
+
+    def message(self, text: str) -> None:
+        if self.enabled:
+            self.console.print(text, highlight=False, soft_wrap=True)
+
+    def close(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+        if self._fh is not None:
+            self._fh.close()
+            self._fh = None
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
