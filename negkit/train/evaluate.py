@@ -35,13 +35,21 @@ def run_evaluators(specs: list[Any], ctx: EvalContext, *, where: str | None = No
                    say: Callable[[str], None] | None = None) -> dict[str, float]:
     """Every ``[[eval]]`` evaluator on ``ctx``; metrics keyed ``"<evaluator name>/<key>"``."""
     metrics: dict[str, float] = {}
+    names = [spec.name for spec in specs]
     for spec in specs:
         evaluator = spec.build(where=where)
         if say:
             say(f"evaluating {spec.name}")
         result = evaluator.evaluate(ctx)
+        # an evaluator used twice (COCO and Flickr retrieval) is told apart by its occurrence: "retrieval[1]/..."
+        prefix = spec.name if names.count(spec.name) == 1 else f"{spec.name}[{names[:specs.index(spec)].count(spec.name)}]"
         for key, value in result.items():
-            metrics[f"{spec.name}/{key}"] = float(value)
+            metrics[f"{prefix}/{key}"] = float(value)
+    if ctx.out_dir is not None and ctx.meta:  # the rules evaluators applied (tie rules, seeds, filters)
+        import json
+
+        Path(ctx.out_dir).mkdir(parents=True, exist_ok=True)
+        (Path(ctx.out_dir) / "eval_meta.json").write_text(json.dumps(ctx.meta, indent=2, default=str))
     return metrics
 
 
