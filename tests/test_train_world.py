@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from negkit.data.base import DataSource
+from negkit.eval.base import EvalContext, Evaluator
 from negkit.mining.base import Edit, Miner, Negative
 
 COLOURS = {"red": (220, 30, 30), "green": (30, 180, 60), "blue": (40, 60, 220), "yellow": (230, 210, 40),
@@ -110,6 +111,34 @@ class ColourSwap(Miner):
         return out
 
 
+class ColourRetrieval(Evaluator):
+    """Image->text top-1 accuracy over the run's records, and how often the image prefers its caption to the
+    colour-swapped one.
+
+    Parameters:
+        limit: records scored.
+    """
+
+    name = "test-retrieval"
+
+    def __init__(self, limit: int = 24) -> None:
+        self.limit = limit
+
+    def evaluate(self, ctx: EvalContext) -> dict[str, float]:
+        import torch
+
+        records = ctx.data.records("train")[: self.limit]
+        captions = [r["caption"] for r in records]
+        swapped = [negs[0].text for negs in ColourSwap().mine(captions, k=1, seed=0)]
+        img = ctx.encode_images([r["image"] for r in records])
+        txt = ctx.encode_texts(captions)
+        neg = ctx.encode_texts(swapped)
+        sims = img @ txt.T
+        top1 = (sims.argmax(dim=1) == torch.arange(len(records))).float().mean()
+        pair = ((img * txt).sum(-1) > (img * neg).sum(-1)).float().mean()
+        return {"i2t/r1": float(top1), "swap/acc": float(pair)}
+
+
 def recipe_dict(**sections: Any) -> dict[str, Any]:
     """A small CPU recipe on the colour world; keyword arguments replace or extend whole sections."""
     raw: dict[str, Any] = {
@@ -121,6 +150,7 @@ def recipe_dict(**sections: Any) -> dict[str, Any]:
         "losses": [{"name": "infonce"}],
         "train": {"epochs": 1, "batch_size": 8, "lr": 1e-3, "warmup_steps": 2, "checkpoint_every": 0,
                   "log_every": 1},
+        "eval": [{"name": "test-retrieval"}],
         "report": {"plots": False},
     }
     for name, value in sections.items():
@@ -134,7 +164,7 @@ def recipe_dict(**sections: Any) -> dict[str, Any]:
 def registered_world():
     from negkit.testing import registered_components
 
-    return registered_components(datasets=[ColourWorld], miners=[ColourSwap])
+    return registered_components(datasets=[ColourWorld], miners=[ColourSwap], evaluators=[ColourRetrieval])
 
 
 def make_recipe(raw: dict[str, Any]):
