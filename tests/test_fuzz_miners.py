@@ -8,6 +8,9 @@ negatives for a caption alone as in a batch, and raises nothing.
 from __future__ import annotations
 
 import inspect
+import json
+import tempfile
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -50,8 +53,26 @@ caption_text = st.one_of(
 )
 
 
+def _precomputed_file() -> dict:
+    """A JSONL file of negatives for the ``precomputed`` miner, including ones it must filter out."""
+    path = Path(tempfile.mkdtemp(prefix="negkit-fuzz-")) / "negatives.jsonl"
+    rows = [{"caption": c, "negatives": [c, c.upper() + " x", c.upper() + " x", "a blue cat"]} for c in ODD]
+    rows += [{"caption": "a red dog", "negatives": ["a red dog", "A  Red dog", "a blue dog", "a red cat"]}]
+    path.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    return {"path": str(path)}
+
+
+# Miners that cannot work without configuration get it here (a data file, ...).
+CONFIGURE = {"precomputed": _precomputed_file}
+
+
 def build(name: str) -> Miner:
     if name not in _BUILT:
+        if name in CONFIGURE:
+            from negkit.recipe import ComponentSpec
+
+            _BUILT[name] = ComponentSpec("miners", name, name, CONFIGURE[name]()).build()
+            return _BUILT[name]
         ref = get_host().ref("miners", name)
         required = [p for p, v in ref.signature().parameters.items() if v.default is inspect.Parameter.empty
                     and v.kind not in (v.VAR_POSITIONAL, v.VAR_KEYWORD)]

@@ -57,11 +57,29 @@ class CountingMiner(Miner):
                 if c.strip() else [] for c in captions]
 
 
+class FileMiner(Miner):
+    """Appends the first line of a file.
+
+    Parameters:
+        path: the file.
+    """
+
+    name = "test-file"
+
+    def __init__(self, path: str = "") -> None:
+        self.path = path
+
+    def mine(self, captions: Sequence[str], *, k: int, seed: int) -> list[list[Negative]]:
+        with open(self.path, encoding="utf-8") as fh:
+            extra = fh.readline().strip()
+        return [[Negative(f"{c} {extra}", "file")][:k] for c in captions]
+
+
 @pytest.fixture
 def host():
     CountingMiner.mined = 0
     CountingMiner.fail_after = None
-    with registered_components(miners=[CountingMiner], datasets=[TinySource]) as h:
+    with registered_components(miners=[CountingMiner, FileMiner], datasets=[TinySource]) as h:
         yield h
 
 
@@ -221,3 +239,18 @@ def test_mining_modules_import_neither_torch_nor_datasets_eagerly():
             "print(sorted(m for m in ('torch', 'datasets', 'spacy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_editing_a_file_named_by_a_parameter_remines(host, tmp_path):
+    import os
+
+    data = tmp_path / "extra.txt"
+    data.write_text("in the rain\n", encoding="utf-8")
+    recipe = make_recipe(tmp_path, [{"name": "test-file", "path": str(data)}])
+    first = mine_cached(recipe, CAPTIONS, progress=False)
+    assert mine_cached(recipe, CAPTIONS, progress=False).reused
+    data.write_text("in the snow\n", encoding="utf-8")
+    os.utime(data, ns=(1, 1))
+    second = mine_cached(recipe, CAPTIONS, progress=False)
+    assert not second.reused and second.fingerprint != first.fingerprint
+    assert second.dataset[0]["negatives"][0]["text"].endswith("in the snow")

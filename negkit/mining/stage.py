@@ -88,8 +88,23 @@ def miner_config(recipe: "Recipe") -> list[dict[str, Any]]:
         for pname in spec.args.keys() - params.keys():  # **kwargs miners
             params[pname] = spec.args[pname]
         out.append({"name": spec.name, "weight": spec.weight, "params": params, "plugin": ref.provider,
-                    "plugin_version": versions.get(ref.provider)})
+                    "plugin_version": versions.get(ref.provider), "files": _file_stamps(params)})
     return out
+
+
+def _file_stamps(params: dict[str, Any]) -> dict[str, list[int]]:
+    """Size and modification time of every parameter that names an existing file (a miner reading
+    negatives or word lists from a file): editing the file re-mines."""
+    stamps = {}
+    for pname, value in params.items():
+        if isinstance(value, str) and value and len(value) < 4096:
+            try:
+                st = Path(value).expanduser().stat()
+            except (OSError, ValueError):
+                continue
+            if Path(value).expanduser().is_file():
+                stamps[pname] = [st.st_size, st.st_mtime_ns]
+    return stamps
 
 
 def mining_fingerprint(recipe: "Recipe", captions: Sequence[str] | None = None, *,
