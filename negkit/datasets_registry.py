@@ -111,8 +111,8 @@ def _karpathy() -> DataSetEntry:
                 "http://images.cocodataset.org/zips/val2014.zip", "coco/train2014 and coco/val2014"),
          Manual("Flickr30k images", "the Flickr30k request form: https://shannon.cs.illinois.edu/DenotationGraph/",
                 "flickr30k/flickr30k-images")),
-        recipe=('[data]\nsource = "coco-captions"\nannotations = {{ train = "{root}/karpathy/coco_karpathy_train.json" }}\n'
-                'image_root = "{root}/coco"'),
+        recipe=('[data]\nsource = "coco-captions"\n'
+                'annotations = {{ train = "{root}/karpathy/coco_karpathy_train.json" }}\nimage_root = "{root}/coco"'),
     )
 
 

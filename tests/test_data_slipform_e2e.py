@@ -58,23 +58,22 @@ def _overrides(tmp: Path, sugarcrepe_dir: Path) -> list[str]:
 
 @pytest.mark.slow
 def test_slipform_recipe_end_to_end_on_cpu(tmp_path, sugarcrepe_dir):
-    from negkit.pipeline import run
-    from negkit.recipe import load_recipe
+    from negkit.cli import main
 
-    recipe = load_recipe(REPO / "recipes" / "slipform.toml", _overrides(tmp_path / "data", sugarcrepe_dir))
-    assert [m.name for m in recipe.miners] == ["concrete-plant"] and recipe.losses[0].name == "cement"
-    result = run(recipe, out=tmp_path / "runs")
-    m = result.metrics
+    overrides = _overrides(tmp_path / "data", sugarcrepe_dir)
+    main(["run", str(REPO / "recipes" / "slipform.toml"), "--out", str(tmp_path / "runs"),
+          *[arg for item in overrides for arg in ("--set", item)]])
+    run_dir = tmp_path / "runs" / "slipform"
+    m = json.loads((run_dir / "metrics.json").read_text())["metrics"]
     for key in ("sugarcrepe/macro/acc", "sugarcrepe/micro/acc", "aro/vg-relation/macro-acc",
                 "aro/vg-attribution/macro-acc", "aro/coco-order/acc", "aro/flickr-order/acc", "aro/coco-order/seed",
                 "winoground/group", "valse/macro/acc", "retrieval[0]/i2t/R@1", "retrieval[1]/t2i/R@1",
                 "zero-shot/label/acc", "linear-probe[0]/labels/mAP", "linear-probe[1]/labels/mAP"):
         assert key in m, f"{key} missing from {sorted(m)}"
-    assert m["sugarcrepe/swap-obj/n"] == 4
-    run_dir = result.run_dir
-    saved = json.loads((run_dir / "metrics.json").read_text())["metrics"]
-    assert saved["winoground/n"] == 3
+    assert m["sugarcrepe/swap-obj/n"] == 4 and m["winoground/n"] == 3
     meta = json.loads((run_dir / "eval_meta.json").read_text())
     assert "strictly higher" in meta["sugarcrepe"]["tie_rule"] and meta["aro"]["coco-order"]["seed"] == 0
-    recipe_json = json.loads((run_dir / "recipe.json").read_text())
-    assert recipe_json["losses"][0]["mode"] == "adaptive" and recipe_json["model"]["name"] == "negkit-tiny"
+    recipe = json.loads((run_dir / "recipe.json").read_text())
+    assert [m["name"] for m in recipe["miners"]] == ["concrete-plant"]
+    assert recipe["losses"][0]["name"] == "cement" and recipe["losses"][0]["mode"] == "adaptive"
+    assert recipe["model"]["name"] == "negkit-tiny" and recipe["train"]["lr"] == 5e-6

@@ -28,6 +28,9 @@ class Precomputed(Miner):
     stream, so the choice is deterministic in (caption, seed) like every miner. Captions the file does
     not know get no negatives; their number is kept in ``stats`` (``unmatched``) for the report.
 
+    The mining cache is keyed by the miner's parameters, not the file's content: after editing the file
+    in place, give it a new name (or clear the cache) so that it is read again.
+
     Parameters:
         path: the file with the negatives.
         format: ``"negclip-tsv"``, ``"jsonl"`` or ``"auto"`` (by suffix: ``.tsv``/``.csv`` -> negclip-tsv).
@@ -72,7 +75,8 @@ class Precomputed(Miner):
         else:
             for lineno, obj in iter_jsonl(path, source=self.name, key="path"):
                 caption, negs = obj.get(self.caption_key), obj.get(self.negatives_key)
-                if not isinstance(caption, str) or not isinstance(negs, list) or not all(isinstance(n, str) for n in negs):
+                texts_ok = isinstance(negs, list) and all(isinstance(n, str) for n in negs)
+                if not isinstance(caption, str) or not texts_ok:
                     raise DataError(f"{self.name}: {str(path)!r} line {lineno}: expected {self.caption_key!r} (text) "
                                     f"and {self.negatives_key!r} (a list of texts)")
                 add(caption, negs)

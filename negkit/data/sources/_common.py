@@ -99,8 +99,9 @@ class MissingImages:
             raise DataError(f"{self.source}: none of the {n} referenced image files exist (e.g. {examples}); "
                             f"check the image folder setting")
         what = "dropped those records" if drop else "kept them (they will fail when read)"
-        warnings.warn(f"{self.source}: {n} of {self.total} image files are missing ({examples}{', ...' if n > 3 else ''}); "
-                      f"{what}", DataWarning, stacklevel=3)
+        more = ", ..." if n > 3 else ""
+        warnings.warn(f"{self.source}: {n} of {self.total} image files are missing ({examples}{more}); {what}",
+                      DataWarning, stacklevel=3)
 
     def as_dict(self) -> dict[str, Any]:
         return {"referenced": self.total, "missing": len(self.missing), "examples": self.missing[:10]}

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources._common import CachedSource, check_limit, ListRecords, MissingImages, check_split, require_dir, require_file
+from negkit.data.sources._common import (CachedSource, ListRecords, MissingImages, check_limit, check_split,
+                                         require_dir, require_file)
 from negkit.errors import DataError
 
 REQUIRED_COLUMNS = ("title", "filepath", "neg_caption", "neg_image")
@@ -36,7 +37,8 @@ def iter_negclip_rows(path: Path, *, source: str = "negclip-tsv", delimiter: str
         try:
             header = next(reader)
         except StopIteration:
-            raise DataError(f"{source}: {str(path)!r} is empty; expected a header {', '.join(REQUIRED_COLUMNS)}") from None
+            raise DataError(f"{source}: {str(path)!r} is empty; expected a header "
+                            f"{', '.join(REQUIRED_COLUMNS)}") from None
         missing = [c for c in REQUIRED_COLUMNS if c not in header]
         if missing:
             raise DataError(f"{source}: {str(path)!r} line 1: header lacks column(s) {', '.join(missing)}; "

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources._common import (CachedSource, check_limit, ListRecords, MissingImages, check_split, iter_jsonl, require_dir,
-                                         require_file, resolve_image)
+from negkit.data.sources._common import (CachedSource, ListRecords, MissingImages, check_limit, check_split,
+                                         iter_jsonl, require_dir, require_file, resolve_image)
 from negkit.errors import DataError
 
 

@@ -229,7 +229,8 @@ class ARO(Evaluator):
         out[f"{task}/ties"] = float((true == false).sum())
         if self.skip_missing:
             out[f"{task}/missing-images"] = float(n_missing)
-        meta[task] = {"tie_rule": VG_TIE_RULE, "crop": "image cropped to (bbox_x, bbox_y, bbox_x+bbox_w, bbox_y+bbox_h)",
+        meta[task] = {"tie_rule": VG_TIE_RULE,
+                      "crop": "image cropped to (bbox_x, bbox_y, bbox_x+bbox_w, bbox_y+bbox_h)",
                       "macro_over": (f"relations not in exclude_relations ({len(self.exclude_relations)} excluded)"
                                      if task == "vg-relation" else
                                      f"attribute pairs with >= {self.min_attribute_items} items"),

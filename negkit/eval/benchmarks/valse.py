@@ -121,8 +121,10 @@ class VALSE(Evaluator):
             n_missing += missing
             items = [it for it, ok in zip(items, mask) if ok]
             feats = ctx.encode_images([p for p, ok in zip(paths, mask) if ok]).numpy()
-            correct = pairwise_correct(text_scores(ctx, feats, [it["caption"] for it in items]),
-                                       text_scores(ctx, feats, [it["foil"] for it in items])) if items else np.zeros(0, bool)
+            correct = np.zeros(0, dtype=bool)
+            if items:
+                correct = pairwise_correct(text_scores(ctx, feats, [it["caption"] for it in items]),
+                                           text_scores(ctx, feats, [it["foil"] for it in items]))
             correct_by_piece[piece] = correct
             counts_by_piece[piece] = counts
             out[f"{piece}/acc"] = float(correct.mean()) if len(correct) else float("nan")

@@ -39,7 +39,8 @@ class Winoground(Evaluator):
                  skip_missing: bool = False) -> None:
         if limit < 0:
             raise ValueError(f"limit: must be >= 0, got {limit}")
-        self.examples_file, self.image_dir, self.limit, self.skip_missing = examples_file, image_dir, limit, skip_missing
+        self.examples_file, self.image_dir = examples_file, image_dir
+        self.limit, self.skip_missing = limit, skip_missing
 
     def load(self) -> tuple[list[dict[str, Any]], Path]:
         path = require_file(self.examples_file, key="examples_file", source=self.name,
