@@ -94,3 +94,11 @@ def test_bad_settings_and_paths():
         make(data_dir="x").evaluate(fx.fake_context())
     with pytest.raises(DataError, match="'data_dir' = '/nonexistent': not found"):
         make(data_dir="/nonexistent", image_dir="/").evaluate(fx.fake_context())
+
+
+def test_undecodable_image_is_a_clear_error(sugarcrepe_dir, images):
+    victim = json.loads((sugarcrepe_dir / "add_att.json").read_text())["0"]["filename"]
+    (images / victim).write_bytes(b"not a jpeg")
+    with pytest.raises(DataError, match=f"cannot be decoded: .*{victim}"):
+        make(data_dir=str(sugarcrepe_dir), image_dir=str(images), subsets=SUBSETS, limit=LIMIT).evaluate(
+            fx.fake_context())
