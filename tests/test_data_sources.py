@@ -274,3 +274,24 @@ def test_voc2007_and_coco_labels(tmp_path):
     caps = fx.coco_official(tmp_path / "caps", n_images=1, per_image=1)
     with pytest.raises(DataError, match="not an instances file"):
         build("coco-labels", annotations={"test": str(caps)}, image_dirs={"test": str(images)}).records("test")
+
+
+def test_negclip_tsv_through_the_mining_stage(tmp_path):
+    """NegCLIP's own negatives reach the training table: negclip-tsv records + the precomputed miner in
+    the cached mining stage, in worker processes."""
+    from negkit.mining.stage import run_mining
+    from negkit.recipe import recipe_from_dict
+
+    tsv = fx.negclip_tsv(tmp_path, n=4)
+    recipe = recipe_from_dict({
+        "data": {"source": "negclip-tsv", "path": str(tsv)},
+        "mining": {"k": 1, "num_proc": 2, "batch_size": 2, "cache_dir": str(tmp_path / "cache")},
+        "miners": [{"name": "precomputed", "path": str(tsv)}],
+    })
+    source = recipe.data.build()
+    records = source.records("train")
+    table = run_mining(recipe, source.captions("train"), progress=False)
+    assert len(table) == 4
+    for i in range(4):
+        (neg,) = table[i]["negatives"]
+        assert neg["text"] in records[i]["negatives"] and neg["kind"] == "precomputed"

@@ -3,6 +3,7 @@ COCO-Order and Flickr30k-Order."""
 
 from __future__ import annotations
 
+import functools
 import re
 from pathlib import Path
 from typing import Any
@@ -200,13 +201,17 @@ class ARO(Evaluator):
         keys = [(str(root / it["image_path"]), *(float(it[f]) for f in ("bbox_x", "bbox_y", "bbox_w", "bbox_h")))
                 for it in items]
 
-        def crop(key: Any) -> Any:
-            path, x, y, w, h = key
+        @functools.lru_cache(maxsize=16)  # items of one image sit together: decode it once for all its boxes
+        def whole(path: str) -> Any:
             try:
                 with Image.open(path) as im:
-                    return im.convert("RGB").crop((x, y, x + w, y + h))
+                    return im.convert("RGB")
             except OSError as exc:
                 raise DataError(f"{self.name}: image {path} cannot be decoded ({exc})") from None
+
+        def crop(key: Any) -> Any:
+            path, x, y, w, h = key
+            return whole(path).crop((x, y, x + w, y + h))
 
         feats = encode_keyed_images(ctx, keys, crop, chunk=ctx.batch_size * 4)
         true = text_scores(ctx, feats, [it["true_caption"] for it in items])
