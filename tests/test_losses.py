@@ -140,6 +140,9 @@ def test_cement_adaptive_margins_follow_concreteness():
     torch.testing.assert_close(m, torch.tensor([[0.0, 1.0, 2.0, 0.3, 0.0, 2.0]], dtype=torch.float64))
     squared = Cement(lam=2.0, power=2.0).margins(x)
     assert squared[0, 1].item() == pytest.approx(0.5)
+    # unknown concreteness defaults to the margin of mid-scale concreteness
+    assert Cement(lam=2.0).margins(x)[0, 3].item() == pytest.approx(1.0)
+    assert squared[0, 3].item() == pytest.approx(0.5)
     cosine = Cement(mode="fixed", margin=0.02, units="cosine").margins(x)
     torch.testing.assert_close(cosine, torch.full((1, 6), 0.02 * 10.0, dtype=torch.float64))
     masked = make_inputs(b=1, k=6, concreteness=c, mask=torch.tensor([[True, False, True, True, True, True]]))

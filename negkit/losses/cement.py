@@ -31,7 +31,8 @@ class Cement(Loss):
     - ``fixed``: ``m = margin``;
     - ``adaptive``: ``m = lam * clamp((c - c_min) / (c_max - c_min), 0, 1) ** power`` from the negative's
       concreteness ``c`` (default ``lam * (c - 1) / 4`` on the 1-5 Brysbaert scale); a negative of unknown
-      concreteness (NaN, e.g. a word-order shuffle) gets ``fallback_margin``.
+      concreteness (NaN, e.g. a word-order shuffle) gets ``fallback_margin``, by default the margin of a
+      mid-scale concreteness ``(c_min + c_max) / 2`` (``lam / 2`` with the defaults).
 
     Worth sweeping: ``lam`` (or ``margin``) first, e.g. 0.5, 1, 2, 4 in logit units (CLIP's logit scale
     is 100, so 1 logit is 0.01 of cosine similarity); then ``units``, ``power`` and ``fallback_margin``.
@@ -43,7 +44,8 @@ class Cement(Loss):
         c_min: concreteness that gets margin 0 (the bottom of the norm's scale).
         c_max: concreteness that gets margin ``lam`` (the top of the norm's scale).
         power: shape of the adaptive mapping: 1 is linear, > 1 favours the most concrete words.
-        fallback_margin: adaptive margin of negatives whose concreteness is unknown (NaN).
+        fallback_margin: adaptive margin of negatives whose concreteness is unknown (NaN); None (default)
+            gives them the margin of a mid-scale concreteness, 0 makes them plain InfoNCE negatives.
         units: "logit" adds the margin to the logit; "cosine" adds it to the cosine similarity, i.e. adds
             ``margin * logit_scale`` to the logit (it then follows the learned temperature).
     """
@@ -58,7 +60,7 @@ class Cement(Loss):
         c_min: float = 1.0,
         c_max: float = 5.0,
         power: float = 1.0,
-        fallback_margin: float = 0.0,
+        fallback_margin: float | None = None,
         units: Literal["logit", "cosine"] = "logit",
     ) -> None:
         super().__init__()
@@ -70,6 +72,8 @@ class Cement(Loss):
             raise ValueError(f"c_max must be greater than c_min, got c_min={c_min}, c_max={c_max}")
         if not power > 0:
             raise ValueError(f"power must be positive, got {power}")
+        if fallback_margin is None:
+            fallback_margin = lam * 0.5**power
         for key, value in (("margin", margin), ("lam", lam), ("fallback_margin", fallback_margin)):
             if not math.isfinite(value):
                 raise ValueError(f"{key} must be a finite number, got {value}")
