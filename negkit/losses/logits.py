@@ -6,7 +6,7 @@ negative of sample ``j``. Every image therefore competes its positive against al
 mined negatives of the batch. Masked negatives are ``-inf`` in every row, so they take no probability.
 
 Everything here runs with autocast off and in at least float32 (float64 stays float64, for gradcheck):
-logits of CLIP's scale (~100) overflow bf16's 8-bit mantissa long before they overflow its range.
+bf16 keeps 8 significant bits, so logits at CLIP's scale (~100) would be rounded to steps of up to 0.5.
 """
 
 from __future__ import annotations
