@@ -123,11 +123,18 @@ def _valse() -> DataSetEntry:
     return DataSetEntry(
         "valse", "VALSE's 11 pieces (only items with mturk.caption >= 2 are scored)",
         tuple(RemoteFile(VALSE_URL.format(f), f) for f in files),
-        (Manual("the images of each source data set (Visual7W, SWiG, VisDial, COCO 2014 val, ...)",
-                "the original data sets named in each item's `dataset` field (see the VALSE README)",
-                "valse/images/<dataset>"),),
-        recipe=('[[eval]]\nname = "valse"\ndata_dir = "{root}/valse"\n'
-                'image_dirs = {{ visual7w = "{root}/valse/images/visual7w", SWiG = "{root}/valse/images/SWiG" }}'),
+        (Manual("Visual7W images (existence, counting-*)", "http://vision.stanford.edu/yukezhu/visual7w_images.zip",
+                "valse/images/visual7w"),
+         Manual("SWiG images (action-replacement, actant-swap)", "the SWiG release (imSitu images)",
+                "valse/images/swig"),
+         Manual("VisDial v1.0 val images (coreference-*)", "https://visualdialog.org/data", "valse/images/visdial"),
+         Manual("COCO 2017 val (plurals, relations) and 2014 val (foil-it) images",
+                "http://images.cocodataset.org/zips/val2017.zip and val2014.zip", "coco/val2017 and coco/val2014")),
+        recipe=('[[eval]]\nname = "valse"\ndata_dir = "{root}/valse"\nimage_dir = "{root}/valse/images/visual7w"\n'
+                'image_dirs = {{ plurals = "{root}/coco/val2017", relations = "{root}/coco/val2017", '
+                'foil-it = "{root}/coco/val2014", action-replacement = "{root}/valse/images/swig", '
+                'actant-swap = "{root}/valse/images/swig", coreference-standard = "{root}/valse/images/visdial", '
+                'coreference-hard = "{root}/valse/images/visdial" }}'),
     )
 
 

@@ -45,7 +45,7 @@ def _overrides(tmp: Path, sugarcrepe_dir: Path) -> list[str]:
         f"eval.1.coco_image_root={q(tmp / 'order')}", f"eval.1.flickr_file={q(flickr)}",
         f"eval.1.flickr_image_root={q(tmp / 'flickr')}",
         f"eval.2.examples_file={q(wino)}", f"eval.2.image_dir={q(tmp / 'wino' / 'images')}",
-        f"eval.3.data_dir={q(valse)}", f"eval.3.image_dir={q(tmp / 'valse' / 'images')}",
+        f"eval.3.data_dir={q(valse)}", f"eval.3.image_dir={q(tmp / 'valse' / 'images')}", "eval.3.image_dirs={}",
         f"eval.4.data={{annotations = {{test = {q(retrieval)}}}, image_root = {q(tmp / 'ret')}}}",
         f"eval.5.data={{annotations = {{test = {q(flickr)}}}, image_root = {q(tmp / 'flickr')}}}",
         f"eval.6.data={{root = {q(tmp / 'imagenet')}, split_dirs = {{test = \"val\"}}, "
