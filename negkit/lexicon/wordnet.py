@@ -103,14 +103,17 @@ def hypernyms(lemma: str, upos: str, senses: int = 1) -> tuple[str, ...]:
 
 @functools.lru_cache(maxsize=100_000)
 def antonyms(lemma: str, upos: str, senses: int = 1) -> tuple[str, ...]:
-    """Antonyms of ``lemma`` in its first ``senses`` senses; for an adjective satellite ("huge"), the
-    antonyms of its head adjective ("large" -> "small")."""
+    """Antonyms of ``lemma`` in its first ``senses`` senses ("big" -> "little", "small"); for an adjective
+    satellite ("huge"), the antonyms of its head adjective ("large" -> "small")."""
     out: dict[str, None] = {}
     for synset in _senses(lemma, upos, senses):
         heads = _sorted(synset.similar_tos()) if synset.pos() == "s" else []
         own = [l for l in synset.lemmas() if l.name().lower() == lemma.replace(" ", "_").lower()]
         for lem in own + [l for head in heads for l in head.lemmas()]:
-            out.update(dict.fromkeys(_words(sorted(ant.name() for ant in lem.antonyms()))))
+            # the antonym lemma itself ("big" -> "little") and its synset's head word ("small"), not
+            # every lemma of that synset ("man" -> "adult female")
+            ants = sorted(lem.antonyms(), key=lambda a: a.name())
+            out.update(dict.fromkeys(_words([n for a in ants for n in (a.name(), a.synset().lemma_names()[0])])))
     return tuple(out)
 
 

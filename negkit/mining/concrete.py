@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Literal
 
 from negkit.mining.base import Edit, Negative
-from negkit.mining.lexical import LexicalMiner, Unit, find_units, order_units
+from negkit.mining.lexical import DEPICTION_WORDS, LexicalMiner, Unit, find_units, order_units
 from negkit.mining.seeding import caption_rng
 from negkit.mining.tagged import Token, render, swapped
 
@@ -46,6 +46,9 @@ class ConcretenessMiner(LexicalMiner):
             (falling, for abstract-first) instead of strictly by score. Ignored by random-word.
         temperature: with ``sample``, weight = exp(+-(score - 3) / temperature); lower is greedier.
         classes: which word classes may be edited: any of "noun", "adj", "verb", "rel".
+        skip_words: lemmas never edited; by default the words about the picture rather than the scene
+            ("picture", "photo", "image", "view", "scene", ...), which the norms rate as concrete but whose
+            change does not make the caption false.
         norms: concreteness norms: "brysbaert" (default), "glasgow", "lancaster", "combined", or the path
             of a CSV file of word,score rows.
         norms_scale: the (low, high) scale of a user CSV's scores, e.g. [1, 7]; rescaled to 1-5.
@@ -67,6 +70,7 @@ class ConcretenessMiner(LexicalMiner):
         sample: bool = False,
         temperature: float = 1.0,
         classes: tuple[Literal["noun", "adj", "verb", "rel"], ...] = ("noun", "adj", "verb", "rel"),
+        skip_words: tuple[str, ...] = DEPICTION_WORDS,
         norms: str = "brysbaert",
         norms_scale: tuple[float, float] | None = None,
         senses: int = 1,
@@ -89,6 +93,7 @@ class ConcretenessMiner(LexicalMiner):
         self.sample = sample
         self.temperature = temperature
         self.classes = frozenset(c.upper() for c in classes)
+        self.skip_words = frozenset(w.lower() for w in skip_words)
         self.norms = norms
         self.norms_scale = tuple(norms_scale) if norms_scale is not None else None
         self.senses = senses
@@ -99,7 +104,7 @@ class ConcretenessMiner(LexicalMiner):
         self._replacer = None
 
     def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
-        units = find_units(tokens, self._norms, self.classes)
+        units = find_units(tokens, self._norms, self.classes, self.skip_words)
         if not units:
             return ()
         rng = caption_rng(caption, seed, self.name)

@@ -20,6 +20,10 @@ from negkit.mining.base import Edit, Negative
 from negkit.mining.tagged import SpacyMiner, Token, render
 
 CLASS_OF_POS = {"NOUN": "NOUN", "ADJ": "ADJ", "VERB": "VERB"}
+# Words about the picture rather than the scene ("a photo of ...", "posing for a picture"): the norms
+# rate them highly concrete, but changing them does not make the caption false for the image.
+DEPICTION_WORDS = ("picture", "photo", "photograph", "image", "view", "shot", "snapshot", "snap", "scene",
+                   "close-up", "closeup", "pic", "photography", "selfie", "frame", "camera view")
 _COMPOUND_POS = frozenset({"NOUN", "PROPN", "ADJ"})
 _LEMMATISED = frozenset({"NOUN", "PROPN", "VERB", "ADJ", "ADV", "AUX"})
 
@@ -38,8 +42,10 @@ def _is_word(text: str) -> bool:
     return text.replace("-", "").replace("'", "").isalpha()
 
 
-def find_units(tokens: Sequence[Token], norms: Norms, classes: frozenset[str]) -> list[Unit]:
-    """The editable units of a caption, left to right, restricted to ``classes``."""
+def find_units(tokens: Sequence[Token], norms: Norms, classes: frozenset[str],
+               skip: frozenset[str] = frozenset()) -> list[Unit]:
+    """The editable units of a caption, left to right, restricted to ``classes``; units whose lemma is
+    in ``skip`` are left out."""
     lemmas = [lemma(t.lower, t.pos) if t.pos in _LEMMATISED else t.lower for t in tokens]
     units: list[Unit] = []
     i, n = 0, len(tokens)
@@ -58,13 +64,13 @@ def find_units(tokens: Sequence[Token], norms: Norms, classes: frozenset[str]) -
             m = norms.match_expression(lemmas, i)
             if m > 1 and all(t.pos in _COMPOUND_POS for t in tokens[i:i + m]) and tokens[i + m - 1].pos == "NOUN":
                 phrase = " ".join(lemmas[i:i + m])
-                if wn.has_sense(phrase, "NOUN"):
+                if phrase not in skip and wn.has_sense(phrase, "NOUN"):
                     units.append(Unit(i, i + m, _text(tokens, i, i + m), phrase, "NOUN", tokens[i + m - 1].tag,
                                       norms.get(phrase)))
                     i += m
                     continue
         cls = CLASS_OF_POS.get(tok.pos)
-        if cls in classes and _is_word(tok.lower):
+        if cls in classes and _is_word(tok.lower) and lemmas[i] not in skip:
             score = norms.get(lemmas[i])
             units.append(Unit(i, i + 1, tok.text, lemmas[i], cls, tok.tag,
                               score if score is not None else norms.get(tok.lower)))

