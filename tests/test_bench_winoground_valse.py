@@ -78,3 +78,14 @@ def test_valse_missing_piece_and_images(tmp_path):
     with pytest.raises(DataError, match="images referenced by piece 'existence' are missing under 'image_dirs.visual7w'"):
         get_component("evaluators", "valse")(data_dir=str(data), image_dirs={"visual7w": str(tmp_path)},
                                              pieces=["existence"]).evaluate(fx.fake_context())
+
+
+def test_valse_file_of_another_piece_is_flagged(tmp_path):
+    data = fx.valse(tmp_path, {"existence.json": 4})
+    items = json.loads((data / "existence.json").read_text())
+    for it in items.values():
+        it["linguistic_phenomena"] = "counting"
+    (data / "existence.json").write_text(json.dumps(items))
+    with pytest.warns(UserWarning, match="linguistic_phenomena is 'counting'; is it the right file"):
+        get_component("evaluators", "valse")(data_dir=str(data), image_dir=str(tmp_path / "images"),
+                                             pieces=["existence"]).evaluate(fx.fake_context())

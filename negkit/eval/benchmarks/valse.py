@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from negkit.data.sources._common import read_json, require_dir
+from negkit.data.sources._common import DataWarning, read_json, require_dir
 from negkit.errors import DataError
 from negkit.eval.base import EvalContext, Evaluator
 from negkit.eval.benchmarks._common import present_images, text_scores
@@ -93,9 +95,22 @@ class VALSE(Evaluator):
             if votes["caption"] >= self.min_caption_votes:
                 kept.append({"key": str(key), **item})
         counts = {"total": len(data), "kept": len(kept), "no_votes": no_votes}
+        self._check_phenomena(piece, path, {p for p in phenomena if isinstance(p, str)})
         if self.limit:
             kept = kept[: self.limit]
         return kept, counts
+
+    def _check_phenomena(self, piece: str, path: Path, phenomena: set[str]) -> None:
+        """Warn when the items' ``linguistic_phenomena`` do not fit the piece (a file under the wrong name).
+        A loose match (a shared word stem), since the field's exact values vary between releases."""
+        def stems(text: str) -> set[str]:
+            return {w[:4] for w in re.findall(r"[a-z]+", text.lower()) if len(w) >= 4}
+
+        expected = stems(piece) | stems(PIECES[piece][1])
+        odd = sorted(p for p in phenomena if not stems(p) & expected)
+        if odd:
+            warnings.warn(f"{self.name}: {str(path)!r} (piece {piece!r}) holds items whose linguistic_phenomena is "
+                          f"{odd[0]!r}; is it the right file?", DataWarning, stacklevel=3)
 
     def _image(self, piece: str, item: dict[str, Any]) -> tuple[Path, str]:
         for name in (piece, item.get("dataset")):
