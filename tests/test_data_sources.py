@@ -194,8 +194,21 @@ def test_webdataset_errors(tmp_path):
 
 # -- hf ------------------------------------------------------------------------------------------------
 
-def test_hf_local_imagefolder_builder(tmp_path, monkeypatch):
+@pytest.fixture
+def hf_offline(monkeypatch):
+    """No hub access, whether or not datasets was imported before this test set the variables."""
+    import datasets.config
+    import huggingface_hub.constants
+
     monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    for module in (datasets.config, huggingface_hub.constants):
+        for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, True)
+
+
+def test_hf_local_imagefolder_builder(tmp_path, hf_offline):
     folder = tmp_path / "hfdata" / "train"
     fx.write_images(folder, ["a.png", "b.png"])
     (folder / "metadata.jsonl").write_text(json.dumps({"file_name": "a.png", "text": ["a cat", "a kitten"]}) + "\n"
@@ -206,6 +219,10 @@ def test_hf_local_imagefolder_builder(tmp_path, monkeypatch):
     assert len(recs) == 4  # one record per caption
     assert sorted(src.captions("train")) == ["a cat", "a dog", "a kitten", "a puppy"]
     assert recs[0]["image"].size == (24, 24)
+    with pytest.raises(DataError, match="cannot reach the Hugging Face hub"):
+        build("hf", path="negkit-test/not-a-dataset", cache_dir=str(tmp_path / "cache")).records("train")
+    with pytest.raises(DataError, match="'path' = '/nonexistent/folder': cannot load split 'train'"):
+        build("hf", path="/nonexistent/folder", cache_dir=str(tmp_path / "cache")).records("train")
     with pytest.raises(DataError, match="no column 'caption_text'"):
         build("hf", path="imagefolder", data_dir=str(tmp_path / "hfdata"), caption_column="caption_text",
               cache_dir=str(tmp_path / "cache")).records("train")
@@ -233,8 +250,7 @@ def test_coco_splits_without_reading_the_file(tmp_path):
     assert set(build("coco-captions", annotations="missing.json").splits()) == {"train", "val", "test"}
 
 
-def test_hf_streaming_reads_up_to_limit(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_DATASETS_OFFLINE", "1")
+def test_hf_streaming_reads_up_to_limit(tmp_path, hf_offline):
     folder = tmp_path / "hfdata" / "train"
     fx.write_images(folder, [f"{i}.png" for i in range(4)])
     (folder / "metadata.jsonl").write_text("".join(json.dumps({"file_name": f"{i}.png", "caption": f"c{i}"}) + "\n"

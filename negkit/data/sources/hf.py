@@ -75,6 +75,9 @@ class HFDataset(CachedSource):
                                            revision=self.revision, cache_dir=self.cache_dir)
         except KeyError:
             raise DataError(f"hf: {self.path!r} has no split {theirs!r} (map names with split_names)") from None
+        except ConnectionError as exc:
+            raise DataError(f"hf: 'path' = {self.path!r}: cannot reach the Hugging Face hub ({exc}); download it on a "
+                            f"machine with network (it is cached) or give a local folder") from None
         except (FileNotFoundError, ValueError, datasets.exceptions.DatasetNotFoundError) as exc:
             raise DataError(f"hf: 'path' = {self.path!r}: cannot load split {theirs!r}: {exc}") from None
         if self.streaming:
