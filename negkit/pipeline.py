@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from negkit.errors import NegkitError
+from negkit.errors import NegkitError, RecipeError
 from negkit.recipe import Recipe
 
 # Keys that may change between a run and its --resume without --force: they do not change what is trained.
@@ -132,7 +132,10 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     console = console or Console()
     where = str(recipe.path) if recipe.path else None
     run_dir = out / recipe.run_name
-    say = console.print if env.is_main else (lambda *a, **k: None)
+
+    def say(text: str) -> None:
+        if env.is_main:
+            console.print(text, highlight=False, markup=False, soft_wrap=True)
 
     resume_from = prepare_run_dir(run_dir, recipe, resume=resume, force=force) if env.is_main else None
     if env.world > 1:  # every rank resumes from the checkpoint rank 0 chose
@@ -150,7 +153,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     data = recipe.data.build(where=where)
     records = data.records("train")
     captions = data.captions("train")
-    say(f"[bold]{recipe.run_name}[/]: {len(captions)} training captions from {recipe.data.name!r}")
+    say(f"{recipe.run_name}: {len(captions)} training captions from {recipe.data.name!r}")
 
     k = recipe.mining.k
     if k > 0 and recipe.miners:
@@ -165,10 +168,14 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     else:
         negatives = NegativeTable.empty(len(captions))
 
+    steps = total_steps(len(records), recipe.train)
+    if steps == 0 and recipe.train.epochs > 0:
+        raise RecipeError(f"the training split has {len(records)} records: fewer than one step of batch_size x "
+                          f"accum_steps = {recipe.train.batch_size * recipe.train.accum_steps}; lower "
+                          f"train.batch_size", path=where, key="train.batch_size")
     clip = create_model(recipe.model, env.device, seed=seed)
     precision = resolve_precision(recipe.model.precision, env.device)
     dataset = TrainDataset(records, negatives, clip.preprocess_train, seed)
-    steps = total_steps(len(dataset), recipe.train)
     started = time.time()
     train_info: dict[str, Any] = {"steps": 0}
     if steps > 0:
@@ -188,7 +195,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
                       "train_seconds": round(result.seconds, 2), "bad_images": result.bad_images,
                       "checkpoint": str(result.final_checkpoint) if result.final_checkpoint else None}
     else:
-        say("no training steps ([train] epochs = 0 or max_steps = 0 with no epochs): evaluating the initial model")
+        say("no training steps ([train] epochs = 0): evaluating the initial model")
 
     metrics: dict[str, float] = {}
     run_info = {"name": recipe.run_name, "recipe": str(recipe.path) if recipe.path else None,
@@ -197,7 +204,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     if env.is_main:
         if recipe.eval:
             metrics = evaluate_model(clip, recipe.eval, env.device, precision.autocast, seed=seed, data=data,
-                                     out_dir=run_dir, where=where, say=lambda m: say(m, highlight=False))
+                                     out_dir=run_dir, where=where, say=say)
         run_info["wall_seconds"] = round(time.time() - started, 2)
         rd.write_json(run_dir / rd.METRICS, {"run": run_info, "metrics": metrics})
         report = write_report(run_dir, plots=recipe.report.plots)
@@ -245,9 +252,9 @@ def print_results(console: Any, name: str, metrics: dict[str, float], run_dir: P
     if metrics:
         console.print(table)
     if run_dir is not None:
-        console.print(f"run directory: {run_dir}", highlight=False)
+        console.print(f"run directory: {run_dir}", highlight=False, soft_wrap=True)
     if report is not None:
-        console.print(f"report: {report}", highlight=False)
+        console.print(f"report: {report}", highlight=False, soft_wrap=True)
 
 
 __all__ = ["RunResult", "run"]

@@ -208,3 +208,11 @@ def test_evaluator_sees_the_trained_model_through_eval_context():
     with torch.no_grad():
         expected = clip.model.encode_text(clip.tokenize(texts), normalize=True)
     torch.testing.assert_close(ctx.encode_texts(texts), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_dataloader_workers_do_not_change_the_result(tmp_path):
+    raw = recipe_dict(data={"n": 16}, eval=[])
+    run_world(raw, tmp_path / "w0")
+    run_world(recipe_dict(data={"n": 16}, train={"num_workers": 2}, eval=[]), tmp_path / "w2")
+    a, b = _final_weights(tmp_path / "w0" / "tiny"), _final_weights(tmp_path / "w2" / "tiny")
+    assert all(torch.equal(a[k], b[k]) for k in a)

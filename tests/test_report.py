@@ -1,0 +1,76 @@
+"""Run-directory reading, report.md with plots, and ``negkit compare``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from negkit.errors import DataError
+from negkit.report.compare import collect, markdown_table
+from negkit.report.report import write_report
+from negkit.report.rundir import read_log, read_metrics, write_json
+from conftest import run_cli
+
+
+def _fake_run(root, name, metrics, steps=5):
+    run_dir = root / name
+    write_json(run_dir / "metrics.json", {"run": {"name": name, "steps": steps}, "metrics": metrics})
+    write_json(run_dir / "recipe.json", {"model": {"name": "negkit-tiny", "pretrained": ""},
+                                         "losses": [{"name": "cement", "weight": 1.0}], "mining": {"k": 1}})
+    with open(run_dir / "log.jsonl", "w") as fh:
+        for step in range(1, steps + 1):
+            fh.write(json.dumps({"step": step, "epoch": step / steps, "loss": 3.0 / step,
+                                 "cement/contrastive_loss": 2.0 / step, "cement/grad_share_hard": 0.1 * step,
+                                 "lr": 1e-3, "time": 0.0}) + "\n")
+        fh.write('{"step": 6, "loss": 0.')  # a torn last line from a killed run
+    return run_dir
+
+
+def test_report_has_metrics_table_and_plots(tmp_path):
+    run_dir = _fake_run(tmp_path, "a", {"sugarcrepe/replace-att/acc": 0.8125, "retrieval/i2t/r1": 0.5})
+    assert len(read_log(run_dir)) == 5
+    path = write_report(run_dir)
+    text = path.read_text()
+    assert text.startswith("# negkit run: a")
+    assert "| sugarcrepe/replace-att/acc | 0.8125 |" in text and "| retrieval/i2t/r1 | 0.5000 |" in text
+    assert "- losses: cement x1.0" in text and "- pretrained: (random init)" in text
+    for plot in ("losses", "diagnostics"):
+        assert f"![{plot}](plots/{plot}.png)" in text
+        assert (run_dir / "plots" / f"{plot}.png").read_bytes()[:4] == b"\x89PNG"
+    no_plots = write_report(_fake_run(tmp_path, "b", {}), plots=False).read_text()
+    assert "(no evaluators in the recipe)" in no_plots and "plots/" not in no_plots.split("Files:")[0]
+
+
+def test_metrics_json_has_no_nan(tmp_path):
+    write_json(tmp_path / "metrics.json", {"run": {}, "metrics": {"x/acc": float("nan")}})
+    assert json.loads((tmp_path / "metrics.json").read_text())["metrics"]["x/acc"] is None
+
+
+def test_compare_collects_the_union_of_metrics(tmp_path):
+    a = _fake_run(tmp_path, "a", {"m/acc": 0.5, "m/only_a": 1.0})
+    b = _fake_run(tmp_path, "b", {"m/acc": 0.75})
+    names, keys, values = collect([a, b])
+    assert names == ["a", "b"] and keys == ["m/acc", "m/only_a"] and values["b"]["m/acc"] == 0.75
+    md = markdown_table([a, b])
+    assert md.splitlines()[0] == "| metric | a | b |"
+    assert "| m/only_a | 1.0000 | - |" in md
+
+
+def test_compare_cli_prints_and_writes_markdown(tmp_path):
+    a = _fake_run(tmp_path, "slipform", {"m/acc": 0.5})
+    b = _fake_run(tmp_path, "baseline", {"m/acc": 0.25})
+    out = tmp_path / "table.md"
+    proc = run_cli("compare", str(a), str(b), "--markdown", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert "slipform" in proc.stdout and "baseline" in proc.stdout and "0.5000" in proc.stdout
+    assert "| m/acc | 0.5000 | 0.2500 |" in out.read_text()
+
+
+def test_compare_on_a_folder_without_metrics_is_one_clear_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    proc = run_cli("compare", str(tmp_path / "empty"))
+    assert proc.returncode == 1
+    assert "metrics.json not found" in proc.stderr and "Traceback" not in proc.stderr
+    with pytest.raises(DataError):
+        read_metrics(tmp_path / "empty")
