@@ -311,3 +311,14 @@ def test_negclip_tsv_through_the_mining_stage(tmp_path):
     for i in range(4):
         (neg,) = table[i]["negatives"]
         assert neg["text"] in records[i]["negatives"] and neg["kind"] == "precomputed"
+
+
+def test_builtin_modules_stay_light():
+    """The real-data and benchmark plugins load without torch, datasets or spaCy (list-plugins, validate)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; import negkit.builtins.real_data, negkit.builtins.benchmarks, negkit.cli.data; "
+            "print(sorted(m for m in ('torch', 'datasets', 'spacy', 'webdataset') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
