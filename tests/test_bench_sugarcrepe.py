@@ -102,3 +102,12 @@ def test_undecodable_image_is_a_clear_error(sugarcrepe_dir, images):
     with pytest.raises(DataError, match=f"cannot be decoded: .*{victim}"):
         make(data_dir=str(sugarcrepe_dir), image_dir=str(images), subsets=SUBSETS, limit=LIMIT).evaluate(
             fx.fake_context())
+
+
+def test_the_real_files_are_the_official_benchmark(sugarcrepe_dir):
+    ev = make(data_dir=str(sugarcrepe_dir), image_dir="unused")
+    loaded = [ev.load_subset(s) for s in ev.subsets]
+    assert len(ev.subsets) == 7
+    assert sum(len(items) for items, _ in loaded) == 7511
+    assert len({it["filename"] for items, _ in loaded for it in items}) == 1560
+    assert all(facts["official"] for _, facts in loaded)
