@@ -254,3 +254,11 @@ def test_editing_a_file_named_by_a_parameter_remines(host, tmp_path):
     second = mine_cached(recipe, CAPTIONS, progress=False)
     assert not second.reused and second.fingerprint != first.fingerprint
     assert second.dataset[0]["negatives"][0]["text"].endswith("in the snow")
+
+
+def test_reuse_does_not_depend_on_shard_size(host, tmp_path):
+    recipe = make_recipe(tmp_path, [{"name": "test-counting"}])
+    first = mine_cached(recipe, CAPTIONS, shard_size=7, progress=False)
+    again = mine_cached(recipe, CAPTIONS, shard_size=1000, progress=False)
+    assert again.reused and CountingMiner.mined == len(CAPTIONS)
+    assert rows(again.dataset) == rows(first.dataset)

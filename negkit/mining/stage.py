@@ -257,8 +257,6 @@ def mine_cached(recipe: "Recipe", captions: Sequence[str], *, progress: bool | N
     ``progress``: show a progress bar (rich on a terminal, plain lines otherwise); default: on when
     stderr is a terminal. ``log``: a callable taking one line of text (default: print to stderr).
     """
-    import datasets
-
     if shard_size < 1:
         raise ValueError("shard_size must be >= 1")
     start = time.perf_counter()
@@ -269,7 +267,11 @@ def mine_cached(recipe: "Recipe", captions: Sequence[str], *, progress: bool | N
     shard_dirs = [root / f"shard-{lo:09d}-{hi:09d}" for lo, hi in ranges]
 
     if (root / COMPLETE).is_file():
-        table = _load(shard_dirs)
+        try:  # the shards the finished run wrote (whatever shard size it used)
+            done = [root / name for name in json.loads((root / COMPLETE).read_text())["shards"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            done = shard_dirs
+        table = _load(done)
         if table is not None and len(table) == len(captions):
             return MiningResult(table, root, fingerprint, True, 0, len(ranges), time.perf_counter() - start)
         (root / COMPLETE).unlink(missing_ok=True)  # damaged: re-mine what is missing
@@ -359,7 +361,10 @@ def _load(shard_dirs: list[Path]) -> "datasets.Dataset | None":
 
     parts = []
     for d in shard_dirs:
-        lo, hi = (int(x) for x in d.name.split("-")[1:3])
+        try:
+            lo, hi = (int(x) for x in d.name.split("-")[1:3])
+        except ValueError:
+            return None
         part = _load_shard(d, hi - lo)
         if part is None:
             return None
