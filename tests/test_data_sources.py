@@ -239,6 +239,12 @@ def test_imagefolder_classes_and_splits(tmp_path):
     recs = src.records("test")
     assert [r["label"] for r in recs] == [0, 0, 1, 1] and recs[2]["caption"] == "dog"
     assert src.class_names("label") == ["cat", "dog"]
+    with pytest.raises(KeyError):
+        src.templates("label")
+    prompts = build("imagefolder", root=str(tmp_path), templates=["a photo of a {}.", "a drawing of a {}."])
+    assert prompts.templates("label") == ["a photo of a {}.", "a drawing of a {}."]
+    with pytest.raises(ValueError, match="exactly one"):
+        build("imagefolder", root=str(tmp_path), templates=["no slot"])
 
 
 def test_coco_splits_without_reading_the_file(tmp_path):

@@ -75,7 +75,6 @@ class CocoCaptions(CachedSource):
             head = fh.read(4096)
         return tuple(self.karpathy_splits) if b'"sentences"' in head or b'"filepath"' in head else ("train",)
 
-
     # -- loading ------------------------------------------------------------------------------------
 
     def _file_for(self, split: str) -> tuple[Path, str]:

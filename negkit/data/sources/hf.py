@@ -55,7 +55,6 @@ class HFDataset(CachedSource):
         self.revision = revision
         self.cache_dir = cache_dir
 
-
     def _load(self, split: str) -> Any:
         import datasets
 

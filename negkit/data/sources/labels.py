@@ -32,12 +32,17 @@ class ImageFolder(CachedSource):
         class_names_file: a text file with one readable class name per line, in sorted-folder order
             (e.g. ImageNet's names for its wnid folders).
         limit: keep only the first ``limit`` images of a split (0 = all; evaluators sample with seeds).
+        templates: zero-shot prompt templates for this set, each with one ``{}`` for the class name
+            (``zero-shot`` uses them unless its own ``templates`` are given).
     """
 
     name = "imagefolder"
 
     def __init__(self, root: str = "", split_dirs: dict[str, str] | None = None, class_names_file: str = "",
-                 limit: int = 0) -> None:
+                 limit: int = 0, templates: list[str] | None = None) -> None:
+        if templates is not None and (not templates or any(t.count("{}") != 1 for t in templates)):
+            raise ValueError("templates: give at least one, each with exactly one {} for the class name")
+        self._templates = list(templates) if templates else None
         self.root = root
         self.split_dirs = dict(split_dirs) if split_dirs else None
         self.class_names_file = class_names_file
@@ -71,6 +76,10 @@ class ImageFolder(CachedSource):
         assert self._classes is not None
         return list(self._classes)
 
+    def templates(self, label: str = "label") -> list[str]:
+        if label != "label" or self._templates is None:
+            raise KeyError(label)
+        return list(self._templates)
 
     def _load(self, split: str) -> ListRecords:
         splits = self._split_map()
@@ -127,7 +136,6 @@ class VOC2007(CachedSource):
         if label != "labels":
             raise KeyError(label)
         return list(VOC_CLASSES)
-
 
     def _load(self, split: str) -> ListRecords:
         import xml.etree.ElementTree as ET
@@ -191,7 +199,6 @@ class CocoLabels(CachedSource):
             self.records(self.splits()[0])
         assert self._classes is not None
         return list(self._classes)
-
 
     def _load(self, split: str) -> ListRecords:
         if split not in self.annotations:

@@ -102,7 +102,6 @@ class NegClipTsv(CachedSource):
         check_split(self.name, split, ("train",))
         return require_file(self.path, key="path", expected=expected, source=self.name)
 
-
     def _load(self, split: str) -> ListRecords:
         path = self.tsv_path(split)
         root = (require_dir(self.image_root, key="image_root", expected="the folder holding the images",

@@ -29,7 +29,6 @@ class _TableSource(CachedSource):
     def splits(self) -> tuple[str, ...]:
         return tuple(self.path) if isinstance(self.path, dict) else ("train",)
 
-
     def _rows(self, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise NotImplementedError
 
