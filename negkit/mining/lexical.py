@@ -17,7 +17,7 @@ from negkit.lexicon.norms import Norms
 from negkit.lexicon.relations import RELATION_OPPOSITES, match_relation
 from negkit.lexicon.words import inflect, lemma, match_case, zipf
 from negkit.mining.base import Edit, Negative
-from negkit.mining.tagged import SpacyMiner, Token, render
+from negkit.mining.tagged import SpacyMiner, Token, render, standalone
 
 CLASS_OF_POS = {"NOUN": "NOUN", "ADJ": "ADJ", "VERB": "VERB"}
 # Words about the picture rather than the scene ("a photo of ...", "posing for a picture"): the norms
@@ -70,7 +70,7 @@ def find_units(tokens: Sequence[Token], norms: Norms, classes: frozenset[str],
                     i += m
                     continue
         cls = CLASS_OF_POS.get(tok.pos)
-        if cls in classes and _is_word(tok.lower) and lemmas[i] not in skip:
+        if cls in classes and _is_word(tok.lower) and lemmas[i] not in skip and standalone(tokens, i):
             score = norms.get(lemmas[i])
             units.append(Unit(i, i + 1, tok.text, lemmas[i], cls, tok.tag,
                               score if score is not None else norms.get(tok.lower)))
@@ -119,7 +119,7 @@ class Replacer:
         base = zipf(word) if self.zipf_window is not None else 0.0
         out = []
         for cand in words:
-            if not _is_word(cand.replace(" ", "")):
+            if not _is_word(cand.replace(" ", "")) or (cls == "NOUN" and not _head_final_noun(cand)):
                 continue
             if self.zipf_window is not None and abs(zipf(cand) - base) > self.zipf_window:
                 continue
@@ -130,6 +130,25 @@ class Replacer:
                 continue
             out.append((cand, score))
         return tuple(out)
+
+
+_FUNCTION_WORDS = frozenset({"of", "off", "on", "in", "for", "to", "with", "de", "la", "a", "the", "and", "or",
+                             "at", "by", "up", "out", "down", "over", "under", "from"})
+
+
+def _head_final_noun(words: str) -> bool:
+    """A replacement noun we can inflect: one word, or a compound whose last word is its head noun
+    ("hot dog" -> "hot dogs"; not "day off" or "chest of drawers")."""
+    parts = words.split(" ")
+    if len(parts) == 1:
+        return True
+    return not _FUNCTION_WORDS.intersection(parts) and bool(lemmas_of(parts[-1]).get("NOUN"))
+
+
+def lemmas_of(word: str) -> dict[str, tuple[str, ...]]:
+    from lemminflect import getAllLemmas
+
+    return getAllLemmas(word)
 
 
 def surface(unit: Unit, word: str, tokens: Sequence[Token]) -> str:

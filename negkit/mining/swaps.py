@@ -10,7 +10,7 @@ from typing import Any, Literal
 from negkit.mining.base import Edit, Negative
 from negkit.mining.seeding import caption_rng
 from negkit.mining.lexical import NormsMiner
-from negkit.mining.tagged import Token, interleave, render, swapped
+from negkit.mining.tagged import Token, interleave, render, standalone, swapped
 
 Span = tuple[int, int]
 # beyond this many pairs, pairs are drawn at random instead of listed (2,000-word captions)
@@ -93,7 +93,8 @@ class RandomSwap(_ScoredSwapMiner):
         self._norms = None
 
     def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
-        words = [i for i, t in enumerate(tokens) if t.pos in self.pos and t.lower.replace("-", "").isalnum()]
+        words = [i for i, t in enumerate(tokens) if t.pos in self.pos and t.lower.replace("-", "").isalnum()
+                 and standalone(tokens, i)]
         if len(words) < 2:
             return ()
         rng = caption_rng(caption, seed, self.name)
@@ -147,13 +148,13 @@ class NegclipSwap(_ScoredSwapMiner):
         self._nlp = None
         self._norms = None
 
-    def spans(self, doc: Any, span_type: str) -> list[Span]:
+    def spans(self, doc: Any, tokens: Sequence[Token], span_type: str) -> list[Span]:
         """The spans of one type in a parsed doc, left to right, non-overlapping."""
         if span_type == "noun-chunk":
             return [(c.start, c.end) for c in doc.noun_chunks]
         if span_type in ("noun", "adj"):
             pos = "NOUN" if span_type == "noun" else "ADJ"
-            return [(t.i, t.i + 1) for t in doc if t.pos_ == pos and t.is_alpha]
+            return [(t.i, t.i + 1) for t in doc if t.pos_ == pos and t.is_alpha and standalone(tokens, t.i)]
         out: list[Span] = []
         for tok in doc:
             if tok.pos_ != "VERB" or (out and tok.i < out[-1][1]):
@@ -168,7 +169,7 @@ class NegclipSwap(_ScoredSwapMiner):
         rng.shuffle(types)
         streams = []
         for span_type in types:
-            spans = self.spans(doc, span_type)
+            spans = self.spans(doc, tokens, span_type)
             if len(spans) < 2:
                 continue
             texts = [" ".join(t.lower for t in tokens[s:e]) for s, e in spans]

@@ -92,6 +92,16 @@ def render(tokens: Sequence[Token], edits: Sequence[tuple[int, int, str]]) -> st
     return "".join(out).strip()
 
 
+_JOINERS = frozenset({"-", "/", "–", "_"})
+
+
+def standalone(tokens: Sequence[Token], i: int) -> bool:
+    """Whether token ``i`` is a word of its own, not a piece of a hyphenated word ("t" in "t-shirt")."""
+    if i > 0 and not tokens[i - 1].ws and tokens[i - 1].text in _JOINERS:
+        return False
+    return not (not tokens[i].ws and i + 1 < len(tokens) and tokens[i + 1].text in _JOINERS)
+
+
 def span_text(tokens: Sequence[Token], start: int, end: int) -> str:
     """The text of tokens ``[start, end)`` as written (inner whitespace kept, trailing dropped)."""
     return "".join(t.text + t.ws for t in tokens[start:end]).rstrip()
