@@ -147,6 +147,9 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         rd.write_json(run_dir / rd.RECIPE, recipe.to_dict())
         rd.write_json(run_dir / rd.PLUGINS, rd.plugin_records())
         rd.write_json(run_dir / rd.ENV, rd.environment(str(env.device), env.world))
+        if resume and resume_from is None:  # killed before its first checkpoint: start over, log included
+            say(f"--resume: {run_dir} has no checkpoint yet; training from step 0")
+            _truncate_log(run_dir / rd.LOG, 0)
 
     seed = recipe.run.seed
     seed_everything(seed)
@@ -209,7 +212,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         rd.write_json(run_dir / rd.METRICS, {"run": run_info, "metrics": metrics})
         report = write_report(run_dir, plots=recipe.report.plots)
         print_results(console, recipe.run_name, metrics, run_dir, report)
-    env.barrier()
+    # No barrier here: the other ranks leave while rank 0 evaluates (a long evaluation must not time them out).
     return RunResult(run_dir, metrics, run_info)
 
 

@@ -216,3 +216,17 @@ def test_dataloader_workers_do_not_change_the_result(tmp_path):
     run_world(recipe_dict(data={"n": 16}, train={"num_workers": 2}, eval=[]), tmp_path / "w2")
     a, b = _final_weights(tmp_path / "w0" / "tiny"), _final_weights(tmp_path / "w2" / "tiny")
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_resume_before_the_first_checkpoint_starts_over(tmp_path):
+    import shutil
+
+    raw = recipe_dict(train={"max_steps": 1}, eval=[])
+    run_world(raw, tmp_path)
+    run_dir = tmp_path / "tiny"
+    shutil.rmtree(run_dir / "checkpoints")  # as if killed before any checkpoint was written
+    with open(run_dir / "log.jsonl", "a") as fh:
+        fh.write('{"step": 7, "loss": 1.0}\n')
+    result = run_world(raw, tmp_path, resume=True)
+    assert result.run["steps"] == 1
+    assert [json.loads(line)["step"] for line in (run_dir / "log.jsonl").read_text().splitlines()] == [1]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -55,7 +56,9 @@ def init_distributed(device_pref: str = "auto") -> DistEnv:
         torch.cuda.set_device(device)
     here = False
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        # rank 0 mines (and later evaluates) while the others wait: allow that much longer than the default
+        timeout = timedelta(minutes=float(os.environ.get("NEGKIT_DIST_TIMEOUT_MIN", "240")))
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", timeout=timeout)
         here = True
     return DistEnv(dist.get_rank(), local_rank, dist.get_world_size(), device, here)
 

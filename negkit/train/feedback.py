@@ -33,6 +33,7 @@ class Feedback:
         self._progress: Progress | None = None
         self._task: Any = None
         self._writer: Any = None
+        self._rate: float = float("nan")
         if enabled and tensorboard_dir is not None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -56,7 +57,8 @@ class Feedback:
 
     def advance(self, step: int, epoch: int, loss: float) -> None:
         if self._progress is not None:
-            self._progress.update(self._task, completed=step, info=f"epoch {epoch} loss {_fmt(loss)}")
+            self._progress.update(self._task, completed=step,
+                                  info=f"epoch {epoch} loss {_fmt(loss)} {_fmt(self._rate)} img/s")
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one record (step, epoch, lr, loss terms, diagnostics, samples/s) everywhere it goes."""
@@ -70,8 +72,9 @@ class Feedback:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key not in ("step", "time"):
                     self._writer.add_scalar(key, value, record["step"])
+        self._rate = record.get("samples_per_s", self._rate)
         if self._progress is not None:
-            info = f"epoch {record.get('epoch')} loss {_fmt(record.get('loss'))} {_fmt(record.get('samples_per_s'))} img/s"
+            info = f"epoch {record.get('epoch')} loss {_fmt(record.get('loss'))} {_fmt(self._rate)} img/s"
             self._progress.update(self._task, completed=record["step"], info=info)
         else:
             keys = ("epoch", "loss", "lr", "samples_per_s")
