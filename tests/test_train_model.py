@@ -13,7 +13,7 @@ import torch
 from negkit.errors import RecipeError, TrainingError
 from negkit.recipe import ModelConfig, TrainConfig
 from negkit.train.checkpoint import atomic_save
-from negkit.train.model import create_model, encode_text, register_model_configs, text_tower, trim_padding
+from negkit.train.model import CONFIG_DIR, create_model, encode_text, register_model_configs, text_tower, trim_padding
 from negkit.train.optim import build_optimizer, cosine_factor, param_groups
 
 TEXTS = ["a red square on a blue background", "dog", "two small green circles to the left of a yellow triangle "
@@ -142,3 +142,19 @@ def test_cosine_schedule_with_warmup():
     values = [cosine_factor(s, 4, 20) for s in range(4, 21)]
     assert all(a >= b for a, b in zip(values, values[1:]))
     assert math.isfinite(cosine_factor(0, 0, 0))
+
+
+def test_config_dir_adds_models_and_untrimmable_towers_fall_back_to_full_context(tmp_path):
+    import json
+
+    config = json.loads((CONFIG_DIR / "negkit-tiny.json").read_text())
+    config["text_cfg"]["pool_type"] = "last"  # pooling on the last position: trimming would change features
+    (tmp_path / "my-last-pool.json").write_text(json.dumps(config))
+    clip = create_model(ModelConfig(name="my-last-pool", config_dir=str(tmp_path)), "cpu")
+    model = clip.model.eval()
+    assert text_tower(model) is None and clip.info["trimmed_text"] is False
+    tokens = clip.tokenize(TEXTS)
+    with torch.no_grad():
+        torch.testing.assert_close(encode_text(model, trim_padding(tokens)), model.encode_text(tokens, normalize=True))
+    with pytest.raises(RecipeError, match="model config folder not found"):
+        create_model(ModelConfig(name="negkit-tiny", config_dir=str(tmp_path / "missing")), "cpu")
