@@ -40,21 +40,21 @@ DEFAULT_SOURCE = "brysbaert"
 class Norms:
     """Concreteness scores (1-5) for words and multi-word expressions, keyed by lower-case text.
 
-    ``expressions`` maps the first word of every rated multi-word expression to the expressions' word
-    tuples, longest first, so a tokenised caption can be matched left to right (``match_expression``).
+    ``expressions`` maps the first word of every rated multi-word expression to its expressions' word
+    tuples grouped by length, longest first, so a tokenised caption can be matched left to right
+    (``match_expression``).
     """
 
     def __init__(self, source: str, scores: dict[str, float]) -> None:
         self.source = source
         self.scores = scores
-        expressions: dict[str, list[tuple[str, ...]]] = {}
+        # first word -> [(length, {word tuples of that length})], longest first
+        by_first: dict[str, dict[int, set[tuple[str, ...]]]] = {}
         for text in scores:
             words = tuple(text.split())
             if len(words) > 1:
-                expressions.setdefault(words[0], []).append(words)
-        for group in expressions.values():
-            group.sort(key=len, reverse=True)
-        self.expressions = expressions
+                by_first.setdefault(words[0], {}).setdefault(len(words), set()).add(words)
+        self.expressions = {first: sorted(groups.items(), reverse=True) for first, groups in by_first.items()}
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -78,9 +78,8 @@ class Norms:
 
     def match_expression(self, words: Sequence[str], start: int) -> int:
         """The length of the longest rated multi-word expression at ``words[start:]`` (lower-case words), or 0."""
-        for expr in self.expressions.get(words[start], ()):
-            n = len(expr)
-            if tuple(words[start:start + n]) == expr:
+        for n, exprs in self.expressions.get(words[start], ()):
+            if tuple(words[start:start + n]) in exprs:
                 return n
         return 0
 

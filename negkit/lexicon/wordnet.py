@@ -129,13 +129,15 @@ def cohyponyms(lemma: str, upos: str, senses: int = 1) -> tuple[str, ...]:
     """
     if upos == "ADJ":
         attrs = [s for s in _senses(lemma, "NOUN", None) if s.lexname() == "noun.attribute"][:senses]
-        words = [w for w in _relatives(attrs) if _senses(w, "ADJ", 1)]
+        reader = wordnet()  # morphy reads the index only: no synset is parsed
+        words = [w for w in _relatives(attrs) if reader.morphy(w.replace(" ", "_"), "a") == w.replace(" ", "_")]
     else:
         words = _relatives(_senses(lemma, upos, senses))
     return _exclude_synonyms(lemma, upos, words)
 
 
 MIN_SISTERS = 4
+MAX_AUNTS = 8  # bounds the cousin search (and its cost) under very broad grandparents
 
 
 def _exclude_synonyms(lemma: str, upos: str, words: list[str]) -> tuple[str, ...]:
@@ -157,7 +159,9 @@ def _relatives(synsets: list[Any]) -> list[str]:
         if len(sisters) < MIN_SISTERS:
             grand = _parent(parent)
             if grand is not None:
-                sisters += [c for aunt in _children(grand) if aunt != parent for c in _children(aunt)]
+                for aunt in _children(grand)[:MAX_AUNTS]:
+                    if aunt != parent:
+                        sisters += _children(aunt)
         for sister in sisters:
             out.update(dict.fromkeys(_words(sister.lemma_names())))
     return list(out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import math
 
 from negkit.lexicon.norms import lemmas
 
@@ -18,9 +19,19 @@ _UPOS_OF_TAG = {"N": "NOUN", "V": "VERB", "J": "ADJ", "R": "ADV"}
 def zipf(word: str) -> float:
     """The Zipf frequency of ``word`` in English (wordfreq's 'best' list): log10 of occurrences per
     billion words, 0 for unseen words; multi-word phrases combine their words as wordfreq does."""
+    freq = _frequencies().get(word)
+    if freq is not None:  # a plain word of the list: skip wordfreq's tokeniser (most lookups)
+        return round(math.log10(freq) + 9, 2)
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en")
+
+
+@functools.lru_cache(maxsize=1)
+def _frequencies() -> dict[str, float]:
+    from wordfreq import get_frequency_dict
+
+    return get_frequency_dict("en")
 
 
 def lemma(word: str, upos: str | None = None) -> str:

@@ -7,18 +7,21 @@ as a noun ("hot dog", "fire hydrant"), or a relation phrase from ``negkit.lexico
 
 from __future__ import annotations
 
+import functools
 import math
 import random
 from collections.abc import Iterator, Sequence
-from typing import Any, NamedTuple
+from itertools import chain
+from typing import Any, NamedTuple, TypeVar
 
 from negkit.lexicon import wordnet as wn
 from negkit.lexicon.norms import Norms
-from negkit.lexicon.relations import RELATION_OPPOSITES, match_relation
+from negkit.lexicon.relations import RELATION_OPPOSITES, RELATION_PHRASES, match_relation
 from negkit.lexicon.words import inflect, lemma, match_case, zipf
 from negkit.mining.base import Edit, Negative
 from negkit.mining.tagged import SpacyMiner, Token, render, standalone
 
+T = TypeVar("T")
 CLASS_OF_POS = {"NOUN": "NOUN", "ADJ": "ADJ", "VERB": "VERB"}
 # Words about the picture rather than the scene ("a photo of ...", "posing for a picture"): the norms
 # rate them highly concrete, but changing them does not make the caption false for the image.
@@ -51,7 +54,7 @@ def find_units(tokens: Sequence[Token], norms: Norms, classes: frozenset[str],
     i, n = 0, len(tokens)
     while i < n:
         tok = tokens[i]
-        if "REL" in classes:
+        if "REL" in classes and tok.lower in RELATION_PHRASES:
             m = match_relation([t.lower for t in tokens[i:i + 4]], 0)
             if m and (tok.pos == "ADP" or (m > 1 and tok.pos in ("ADP", "ADV", "ADJ"))):
                 phrase = " ".join(t.lower for t in tokens[i:i + m])
@@ -60,7 +63,7 @@ def find_units(tokens: Sequence[Token], norms: Norms, classes: frozenset[str],
                                   score if score is not None else norms.get(tok.lower)))
                 i += m
                 continue
-        if tok.pos in _COMPOUND_POS and "NOUN" in classes:
+        if tok.pos in _COMPOUND_POS and "NOUN" in classes and lemmas[i] in norms.expressions:
             m = norms.match_expression(lemmas, i)
             if m > 1 and all(t.pos in _COMPOUND_POS for t in tokens[i:i + m]) and tokens[i + m - 1].pos == "NOUN":
                 phrase = " ".join(lemmas[i:i + m])
@@ -145,6 +148,7 @@ def _head_final_noun(words: str) -> bool:
     return not _FUNCTION_WORDS.intersection(parts) and bool(lemmas_of(parts[-1]).get("NOUN"))
 
 
+@functools.lru_cache(maxsize=100_000)
 def lemmas_of(word: str) -> dict[str, tuple[str, ...]]:
     from lemminflect import getAllLemmas
 
@@ -180,6 +184,16 @@ def order_units(units: Sequence[Unit], policy: str, rng: random.Random, *, sampl
     keyed2 = [(-sign * u.score, rng.random(), u) for u in scored]
     keyed2.sort(key=lambda kv: (kv[0], kv[1]))
     return [u for _, _, u in keyed2]
+
+
+def lazy_shuffle(items: Sequence[T], rng: random.Random) -> Iterator[T]:
+    """The items in random order, drawn one at a time (a Fisher-Yates shuffle that stops when the
+    consumer does: miners usually need one replacement out of dozens)."""
+    pool = list(items)
+    for i in range(len(pool)):
+        j = rng.randrange(i, len(pool))
+        pool[i], pool[j] = pool[j], pool[i]
+        yield pool[i]
 
 
 class NormsMiner(SpacyMiner):
@@ -220,10 +234,7 @@ class LexicalMiner(NormsMiner):
         """Negatives replacing ``unit``: antonyms first, then co-hyponyms, each group in random order."""
         assert self._replacer is not None
         found = self._replacer(unit)
-        antonyms, others = list(found.antonyms), list(found.others)
-        rng.shuffle(antonyms)
-        rng.shuffle(others)
-        for word, _score in antonyms + others:
+        for word, _score in chain(lazy_shuffle(found.antonyms, rng), lazy_shuffle(found.others, rng)):
             new = surface(unit, word, tokens)
             yield Negative(render(tokens, [(unit.start, unit.end, new)]), kind, unit.score,
                            (Edit(unit.start, unit.text, new),))
