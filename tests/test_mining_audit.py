@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -85,3 +86,45 @@ def test_cli_audit_needs_captions(capsys):
         main(["audit"])
     assert exc.value.code == 1
     assert "--captions" in capsys.readouterr().err
+
+
+SUGARCREPE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe"
+
+
+@pytest.mark.skipif(not SUGARCREPE.is_dir(), reason="shared SugarCrepe captions not present")
+def test_audit_orders_the_concreteness_controls_on_real_captions():
+    """The audit shows what the paper's controls are for: concrete-plant edits more concrete words than
+    random-word, which edits more concrete words than abstract-first."""
+    from negkit.plugins import get_component
+
+    captions = [v["caption"] for v in json.loads((SUGARCREPE / "replace_obj.json").read_text()).values()][:120]
+    means = {}
+    for name in ("concrete-plant", "random-word", "abstract-first"):
+        a = audit_miner(name, get_component("miners", name)(), captions, k=1)
+        assert a.coverage > 0.9 and a.duplicate_rate == 0 and a.concreteness_known > 0.9
+        means[name] = a.mean_concreteness
+    assert means["concrete-plant"] > means["random-word"] + 0.3 > means["abstract-first"] + 0.6
+
+
+def test_cli_audit_a_recipe_uses_its_data_and_miners(tmp_path, capsys):
+    from negkit.cli import main
+    from negkit.data.base import DataSource
+    from negkit.testing import registered_components
+
+    class Captions(DataSource):
+        """Three captions."""
+
+        name = "audit-captions"
+
+        def records(self, split="train"):
+            return [{"image": None, "caption": c} for c in ("a red car", "two cats", "the idea of it")]
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[data]\nsource = "audit-captions"\n[mining]\nk = 2\n'
+                      '[[miners]]\nname = "attribute-lexicon"\ncategories = ["colour"]\n', encoding="utf-8")
+    with registered_components(datasets=[Captions]):
+        main(["audit", str(recipe), "--json"])
+    (report,) = json.loads(capsys.readouterr().out)
+    assert report["miner"] == "attribute-lexicon" and report["captions"] == 3
+    assert report["coverage"] == pytest.approx(1 / 3)  # only colours: "two cats" is left alone
+    assert report["negatives"] == 2 and set(report["kinds"]) == {"replace-colour"}
