@@ -230,3 +230,22 @@ def test_resume_before_the_first_checkpoint_starts_over(tmp_path):
     result = run_world(raw, tmp_path, resume=True)
     assert result.run["steps"] == 1
     assert [json.loads(line)["step"] for line in (run_dir / "log.jsonl").read_text().splitlines()] == [1]
+
+
+class OutOfMemory(Loss):
+    """Raises CUDA's out-of-memory error (to test the loop's message)."""
+
+    name = "test-oom"
+
+    def forward(self, inputs: LossInputs) -> dict[str, torch.Tensor]:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+
+def test_out_of_memory_names_the_batch_size(tmp_path):
+    raw = recipe_dict(losses=[{"name": "test-oom"}], eval=[])
+    with registered_components(datasets=[ColourWorld], miners=[ColourSwap], losses=[OutOfMemory]):
+        from negkit.pipeline import run
+
+        with pytest.raises(TrainingError, match=r"out of memory on cpu at batch_size 8 \(8 per process\) with up to "
+                                                r"1 negatives.*accum_steps"):
+            run(make_recipe(raw), out=tmp_path)

@@ -168,6 +168,14 @@ class Batch:
                 moved[name] = value.to(device, non_blocking=non_blocking)
         return Batch(**moved)
 
+    def pin_memory(self) -> "Batch":
+        """Called by the DataLoader (``pin_memory=True``) so that the copy to the GPU can be asynchronous."""
+        moved = {f.name: getattr(self, f.name) for f in fields(self)}
+        for name, value in moved.items():
+            if isinstance(value, Tensor):
+                moved[name] = value.pin_memory()
+        return Batch(**moved)
+
     def truncate(self, n: int) -> "Batch":
         """The first ``n`` rows (DDP: every rank must hold the same number after bad images are dropped)."""
         if n >= self.size:

@@ -175,6 +175,9 @@ class Trainer:
             raise RecipeError(f"batch_size {cfg.batch_size} is not divisible by the {env.world} processes",
                               key="train.batch_size")
 
+        if env.device.type == "cuda":  # as open_clip's trainer: TF32 matmuls for the fp32 parts
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
         model = clip.model
         if cfg.lock_image:
             model.lock_image_tower()
