@@ -262,3 +262,13 @@ def test_reuse_does_not_depend_on_shard_size(host, tmp_path):
     again = mine_cached(recipe, CAPTIONS, shard_size=1000, progress=False)
     assert again.reused and CountingMiner.mined == len(CAPTIONS)
     assert rows(again.dataset) == rows(first.dataset)
+
+
+def test_spacy_miner_same_table_in_one_or_two_processes(host, tmp_path):
+    tables = []
+    for num_proc, batch_size in ((1, 64), (2, 5)):
+        recipe = make_recipe(tmp_path / str(num_proc), [{"name": "concrete-plant"}, {"name": "random-swap"}],
+                             k=2, num_proc=num_proc, batch_size=batch_size)
+        tables.append(rows(mine_cached(recipe, CAPTIONS, progress=False).dataset))
+    assert tables[0] == tables[1]
+    assert sum(1 for _, negs in tables[0] if negs) > len(CAPTIONS) * 0.8
