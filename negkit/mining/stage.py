@@ -431,7 +431,10 @@ class _Progress:
         global _COUNTER
         import multiprocessing
 
-        _COUNTER = multiprocessing.Value("q", 0)
+        try:
+            _COUNTER = multiprocessing.Value("q", 0)
+        except OSError:  # no shared memory (some sandboxes): progress then moves shard by shard
+            _COUNTER = None
         self._t0 = time.perf_counter()
         if not self.show:
             return self
