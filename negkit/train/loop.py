@@ -159,11 +159,10 @@ class Trainer:
 
     def __init__(self, clip: ClipModel, dataset: TrainDataset, losses: list[WeightedLoss], cfg: Any, *, seed: int,
                  precision: Precision, env: DistEnv, ckpt_dir: Path | None, feedback: Feedback,
-                 model_name: str | None = None, recipe: dict | None = None) -> None:
+                 model_name: str | None = None) -> None:
         self.clip, self.dataset, self.losses, self.cfg = clip, dataset, losses, cfg
         self.seed, self.precision, self.env, self.ckpt_dir, self.feedback = seed, precision, env, ckpt_dir, feedback
         self.model_name = model_name or clip.name
-        self.recipe = recipe or {}
         self.kind_names = dataset.negatives.kind_names
         self.spe = steps_per_epoch(len(dataset), cfg.batch_size, cfg.accum_steps)
         if self.spe == 0:
