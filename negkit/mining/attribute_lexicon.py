@@ -13,6 +13,7 @@ import re
 from collections.abc import Sequence
 from functools import lru_cache
 
+from negkit.lexicon.words import match_case
 from negkit.mining.base import Edit, Miner, Negative, keep_valid
 from negkit.mining.seeding import caption_rng
 
@@ -44,14 +45,6 @@ LEXICONS: dict[str, tuple[Scale, ...]] = {
 _NOT_MODIFIED = frozenset({"of", "and", "or", "with", "on", "in", "at", "to", "is", "are", "that", "which"})
 _WORD = re.compile(r"[A-Za-z]+")
 _SPACE_WORD = re.compile(r"\S+")
-
-
-def _match_case(template: str, word: str) -> str:
-    if template.isupper() and len(template) > 1:
-        return word.upper()
-    if template[:1].isupper():
-        return word[:1].upper() + word[1:]
-    return word
 
 
 class AttributeLexicon(Miner):
@@ -115,7 +108,7 @@ class AttributeLexicon(Miner):
         for kind, _cat, changes in candidates:
             text, edits = caption, []
             for start, end, before, after in sorted(changes, reverse=True):
-                after = _match_case(before, after)
+                after = match_case(after, before)
                 text = text[:start] + after + text[end:]
                 edits.append(Edit(bisect.bisect_right(starts, start) - 1, before, after))
             scores = [self._concreteness(before.lower()) for _, _, before, _ in changes]
