@@ -158,3 +158,12 @@ def test_config_dir_adds_models_and_untrimmable_towers_fall_back_to_full_context
         torch.testing.assert_close(encode_text(model, trim_padding(tokens)), model.encode_text(tokens, normalize=True))
     with pytest.raises(RecipeError, match="model config folder not found"):
         create_model(ModelConfig(name="negkit-tiny", config_dir=str(tmp_path / "missing")), "cpu")
+
+
+def test_trim_to_a_multiple_keeps_features(tiny):
+    tokens = tiny.tokenize(TEXTS)
+    padded = trim_padding(tokens, multiple=8)
+    assert padded.shape[1] % 8 == 0 and padded.shape[1] >= trim_padding(tokens).shape[1]
+    assert trim_padding(tokens, multiple=64).shape[1] == tokens.shape[1]  # never past the context
+    with torch.no_grad():
+        torch.testing.assert_close(encode_text(tiny.model.eval(), padded), encode_text(tiny.model, tokens))

@@ -23,7 +23,9 @@ def step(
     warmup: int = typer.Option(2, "--warmup", min=0),
     precision: str = typer.Option("fp32", "--precision", help="fp32 | amp | amp_bf16"),
     device: str = typer.Option("auto", "--device"),
-    compile_: bool = typer.Option(False, "--compile", help="torch.compile both loops."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the negkit step (the plain loop stays "
+                                  "eager, as the GPU target defines)."),
+    compile_plain: bool = typer.Option(False, "--compile-plain", help="Also torch.compile the plain loop."),
     loss: str = typer.Option("infonce", "--loss", help="The negkit loss (registry name)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the numbers as JSON to this file."),
 ) -> None:
@@ -33,7 +35,8 @@ def step(
     from negkit.train.bench import bench_step
 
     res = bench_step(model, batch_size=batch_size, negatives=negatives, steps=steps, warmup=warmup,
-                     precision=precision, device=device, compile=compile_, loss=loss)
+                     precision=precision, device=device, compile=compile_, loss=loss,
+                     compile_plain=compile_plain)
     table = Table(title=f"training step: {model}, batch {batch_size}, {negatives} negative(s), {res.precision}, "
                         f"{res.device}{' ' + res.gpu if res.gpu else ''}")
     for col in ("loop", "text tokens", "step (ms)", "images/s", "TFLOP/step", "MFU"):

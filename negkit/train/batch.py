@@ -189,9 +189,10 @@ class Batch:
 class Collator:
     """Stack images, tokenise captions and negatives with the model's tokenizer in one call, trim padding."""
 
-    def __init__(self, tokenize: Callable[[list[str]], Tensor], k: int) -> None:
+    def __init__(self, tokenize: Callable[[list[str]], Tensor], k: int, pad_multiple: int = 1) -> None:
         self.tokenize = tokenize
         self.k = k
+        self.pad_multiple = pad_multiple
 
     def __call__(self, items: list[dict[str, Any]]) -> Batch:
         good = [it for it in items if it["image"] is not None]
@@ -209,7 +210,8 @@ class Collator:
                 mask[row, j] = True
                 conc[row, j] = c
                 kinds[row, j] = kind
-        tokens = trim_padding(self.tokenize(texts)) if texts else torch.zeros(0, 1, dtype=torch.long)
+        tokens = trim_padding(self.tokenize(texts), multiple=self.pad_multiple) if texts else \
+            torch.zeros(0, 1, dtype=torch.long)
         images = torch.stack([it["image"] for it in good]) if good else torch.zeros(0)
         return Batch(images, tokens, torch.tensor(slots, dtype=torch.long), mask, conc, kinds,
                      torch.tensor([it["index"] for it in good], dtype=torch.long), bad)

@@ -197,7 +197,7 @@ class Trainer:
             raise RecipeError(str(exc), key="train.lock_image") from None
         self.scheduler = build_scheduler(self.optimizer, cfg.warmup_steps, self.total)
         self.sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, seed, env.rank, env.world)
-        self.collate = Collator(clip.tokenize, dataset.negatives.k)
+        self.collate = Collator(clip.tokenize, dataset.negatives.k, pad_multiple=8 if env.device.type == "cuda" else 1)
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0  # micro-batches of this epoch already consumed
