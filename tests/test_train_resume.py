@@ -67,8 +67,8 @@ def _start(recipe: Path, out: Path, *extra: str) -> subprocess.Popen:
 
 @pytest.mark.slow
 def test_sigkill_and_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
-    # dropout-free tiny model, per-sample seeded augmentation, 2 epochs so that the resume crosses an epoch
-    raw = recipe_dict(data={"n": 24}, train={"epochs": 2, "checkpoint_every": 2, "keep_checkpoints": 5,
+    # dropout-free tiny model, per-sample seeded augmentation, 3 epochs so that the resume crosses epochs
+    raw = recipe_dict(data={"n": 24}, train={"epochs": 3, "checkpoint_every": 2, "keep_checkpoints": 5,
                                              "num_workers": 0}, eval=[])
     recipe = tmp_path / "recipe.json"
     recipe.write_text(json.dumps(raw))
@@ -84,7 +84,7 @@ def test_sigkill_and_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
     proc.wait()
     assert not (ckpts / "final.pt").exists(), "the run finished before it could be killed"
     steps_done = read_checkpoint(latest_checkpoint(ckpts))["negkit"]["step"]
-    assert steps_done < 6
+    assert steps_done < 9
 
     resumed = _start(recipe, tmp_path / "killed", "--resume")
     _, err = resumed.communicate(timeout=600)
@@ -98,9 +98,9 @@ def test_sigkill_and_resume_is_bit_identical_to_an_uninterrupted_run(tmp_path):
         torch.set_num_threads(os.cpu_count() or 1)
     a = read_checkpoint(ckpts / "final.pt")
     b = read_checkpoint(tmp_path / "straight" / "tiny" / "checkpoints" / "final.pt")
-    assert a["negkit"]["step"] == b["negkit"]["step"] == 6
+    assert a["negkit"]["step"] == b["negkit"]["step"] == 9
     assert set(a["state_dict"]) == set(b["state_dict"])
     for key in a["state_dict"]:
         assert torch.equal(a["state_dict"][key], b["state_dict"][key]), key
     log = [json.loads(line)["step"] for line in (ckpts.parent / "log.jsonl").read_text().splitlines()]
-    assert log == sorted(set(log)) == list(range(1, 7))  # no step logged twice after the resume
+    assert log == list(range(1, 10))  # every step logged once, none twice after the resume
