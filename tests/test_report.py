@@ -61,10 +61,11 @@ def test_compare_cli_prints_and_writes_markdown(tmp_path):
     a = _fake_run(tmp_path, "slipform", {"m/acc": 0.5})
     b = _fake_run(tmp_path, "baseline", {"m/acc": 0.25})
     out = tmp_path / "table.md"
-    proc = run_cli("compare", str(a), str(b), "--markdown", str(out))
+    proc = run_cli("compare", str(a), str(b), "--markdown", str(out), "--plot", str(tmp_path / "cmp.png"))
     assert proc.returncode == 0, proc.stderr
     assert "slipform" in proc.stdout and "baseline" in proc.stdout and "0.5000" in proc.stdout
     assert "| m/acc | 0.5000 | 0.2500 |" in out.read_text()
+    assert (tmp_path / "cmp.png").read_bytes()[:4] == b"\x89PNG"
 
 
 def test_compare_on_a_folder_without_metrics_is_one_clear_line(tmp_path):

@@ -13,12 +13,15 @@ from negkit.cli.app import app, console
 def compare(
     run_dirs: list[Path] = typer.Argument(..., help="Run directories (each holds a metrics.json)."),
     markdown: Path = typer.Option(None, "--markdown", help="Also write the table as markdown to this file."),
+    plot: Path = typer.Option(None, "--plot", help="Also write a PNG: one bar chart per metric, one bar per run."),
 ) -> None:
     """One table of metrics across runs (the best value of each metric in bold)."""
-    from negkit.report.compare import markdown_table, rich_table
+    from negkit.report.compare import markdown_table, plot_comparison, rich_table
 
     console.print(rich_table(run_dirs))
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
         markdown.write_text(markdown_table(run_dirs), encoding="utf-8")
         console.print(f"wrote {markdown}", highlight=False)
+    if plot is not None:
+        console.print(f"wrote {plot_comparison(run_dirs, plot)}", highlight=False)

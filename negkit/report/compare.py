@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from negkit.errors import DataError
 from negkit.report.report import fmt
 from negkit.report.rundir import read_metrics
 
@@ -49,3 +50,36 @@ def markdown_table(run_dirs: Sequence[Path]) -> str:
     for key in keys:
         lines.append(f"| {key} | " + " | ".join(fmt(values[n].get(key)) for n in names) + " |")
     return "\n".join(lines) + "\n"
+
+
+def plot_comparison(run_dirs: Sequence[Path], path: Path) -> Path:
+    """A PNG with one panel per metric and one bar per run."""
+    import math
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, keys, values = collect(run_dirs)
+    keys = [k for k in keys if any(isinstance(values[n].get(k), (int, float)) for n in names)]
+    if not keys:
+        raise DataError("no numeric metrics to plot in " + ", ".join(str(d) for d in run_dirs))
+    cols = min(4, len(keys))
+    rows = math.ceil(len(keys) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 2.6 * rows), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for ax, key in zip(axes.flat, keys):
+        heights = [values[n].get(key) if isinstance(values[n].get(key), (int, float)) else 0.0 for n in names]
+        ax.bar(range(len(names)), heights, color=[colours[i % len(colours)] for i in range(len(names))])
+        ax.set_title(key, fontsize=8)
+        ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
+        ax.tick_params(axis="y", labelsize=7)
+        ax.grid(axis="y", alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
