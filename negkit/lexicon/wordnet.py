@@ -169,7 +169,9 @@ def _relatives(synsets: list[Any]) -> list[str]:
 
 def _parent(synset: Any) -> Any | None:
     parents = synset.hypernyms() + synset.instance_hypernyms()
-    return max(parents, key=lambda h: (h.min_depth(), h.name())) if parents else None
+    if len(parents) < 2:
+        return parents[0] if parents else None
+    return max(parents, key=lambda h: (h.min_depth(), h.name()))
 
 
 def _children(synset: Any) -> list[Any]:

@@ -83,12 +83,14 @@ def keep_valid(caption: str, candidates: Iterable[Negative], k: int) -> list[Neg
 
     seen = {norm(caption)}
     out: list[Negative] = []
+    if k <= 0:
+        return out
     for neg in candidates:
-        if len(out) >= k:
-            break
         key = norm(neg.text)
         if not key or key in seen:
             continue
         seen.add(key)
         out.append(neg)
+        if len(out) >= k:  # stop before pulling another candidate: lazy miners pay for each one
+            break
     return out

@@ -124,12 +124,12 @@ class Replacer:
         for cand in words:
             if not _is_word(cand.replace(" ", "")) or (cls == "NOUN" and not _head_final_noun(cand)):
                 continue
-            if self.zipf_window is not None and abs(zipf(cand) - base) > self.zipf_window:
-                continue
             score = self.norms.get(cand)  # WordNet gives lemmas: the exact entry first
-            if score is None:
+            if score is None and " " not in cand:
                 score = self.norms.score(cand, cls)
             if self.min_concreteness is not None and (score is None or score < self.min_concreteness):
+                continue
+            if self.zipf_window is not None and abs(zipf(cand) - base) > self.zipf_window:
                 continue
             out.append((cand, score))
         return tuple(out)
