@@ -89,20 +89,6 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _truncate_log(path: Path, step: int) -> None:
-    """After a resume from step N, drop records of steps past N (they were logged before the kill)."""
-    if not path.is_file():
-        return
-    keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue
-    path.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
-
-
 def run(recipe: Recipe, *, out: str | Path = "runs", resume: bool = False, force: bool = False,
         console: Any = None) -> RunResult:
     """Mine, train, evaluate and report as ``recipe`` says; files go to ``<out>/<run name>/``."""
@@ -123,7 +109,6 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     from negkit.report import rundir as rd
     from negkit.report.report import write_report
     from negkit.train.batch import NegativeTable, TrainDataset, total_steps
-    from negkit.train.checkpoint import read_checkpoint
     from negkit.train.evaluate import evaluate_model
     from negkit.train.feedback import Feedback
     from negkit.train.loop import Trainer, build_losses, resolve_precision
@@ -147,9 +132,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         rd.write_json(run_dir / rd.RECIPE, recipe.to_dict())
         rd.write_json(run_dir / rd.PLUGINS, rd.plugin_records())
         rd.write_json(run_dir / rd.ENV, rd.environment(str(env.device), env.world))
-        if resume and resume_from is None:  # killed before its first checkpoint: start over, log included
+        if resume and resume_from is None:  # killed before its first checkpoint: start over
             say(f"--resume: {run_dir} has no checkpoint yet; training from step 0")
-            _truncate_log(run_dir / rd.LOG, 0)
 
     seed = recipe.run.seed
     seed_everything(seed)
@@ -182,11 +166,6 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     started = time.time()
     train_info: dict[str, Any] = {"steps": 0}
     if steps > 0:
-        if resume_from is not None:
-            meta = read_checkpoint(resume_from).get("negkit", {})
-            say(f"resuming from {resume_from} (step {meta.get('step')})")
-            if env.is_main:
-                _truncate_log(run_dir / rd.LOG, int(meta.get("step", 0)))
         tb = run_dir / "tensorboard" if recipe.report.tensorboard else None
         feedback = Feedback(steps, log_path=run_dir / rd.LOG, enabled=env.is_main, tensorboard_dir=tb,
                             console=console)

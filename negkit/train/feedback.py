@@ -29,7 +29,7 @@ class Feedback:
         self.enabled = enabled
         self.console = console or Console()
         self.log_path = log_path if enabled else None
-        self._fh = open(log_path, "a", encoding="utf-8") if self.log_path else None
+        self._fh: Any = None
         self._progress: Progress | None = None
         self._task: Any = None
         self._writer: Any = None
@@ -44,16 +44,20 @@ class Feedback:
                               "(pip install tensorboard); logging to log.jsonl only", stacklevel=2)
 
     def start(self, step: int) -> None:
+        """Open ``log.jsonl`` for appending, first dropping records past ``step`` (a resumed run logged them
+        before it was killed, after its last checkpoint), and show the progress bar from ``step``."""
         if not self.enabled:
             return
+        if self.log_path is not None:
+            truncate_log(self.log_path, step)
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            self._fh = open(self.log_path, "a", encoding="utf-8")
         if self.console.is_terminal:
             self._progress = Progress(
                 TextColumn("[bold]train[/]"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[info]}"),
                 TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(), console=self.console, transient=False)
             self._progress.start()
             self._task = self._progress.add_task("train", total=self.total, completed=step, info="")
-        elif step:
-            self.console.print(f"resuming at step {step}/{self.total}", highlight=False)
 
     def advance(self, step: int, epoch: int, loss: float) -> None:
         if self._progress is not None:
@@ -95,3 +99,17 @@ class Feedback:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+
+
+def truncate_log(path: Path, step: int) -> None:
+    """Keep the records of ``log.jsonl`` up to ``step`` (and drop a torn last line)."""
+    if not path.is_file():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue
+    path.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")

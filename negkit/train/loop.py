@@ -272,6 +272,7 @@ class Trainer:
         self._rng = None
         if resume is not None:
             self.load(resume)
+            self.feedback.message(f"resuming from {resume} (step {self.step} of {self.total})")
         else:
             torch.manual_seed(self.seed + self.env.rank)
         finished_before = resume is not None and self.step >= self.total
