@@ -97,8 +97,8 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
     lines += [metrics_table(data["metrics"]) if data["metrics"] else "(no evaluators in the recipe)"]
     if records:
         last = records[-1]
-        lines += ["", "## Last logged step", "", metrics_table({k: v for k, v in last.items()
-                                                                 if k not in ("time",) and isinstance(v, (int, float))})]
+        numbers = {k: v for k, v in last.items() if k != "time" and isinstance(v, (int, float))}
+        lines += ["", "## Last logged step", "", metrics_table(numbers)]
     if images:
         lines += ["", "## Plots", ""]
         lines += [f"![{p.stem}]({PLOTS}/{p.name})" for p in images]

@@ -90,7 +90,8 @@ class TrainDataset(Dataset):
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         epoch, index = key
         record = self.records[index]
-        item: dict[str, Any] = {"index": index, "caption": str(record["caption"]), "negatives": self.negatives.rows[index]}
+        item: dict[str, Any] = {"index": index, "caption": str(record["caption"]),
+                                "negatives": self.negatives.rows[index]}
         try:
             image = open_image(record["image"])
             with torch.random.fork_rng(devices=[]):

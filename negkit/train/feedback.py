@@ -23,8 +23,8 @@ def _fmt(value: Any) -> str:
 class Feedback:
     """Progress bar or plain lines, ``log.jsonl`` and optional TensorBoard, for ``total`` optimiser steps."""
 
-    def __init__(self, total: int, *, log_path: Path | None = None, enabled: bool = True, tensorboard_dir: Path | None = None,
-                 console: Console | None = None) -> None:
+    def __init__(self, total: int, *, log_path: Path | None = None, enabled: bool = True,
+                 tensorboard_dir: Path | None = None, console: Console | None = None) -> None:
         self.total = total
         self.enabled = enabled
         self.console = console or Console()

@@ -341,7 +341,8 @@ class Trainer:
                 raise TrainingError(
                     f"{self.bad_images} training images were missing or unreadable, more than "
                     f"train.max_bad_image_fraction = {self.cfg.max_bad_image_fraction} of {len(self.dataset)} "
-                    f"(last: {batch.bad[-1][1] if batch.bad else 'on another process'}); fix the data or raise the limit")
+                    f"(last: {batch.bad[-1][1] if batch.bad else 'on another process'}); fix the data or raise "
+                    f"the limit")
         return batch.to(self.env.device, non_blocking=True)
 
     def _micro_step(self, model: nn.Module, batch: Batch, sync: bool) -> dict[str, float]:
