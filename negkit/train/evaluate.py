@@ -36,13 +36,14 @@ def run_evaluators(specs: list[Any], ctx: EvalContext, *, where: str | None = No
     """Every ``[[eval]]`` evaluator on ``ctx``; metrics keyed ``"<evaluator name>/<key>"``."""
     metrics: dict[str, float] = {}
     names = [spec.name for spec in specs]
-    for spec in specs:
+    for i, spec in enumerate(specs):
         evaluator = spec.build(where=where)
         if say:
             say(f"evaluating {spec.name}")
         result = evaluator.evaluate(ctx)
         # an evaluator used twice (COCO and Flickr retrieval) is told apart by its occurrence: "retrieval[1]/..."
-        prefix = spec.name if names.count(spec.name) == 1 else f"{spec.name}[{names[:specs.index(spec)].count(spec.name)}]"
+        nth = names[:i].count(spec.name)
+        prefix = spec.name if names.count(spec.name) == 1 else f"{spec.name}[{nth}]"
         for key, value in result.items():
             metrics[f"{prefix}/{key}"] = float(value)
     if ctx.out_dir is not None and ctx.meta:  # the rules evaluators applied (tie rules, seeds, filters)
