@@ -85,6 +85,10 @@ def _text(tokens: Sequence[Token], start: int, end: int) -> str:
     return "".join(t.text + t.ws for t in tokens[start:end]).rstrip()
 
 
+# WordNet sisters that read as slurs in a caption ("dogs" -> "bitches"): never offered as replacements
+NEVER_USE = frozenset({"bitch"})
+
+
 class Replacements(NamedTuple):
     antonyms: tuple[tuple[str, float | None], ...]  # (word, concreteness), in WordNet order
     others: tuple[tuple[str, float | None], ...]  # co-hyponyms (or, for relations, nothing)
@@ -122,7 +126,8 @@ class Replacer:
         base = zipf(word) if self.zipf_window is not None else 0.0
         out = []
         for cand in words:
-            if not _is_word(cand.replace(" ", "")) or (cls == "NOUN" and not _head_final_noun(cand)):
+            if cand in NEVER_USE or not _is_word(cand.replace(" ", "")) or (
+                    cls == "NOUN" and not _head_final_noun(cand)):
                 continue
             score = self.norms.get(cand)  # WordNet gives lemmas: the exact entry first
             if score is None and " " not in cand:
