@@ -132,11 +132,11 @@ def test_list_plugins_json_shows_builtins_and_the_example():
     assert "example" not in {r["name"] for r in json.loads(res.stdout)}
 
 
-def test_lazy_signature_is_read_from_source():
+def test_lazy_signature_is_read_from_source(monkeypatch):
     from negkit.registry import ComponentRef
 
     pytest.importorskip("negkit_example")
-    sys.modules.pop("negkit_example.loss", None)
+    monkeypatch.delitem(sys.modules, "negkit_example.loss", raising=False)  # restored afterwards
     ref = ComponentRef("losses", "test", "negkit_example.loss:PairwiseMargin")
     assert ref.name == "pairwise-margin"
     assert list(ref.signature().parameters) == ["margin"]
