@@ -1,16 +1,17 @@
 """The shapes comparison behind docs/results.md: four recipes x three seeds, then one table.
 
-    .venv/bin/python benchmarks/shapes_results.py                      # 4 recipes x seeds 0 1 2
+    .venv/bin/python benchmarks/shapes_results.py --jobs 2      # what docs/results.md ran
     .venv/bin/python benchmarks/shapes_results.py --seeds 0 --out runs/shapes-results-quick
-    .venv/bin/python benchmarks/shapes_results.py --jobs 2       # two runs at a time, one thread each
 
 First the mining stage of each recipe with miners is filled once (``negkit mine``; the shapes recipes fix
-``[mining] seed``, so every seed reuses the same negatives). Each run is ``negkit run recipes/shapes/<recipe>.toml --set run.seed=N --set run.name=<recipe>-sN --out OUT``
-(skipped when OUT/<recipe>-sN/metrics.json already exists, so an interrupted sweep resumes). Then
-``negkit compare`` writes the per-run table to OUT/compare.md, and this script writes the mean and spread
-(sample standard deviation over seeds) of the headline metrics per recipe to OUT/summary.md and
-OUT/summary.json. The world's data seed is fixed; ``run.seed`` changes model initialisation, data order
-and the mining seed.
+``[mining] seed``, so every seed reuses the same negatives). Each run is
+``negkit run recipes/shapes/<recipe>.toml --set run.seed=N --set run.name=<recipe>-sN --out OUT`` (skipped
+when OUT/<recipe>-sN/metrics.json exists, so an interrupted sweep resumes); the ``untrained`` column is
+plain-clip with ``train.epochs=0`` (the same initial model, evaluated). With ``--jobs 2`` two runs go at a
+time with one thread each. Then ``negkit compare`` writes the per-run table to OUT/compare.md, and this
+script writes the mean and spread (sample standard deviation over seeds) of the headline metrics to
+OUT/summary.md and OUT/summary.json, and what each miner does to shapes captions to OUT/miners.md.
+The world's data seed is fixed; ``run.seed`` changes the model's initialisation and the data order.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = ("plain-clip", "random-swap-infonce", "concrete-plant-infonce", "slipform")
+# The reference column: plain-clip's model and evaluation with no training step (chance level, per seed).
+REFERENCE = {"untrained": ("plain-clip", ["train.epochs=0"])}
+COLUMNS = ("untrained", *RECIPES)
 HEADLINE = (
     ("shapes-compositional/macro/acc", "compositional macro"),
     ("shapes-compositional/micro/acc", "compositional micro"),
@@ -49,8 +53,10 @@ def negkit() -> list[str]:
     return [sys.executable, "-m", "negkit"]
 
 
-def run_one(recipe: str, seed: int, out: Path, extra: list[str], threads: int | None = None) -> Path:
-    name = f"{recipe}-s{seed}"
+def run_one(column: str, seed: int, out: Path, extra: list[str], threads: int | None = None) -> Path:
+    recipe, sets = REFERENCE.get(column, (column, []))
+    extra = [*extra, *sets]
+    name = f"{column}-s{seed}"
     run_dir = out / name
     if (run_dir / "metrics.json").is_file():
         print(f"= {name}: done before, reusing {run_dir}", flush=True)
@@ -78,7 +84,7 @@ def metric(metrics: dict, key: str) -> float | None:
 
 def summarise(out: Path, seeds: list[int]) -> tuple[str, dict]:
     table: dict[str, dict[str, list[float]]] = {}
-    for recipe in RECIPES:
+    for recipe in COLUMNS:
         for seed in seeds:
             path = out / f"{recipe}-s{seed}" / "metrics.json"
             if not path.is_file():
@@ -88,10 +94,10 @@ def summarise(out: Path, seeds: list[int]) -> tuple[str, dict]:
                 value = metric(metrics, key)
                 if value is not None:
                     table.setdefault(recipe, {}).setdefault(key, []).append(value)
-    lines = ["| metric | " + " | ".join(RECIPES) + " |", "|---|" + "---|" * len(RECIPES)]
+    lines = ["| metric | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
     for key, label in HEADLINE:
         cells = []
-        for recipe in RECIPES:
+        for recipe in COLUMNS:
             values = table.get(recipe, {}).get(key, [])
             if not values:
                 cells.append("-")
@@ -100,17 +106,50 @@ def summarise(out: Path, seeds: list[int]) -> tuple[str, dict]:
             else:
                 cells.append(f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    runs = {r: len(next(iter(table.get(r, {}).values()), [])) for r in RECIPES}
+    runs = {r: len(next(iter(table.get(r, {}).values()), [])) for r in COLUMNS}
     lines.append("")
     lines.append("Values in %, mean ± sample standard deviation over seeds; runs per recipe: "
                  + ", ".join(f"{r} {n}" for r, n in runs.items()) + ".")
     return "\n".join(lines) + "\n", table
 
 
+def miner_diagnostics(n: int = 2000) -> str:
+    """What each miner does to ``n`` shapes training captions: how many of its negatives change only filler
+    (the concrete words and their order are unchanged, so the caption is still true of the image), and how
+    many put only words of the world's vocabulary in (a shape, colour, size or relation word)."""
+    from negkit.data.shapes import ShapesWorld
+    from negkit.data.shapes.captions import FILLER_WORDS
+    from negkit.data.shapes.scene import COLOURS, SHAPES, SIZES
+    from negkit.plugins import get_component
+
+    vocab = set(SHAPES) | set(COLOURS) | set(SIZES) | {"left", "right", "above", "below", "over", "under"}
+
+    def concrete(text: str) -> list[str]:
+        return [w for w in text.replace(",", "").split() if w not in FILLER_WORDS
+                and w not in ("a", "an", "the", "of", "to", "and")]
+
+    captions = ShapesWorld(train_size=n).captions("train")
+    lines = [f"| miner | negatives (of {n}) | filler-only edits: still true | new words all in the world's vocabulary |"
+             " most frequent new words |", "|---|---|---|---|---|"]
+    for name in ("random-swap", "concrete-plant"):
+        mined = [(c, negs[0]) for c, negs in zip(captions, get_component("miners", name)().mine(
+            captions, k=1, seed=0)) if negs]
+        still_true = sum(concrete(neg.text) == concrete(c) for c, neg in mined)
+        in_vocab = sum(all(w in vocab for e in neg.edits for w in e.after.split()) for _, neg in mined)
+        counts: dict[str, int] = {}
+        for _, neg in mined:
+            for e in neg.edits:
+                counts[e.after] = counts.get(e.after, 0) + 1
+        top = ", ".join(w for w, _ in sorted(counts.items(), key=lambda kv: -kv[1])[:8])
+        lines.append(f"| {name} | {len(mined)} | {100 * still_true / len(mined):.1f}% | "
+                     f"{100 * in_vocab / len(mined):.1f}% | {top} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--recipes", nargs="+", default=list(RECIPES), choices=RECIPES)
+    parser.add_argument("--recipes", nargs="+", default=list(COLUMNS), choices=COLUMNS)
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "shapes-results")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each then uses one thread)")
     parser.add_argument("--set", dest="extra", action="append", default=[],
@@ -119,7 +158,7 @@ def main() -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     for recipe in args.recipes:  # fill the mining cache once, before runs share it
-        if recipe != "plain-clip":
+        if recipe in RECIPES and recipe != "plain-clip":
             subprocess.run([*negkit(), "mine", str(REPO / "recipes" / "shapes" / f"{recipe}.toml"), "--no-progress",
                             *[a for s in args.extra for a in ("--set", s)]], check=True, cwd=REPO)
     # seed-major: an interrupted sweep still has every recipe at the first seeds
@@ -129,6 +168,7 @@ def main() -> None:
         done = list(pool.map(lambda job: run_one(*job, args.out, args.extra, threads), jobs))
     subprocess.run([*negkit(), "compare", *map(str, done), "--markdown", str(args.out / "compare.md")],
                    check=True, cwd=REPO)
+    (args.out / "miners.md").write_text(miner_diagnostics(), encoding="utf-8")
     summary, table = summarise(args.out, args.seeds)
     (args.out / "summary.md").write_text(summary, encoding="utf-8")
     (args.out / "summary.json").write_text(json.dumps(table, indent=1), encoding="utf-8")
