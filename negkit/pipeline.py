@@ -233,6 +233,11 @@ def print_results(console: Any, name: str, metrics: dict[str, float], run_dir: P
         table.add_row(key, fmt(value))
     if metrics:
         console.print(table)
+        if run_dir is not None:
+            from negkit.report.report import evaluation_rules
+
+            for line in evaluation_rules(run_dir):
+                console.print(line, highlight=False, markup=False, soft_wrap=True)
     if run_dir is not None:
         console.print(f"run directory: {run_dir}", highlight=False, soft_wrap=True)
     if report is not None:

@@ -42,6 +42,16 @@ def test_report_has_metrics_table_and_plots(tmp_path):
     assert "(no evaluators in the recipe)" in no_plots and "plots/" not in no_plots.split("Files:")[0]
 
 
+def test_report_states_the_evaluation_rules_and_counts_as_integers(tmp_path):
+    run_dir = _fake_run(tmp_path, "c", {"sugarcrepe/swap-att/acc": 1.0, "sugarcrepe/swap-att/n": 666.0})
+    write_json(run_dir / "eval_meta.json", {"sugarcrepe": {"tie_rule": "a tie counts as wrong", "seed": 3,
+                                                           "subsets": ["swap-att"]}})
+    text = write_report(run_dir, plots=False).read_text()
+    assert "## How the metrics were computed" in text
+    assert "- sugarcrepe: tie_rule: a tie counts as wrong; seed: 3" in text
+    assert "| sugarcrepe/swap-att/n | 666 |" in text and "| sugarcrepe/swap-att/acc | 1.0000 |" in text
+
+
 def test_metrics_json_has_no_nan(tmp_path):
     write_json(tmp_path / "metrics.json", {"run": {}, "metrics": {"x/acc": float("nan")}})
     assert json.loads((tmp_path / "metrics.json").read_text())["metrics"]["x/acc"] is None

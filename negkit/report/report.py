@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from negkit.report.rundir import PLOTS, REPORT, read_json, read_log, read_metrics
+from negkit.report.rundir import EVAL_META, PLOTS, REPORT, read_json, read_log, read_metrics
 
 # Keys of log.jsonl that are bookkeeping, not curves worth a plot of their own.
 _NOT_PLOTTED = {"step", "time", "epoch", "bad_images"}
@@ -18,8 +18,25 @@ def fmt(value: Any) -> str:
     if isinstance(value, float):
         if not math.isfinite(value):
             return str(value)
+        if value.is_integer() and abs(value) >= 2:  # counts (items, images) read better without decimals
+            return str(int(value))
         return f"{value:.4f}" if abs(value) < 1000 else f"{value:.1f}"
     return str(value)
+
+
+def evaluation_rules(run_dir: Path) -> list[str]:
+    """One line per evaluator setting worth stating beside its numbers (tie rules, seeds, filters)."""
+    path = Path(run_dir) / EVAL_META
+    if not path.is_file():
+        return []
+    lines = []
+    for evaluator, notes in read_json(path).items():
+        if not isinstance(notes, dict):
+            notes = {"note": notes}
+        simple = [f"{k}: {v}" for k, v in notes.items() if isinstance(v, (str, int, float, bool))]
+        if simple:
+            lines.append(f"{evaluator}: " + "; ".join(simple))
+    return lines
 
 
 def metrics_table(metrics: dict[str, float]) -> str:
@@ -95,6 +112,9 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
     lines += [f"- {k}: {fmt(v)}" for k, v in facts.items() if v is not None]
     lines += ["", "## Metrics", ""]
     lines += [metrics_table(data["metrics"]) if data["metrics"] else "(no evaluators in the recipe)"]
+    rules = evaluation_rules(run_dir)
+    if rules:
+        lines += ["", "## How the metrics were computed", ""] + [f"- {line}" for line in rules]
     if records:
         last = records[-1]
         numbers = {k: v for k, v in last.items() if k != "time" and isinstance(v, (int, float))}

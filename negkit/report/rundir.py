@@ -33,6 +33,7 @@ METRICS = "metrics.json"
 REPORT = "report.md"
 CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
+EVAL_META = "eval_meta.json"
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 from typing import Any, Callable
 
@@ -47,10 +49,10 @@ def run_evaluators(specs: list[Any], ctx: EvalContext, *, where: str | None = No
         for key, value in result.items():
             metrics[f"{prefix}/{key}"] = float(value)
     if ctx.out_dir is not None and ctx.meta:  # the rules evaluators applied (tie rules, seeds, filters)
-        import json
+        from negkit.report.rundir import EVAL_META, write_json
 
         Path(ctx.out_dir).mkdir(parents=True, exist_ok=True)
-        (Path(ctx.out_dir) / "eval_meta.json").write_text(json.dumps(ctx.meta, indent=2, default=str))
+        write_json(Path(ctx.out_dir) / EVAL_META, json.loads(json.dumps(ctx.meta, default=str)))
     return metrics
 
 
