@@ -79,8 +79,8 @@ class ConcretenessMiner(LexicalMiner):
     ) -> None:
         if operation not in ("replace", "swap", "both"):
             raise ValueError(f"operation must be 'replace', 'swap' or 'both', got {operation!r}")
-        if edits_per_word < 1 or senses < 1 or batch_size < 1:
-            raise ValueError("edits_per_word, senses and batch_size must be >= 1")
+        if edits_per_word < 1 or senses < 1:
+            raise ValueError("edits_per_word and senses must be >= 1")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
         unknown = set(classes) - {"noun", "adj", "verb", "rel"}
@@ -94,14 +94,8 @@ class ConcretenessMiner(LexicalMiner):
         self.temperature = temperature
         self.classes = frozenset(c.upper() for c in classes)
         self.skip_words = frozenset(w.lower() for w in skip_words)
-        self.norms = norms
-        self.norms_scale = tuple(norms_scale) if norms_scale is not None else None
         self.senses = senses
-        self.spacy_model = spacy_model
-        self.batch_size = batch_size
-        self._nlp = None
-        self._norms = None
-        self._replacer = None
+        self._set_resources(norms, norms_scale, spacy_model, batch_size)
 
     def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
         units = find_units(tokens, self._norms, self.classes, self.skip_words)

@@ -209,6 +209,16 @@ class NormsMiner(SpacyMiner):
     _norms: Any = None
     _transient = ("_nlp", "_norms")
 
+    def _set_resources(self, norms: str, norms_scale: tuple[float, float] | None, spacy_model: str,
+                       batch_size: int) -> None:
+        """Keep the constructor parameters every norms miner shares (resources load later, in ``prepare``)."""
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        self.norms = norms
+        self.norms_scale = tuple(norms_scale) if norms_scale is not None else None
+        self.spacy_model = spacy_model
+        self.batch_size = batch_size
+
     def prepare(self) -> None:
         if self._norms is None:
             from negkit.lexicon.norms import load_norms

@@ -54,21 +54,15 @@ class WordnetReplace(LexicalMiner):
         unknown = set(targets) - set(_CLASSES)
         if unknown or not targets:
             raise ValueError(f"targets must be a non-empty list of entity, attribute, relation; got {list(targets)!r}")
-        if senses < 1 or batch_size < 1:
-            raise ValueError("senses and batch_size must be >= 1")
+        if senses < 1:
+            raise ValueError(f"senses must be >= 1, got {senses}")
         self.targets = tuple(targets)
         self.classes = frozenset(c for t in targets for c in _CLASSES[t])
         self.zipf_window = zipf_window
         self.min_concreteness = min_concreteness
         self.senses = senses
         self.skip_words = frozenset(w.lower() for w in skip_words)
-        self.norms = norms
-        self.norms_scale = tuple(norms_scale) if norms_scale is not None else None
-        self.spacy_model = spacy_model
-        self.batch_size = batch_size
-        self._nlp = None
-        self._norms = None
-        self._replacer = None
+        self._set_resources(norms, norms_scale, spacy_model, batch_size)
 
     def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
         units = find_units(tokens, self._norms, self.classes, self.skip_words)

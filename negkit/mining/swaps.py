@@ -82,15 +82,8 @@ class RandomSwap(_ScoredSwapMiner):
     ) -> None:
         if not pos:
             raise ValueError("pos must name at least one POS tag")
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
         self.pos = frozenset(pos)
-        self.norms = norms
-        self.norms_scale = tuple(norms_scale) if norms_scale is not None else None
-        self.spacy_model = spacy_model
-        self.batch_size = batch_size
-        self._nlp = None
-        self._norms = None
+        self._set_resources(norms, norms_scale, spacy_model, batch_size)
 
     def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
         words = [i for i, t in enumerate(tokens) if t.pos in self.pos and t.lower.replace("-", "").isalnum()
@@ -138,15 +131,8 @@ class NegclipSwap(_ScoredSwapMiner):
         if unknown or not span_types:
             raise ValueError("span_types must be a non-empty list of noun-chunk, noun, adj, verb-phrase; "
                              f"got {list(span_types)!r}")
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
         self.span_types = tuple(span_types)
-        self.norms = norms
-        self.norms_scale = tuple(norms_scale) if norms_scale is not None else None
-        self.spacy_model = spacy_model
-        self.batch_size = batch_size
-        self._nlp = None
-        self._norms = None
+        self._set_resources(norms, norms_scale, spacy_model, batch_size)
 
     def spans(self, doc: Any, tokens: Sequence[Token], span_type: str) -> list[Span]:
         """The spans of one type in a parsed doc, left to right, non-overlapping."""
