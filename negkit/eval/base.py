@@ -46,7 +46,7 @@ class EvalContext:
     def encode_images(self, images: Sequence[ImageLike]) -> "Tensor":
         """Encode images given as PIL images or file paths (paths are opened here, each distinct path once)."""
         unique, index = _unique(list(images), key=lambda im: str(im) if isinstance(im, (str, Path)) else id(im))
-        feats = self._batched(unique, lambda batch: self.encode_image_batch([_open_image(im) for im in batch]))
+        feats = self._batched(unique, lambda batch: self.encode_image_batch([load_rgb_image(im) for im in batch]))
         return feats[index]
 
     def _batched(self, items: list, fn: Callable[[list], "Tensor"]) -> "Tensor":
@@ -91,7 +91,8 @@ def _unique(items: list, key: Callable[[Any], Any]) -> tuple[list, list[int]]:
     return unique, index
 
 
-def _open_image(image: ImageLike) -> "Image.Image":
+def load_rgb_image(image: ImageLike) -> "Image.Image":
+    """An RGB PIL image from a PIL image or a file path; a ``DataError`` for a missing or undecodable file."""
     if isinstance(image, (str, Path)):
         from PIL import Image
 

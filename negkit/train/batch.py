@@ -57,13 +57,13 @@ class BadImage(Exception):
 
 def open_image(image: Any) -> Any:
     """An RGB PIL image from a record's image (PIL image or path), or ``BadImage`` saying what is wrong."""
-    from negkit.eval.base import _open_image
+    from negkit.eval.base import load_rgb_image
     from negkit.errors import DataError
 
     if not isinstance(image, (str, Path)) and not hasattr(image, "convert"):
         raise BadImage(f"record has no image (got {type(image).__name__})")
     try:
-        return _open_image(image)
+        return load_rgb_image(image)
     except (DataError, OSError, ValueError) as exc:
         raise BadImage(str(exc)) from exc
 
