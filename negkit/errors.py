@@ -11,10 +11,18 @@ class RecipeError(NegkitError):
     """A recipe that cannot be read or does not validate. Names the file and the key."""
 
     def __init__(self, message: str, *, path: str | None = None, key: str | None = None) -> None:
+        self.message = message
         self.path = path
         self.key = key
         where = ": ".join(p for p in (path, f"[{key}]" if key else None) if p)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+    def in_file(self, path: str | None) -> "RecipeError":
+        """The same error naming ``path`` when it named no file yet (errors raised deep in a run)."""
+        if self.path is not None or path is None:
+            return self
+        return RecipeError(self.message, path=path, key=self.key)
 
 
 class UnknownComponentError(NegkitError):

@@ -97,6 +97,8 @@ def run(recipe: Recipe, *, out: str | Path = "runs", resume: bool = False, force
     env = init_distributed(recipe.run.device)
     try:
         return _run(recipe, Path(out), resume, force, env, console)
+    except RecipeError as exc:
+        raise exc.in_file(str(recipe.path) if recipe.path else None) from exc
     finally:
         close_distributed(env)
 
@@ -112,7 +114,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     from negkit.train.evaluate import evaluate_model
     from negkit.train.feedback import Feedback
     from negkit.train.loop import Trainer, build_losses, resolve_precision
-    from negkit.train.model import create_model
+    from negkit.train.model import check_model_name, create_model, register_model_configs
 
     console = console or Console()
     where = str(recipe.path) if recipe.path else None
@@ -135,6 +137,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         if resume and resume_from is None:  # killed before its first checkpoint: start over
             say(f"--resume: {run_dir} has no checkpoint yet; training from step 0")
 
+    register_model_configs(recipe.model.config_dir)  # a wrong model name fails before the mining stage
+    check_model_name(recipe.model.name)
     seed = recipe.run.seed
     seed_everything(seed)
     data = recipe.data.build(where=where)

@@ -146,3 +146,10 @@ def test_recipe_can_use_the_example_plugin_miner(tmp_path):
     assert run_cli("validate", str(path)).returncode == 0
     res = run_cli("validate", str(path), env={"NEGKIT_LOAD_PLUGINS": ""})
     assert res.returncode == 1 and "unknown miner 'relation-flip'" in res.stderr
+
+
+def test_unknown_model_name_fails_before_mining(recipe, tmp_path):
+    res = run_cli("run", str(recipe), "--set", "model.name=ViT-B-33", "--out", str(tmp_path / "runs"))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert f"{recipe}: [model.name]: unknown open_clip model 'ViT-B-33'; did you mean ViT-B-32" in res.stderr
+    assert "mining" not in res.stdout
