@@ -19,22 +19,23 @@ class DataWarning(UserWarning):
 
 def require_file(path: str | Path | None, *, key: str, expected: str, source: str) -> Path:
     """``path`` as a ``Path`` if it is an existing file; otherwise a ``DataError`` naming the key."""
-    if not path:
-        raise DataError(f"{source}: '{key}' is not set; expected {expected}")
-    p = Path(path).expanduser()
-    if not p.is_file():
-        what = "a folder, not a file" if p.is_dir() else "not found"
-        raise DataError(f"{source}: '{key}' = {str(path)!r}: {what}; expected {expected}")
-    return p
+    return _require(path, key=key, expected=expected, source=source, folder=False)
 
 
 def require_dir(path: str | Path | None, *, key: str, expected: str, source: str) -> Path:
     """``path`` as a ``Path`` if it is an existing folder; otherwise a ``DataError`` naming the key."""
+    return _require(path, key=key, expected=expected, source=source, folder=True)
+
+
+def _require(path: str | Path | None, *, key: str, expected: str, source: str, folder: bool) -> Path:
     if not path:
         raise DataError(f"{source}: '{key}' is not set; expected {expected}")
     p = Path(path).expanduser()
-    if not p.is_dir():
-        what = "a file, not a folder" if p.is_file() else "not found"
+    if not (p.is_dir() if folder else p.is_file()):
+        if not p.exists():
+            what = "not found"
+        else:
+            what = "a file, not a folder" if folder else "a folder, not a file"
         raise DataError(f"{source}: '{key}' = {str(path)!r}: {what}; expected {expected}")
     return p
 
