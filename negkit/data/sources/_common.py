@@ -146,3 +146,32 @@ class CachedSource(DataSource):
 
     def _load(self, split: str) -> Any:
         raise NotImplementedError
+
+
+class FileSource(CachedSource):
+    """A source read from one file per split: ``path`` is a file (the ``train`` split) or a table mapping
+    split names to files; image paths are relative to ``image_root`` (default: the file's folder)."""
+
+    def __init__(self, path: str | dict[str, str] = "", image_root: str = "", check_images: bool = True,
+                 drop_missing: bool = True, limit: int = 0) -> None:
+        self.path = path
+        self.image_root = image_root
+        self.check_images = check_images
+        self.drop_missing = drop_missing
+        self.limit = check_limit(limit)
+
+    def splits(self) -> tuple[str, ...]:
+        return tuple(self.path) if isinstance(self.path, dict) else ("train",)
+
+    def split_file(self, split: str, expected: str) -> Path:
+        """The existing file of ``split``; a ``DataError`` naming ``path`` (or ``path.<split>``) otherwise."""
+        check_split(self.name, split, self.splits())
+        if isinstance(self.path, dict):
+            return require_file(self.path[split], key=f"path.{split}", expected=expected, source=self.name)
+        return require_file(self.path, key="path", expected=expected, source=self.name)
+
+    def image_folder(self, file: Path) -> Path:
+        if not self.image_root:
+            return file.parent
+        return require_dir(self.image_root, key="image_root", expected="the folder image paths are relative to",
+                           source=self.name)

@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources._common import (CachedSource, ListRecords, MissingImages, check_limit, check_split,
-                                         require_dir, require_file)
+from negkit.data.sources._common import FileSource, ListRecords, MissingImages
 from negkit.errors import DataError
 
 REQUIRED_COLUMNS = ("title", "filepath", "neg_caption", "neg_image")
@@ -62,7 +61,7 @@ def iter_negclip_rows(path: Path, *, source: str = "negclip-tsv", delimiter: str
             }
 
 
-class NegClipTsv(CachedSource):
+class NegClipTsv(FileSource):
     """NegCLIP's COCO training file (``train_neg_clip.tsv``): a tab-separated table with a header and the
     columns ``title`` (the caption), ``filepath`` (the image), ``neg_caption`` (a Python list literal of
     negative captions made by NegCLIP's swaps) and ``neg_image`` (a list literal of row indices of
@@ -83,29 +82,13 @@ class NegClipTsv(CachedSource):
 
     name = "negclip-tsv"
 
-    def __init__(self, path: str | dict[str, str] = "", image_root: str = "", check_images: bool = True,
-                 drop_missing: bool = True, limit: int = 0) -> None:
-        self.path = path
-        self.image_root = image_root
-        self.check_images = check_images
-        self.drop_missing = drop_missing
-        self.limit = check_limit(limit)
-
-    def splits(self) -> tuple[str, ...]:
-        return tuple(self.path) if isinstance(self.path, dict) else ("train",)
-
     def tsv_path(self, split: str = "train") -> Path:
-        expected = "NegCLIP's tab-separated file with columns title, filepath, neg_caption, neg_image"
-        if isinstance(self.path, dict):
-            check_split(self.name, split, tuple(self.path))
-            return require_file(self.path[split], key=f"path.{split}", expected=expected, source=self.name)
-        check_split(self.name, split, ("train",))
-        return require_file(self.path, key="path", expected=expected, source=self.name)
+        return self.split_file(split, "NegCLIP's tab-separated file with columns title, filepath, neg_caption, "
+                                      "neg_image")
 
     def _load(self, split: str) -> ListRecords:
         path = self.tsv_path(split)
-        root = (require_dir(self.image_root, key="image_root", expected="the folder holding the images",
-                            source=self.name) if self.image_root else path.parent)
+        root = self.image_folder(path)
         raw = []
         for _, row in iter_negclip_rows(path, source=self.name):
             raw.append(row)

@@ -7,41 +7,27 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources._common import (CachedSource, ListRecords, MissingImages, check_limit, check_split,
-                                         iter_jsonl, require_dir, require_file, resolve_image)
+from negkit.data.sources._common import FileSource, ListRecords, MissingImages, iter_jsonl, resolve_image
 from negkit.errors import DataError
 
 
-class _TableSource(CachedSource):
+class _TableSource(FileSource):
     kind = "table"
 
     def __init__(self, path: str | dict[str, str] = "", image_column: str = "image",
                  caption_column: str = "caption", image_root: str = "", check_images: bool = True,
                  drop_missing: bool = True, limit: int = 0) -> None:
-        self.path = path
+        super().__init__(path, image_root, check_images, drop_missing, limit)
         self.image_column = image_column
         self.caption_column = caption_column
-        self.image_root = image_root
-        self.check_images = check_images
-        self.drop_missing = drop_missing
-        self.limit = check_limit(limit)
-
-    def splits(self) -> tuple[str, ...]:
-        return tuple(self.path) if isinstance(self.path, dict) else ("train",)
 
     def _rows(self, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise NotImplementedError
 
     def _load(self, split: str) -> ListRecords:
-        expected = f"a {self.kind} file with columns {self.image_column!r} and {self.caption_column!r}"
-        if isinstance(self.path, dict):
-            check_split(self.name, split, tuple(self.path))
-            path = require_file(self.path[split], key=f"path.{split}", expected=expected, source=self.name)
-        else:
-            check_split(self.name, split, ("train",))
-            path = require_file(self.path, key="path", expected=expected, source=self.name)
-        root = (require_dir(self.image_root, key="image_root", expected="the folder image paths are relative to",
-                            source=self.name) if self.image_root else path.parent)
+        path = self.split_file(split, f"a {self.kind} file with columns {self.image_column!r} and "
+                                      f"{self.caption_column!r}")
+        root = self.image_folder(path)
         missing = MissingImages(f"{self.name} ({split})")
         rows = []
         n = 0
