@@ -78,6 +78,17 @@ class Evaluator(ABC):
         """Metrics of the model behind ``ctx``."""
 
 
+def check_choices(param: str, chosen: Sequence[str] | None, allowed: Sequence[str], what: str) -> list[str]:
+    """``chosen`` (all of ``allowed`` when None), de-duplicated; a ``ValueError`` naming ``param`` for an empty
+    choice or one outside ``allowed`` (evaluator constructors use it for subsets, tasks, categories)."""
+    picked = list(dict.fromkeys(allowed if chosen is None else chosen))
+    unknown = [c for c in picked if c not in allowed]
+    if unknown or not picked:
+        problem = f"unknown {what} {unknown[0]!r}" if unknown else "empty"
+        raise ValueError(f"{param}: {problem}; choose from {', '.join(allowed)}")
+    return picked
+
+
 def _unique(items: list, key: Callable[[Any], Any]) -> tuple[list, list[int]]:
     first: dict[Any, int] = {}
     unique: list = []

@@ -13,6 +13,7 @@ from negkit.eval.base import EvalContext, Evaluator
 from negkit.eval.metrics import TIE_RULE, micro_macro, pairwise_correct
 from negkit.eval.sources import subset
 from negkit.mining.seeding import stable_hash
+from negkit.eval.base import check_choices
 
 if TYPE_CHECKING:
     from negkit.data.shapes.world import ShapesWorld
@@ -48,11 +49,7 @@ class ShapesCompositional(Evaluator):
             raise ValueError(f"split: {split!r} is not a shapes split; splits: {', '.join(SPLITS)}")
         if limit < 0:
             raise ValueError(f"limit: must be >= 0, got {limit}")
-        categories = list(CATEGORIES if categories is None else categories)
-        unknown = [c for c in categories if c not in CATEGORIES]
-        if unknown or not categories:
-            problem = f"unknown {unknown[0]!r}" if unknown else "empty"
-            raise ValueError(f"categories: {problem}; categories: {', '.join(CATEGORIES)}")
+        categories = check_choices("categories", categories, CATEGORIES, "category")
         self.split, self.limit, self.categories, self.seed = split, limit, categories, seed
         self.world: ShapesWorld | None = ShapesWorld(**data) if data is not None else None
 

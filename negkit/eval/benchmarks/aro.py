@@ -16,6 +16,7 @@ from negkit.eval.base import EvalContext, Evaluator
 from negkit.eval.benchmarks._common import encode_keyed_images, present_images, text_scores
 from negkit.eval.metrics import pairwise_correct
 from negkit.mining.seeding import caption_rng
+from negkit.eval.base import check_choices
 
 TASKS = ("vg-relation", "vg-attribution", "coco-order", "flickr-order")
 VG_FIELDS = ("image_path", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "true_caption", "false_caption")
@@ -150,17 +151,13 @@ class ARO(Evaluator):
                  exclude_relations: list[str] | None = None, min_attribute_items: int = 25,
                  order_seed: int = 0, max_words: int = 30, limit: int = 0, skip_missing: bool = False,
                  spacy_model: str = "en_core_web_sm") -> None:
-        chosen = list(tasks if tasks is not None else TASKS)
-        unknown = [t for t in chosen if t not in TASKS]
-        if unknown or not chosen:
-            problem = f"unknown task {unknown[0]!r}" if unknown else "empty"
-            raise ValueError(f"tasks: {problem}; tasks: {', '.join(TASKS)}")
+        chosen = check_choices("tasks", tasks, TASKS, "task")
         if min_attribute_items < 1 or max_words < 1 or limit < 0:
             raise ValueError("min_attribute_items and max_words must be >= 1 and limit >= 0")
         self.relation_file, self.attribution_file, self.vg_image_dir = relation_file, attribution_file, vg_image_dir
         self.coco_file, self.coco_image_root = coco_file, coco_image_root
         self.flickr_file, self.flickr_image_root = flickr_file, flickr_image_root
-        self.tasks = list(dict.fromkeys(chosen))
+        self.tasks = chosen
         self.exclude_relations = tuple(ARO_EXCLUDED_RELATIONS if exclude_relations is None else exclude_relations)
         self.min_attribute_items, self.order_seed, self.max_words = min_attribute_items, order_seed, max_words
         self.limit, self.skip_missing, self.spacy_model = limit, skip_missing, spacy_model

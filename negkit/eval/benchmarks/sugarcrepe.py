@@ -14,6 +14,7 @@ from negkit.errors import DataError
 from negkit.eval.base import EvalContext, Evaluator
 from negkit.eval.benchmarks._common import present_images, sha256_of, text_scores
 from negkit.eval.metrics import TIE_RULE, micro_macro, pairwise_correct
+from negkit.eval.base import check_choices
 
 SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 # Item counts and sha256 of the official files (RAIVNLab/sugar-crepe, data/*.json).
@@ -81,15 +82,12 @@ class SugarCrepe(Evaluator):
 
     def __init__(self, data_dir: str = "", image_dir: str = "", subsets: list[str] | None = None,
                  limit: int = 0, skip_missing: bool = False, require_official: bool = False) -> None:
-        chosen = [subset_key(s) for s in (subsets if subsets is not None else SUBSETS)]
-        unknown = [s for s in chosen if s not in SUBSETS]
-        if unknown or not chosen:
-            problem = f"unknown subset {unknown[0]!r}" if unknown else "empty"
-            raise ValueError(f"subsets: {problem}; subsets: {', '.join(SUBSETS)}")
+        chosen = check_choices("subsets", None if subsets is None else [subset_key(s) for s in subsets], SUBSETS,
+                               "subset")
         if limit < 0:
             raise ValueError(f"limit: must be >= 0, got {limit}")
         self.data_dir, self.image_dir = data_dir, image_dir
-        self.subsets = list(dict.fromkeys(chosen))
+        self.subsets = chosen
         self.limit, self.skip_missing, self.require_official = limit, skip_missing, require_official
 
     # -- reading ------------------------------------------------------------------------------------

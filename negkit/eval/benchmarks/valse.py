@@ -14,6 +14,7 @@ from negkit.errors import DataError
 from negkit.eval.base import EvalContext, Evaluator
 from negkit.eval.benchmarks._common import present_images, text_scores
 from negkit.eval.metrics import TIE_RULE, micro_macro, pairwise_correct
+from negkit.eval.base import check_choices
 
 # piece -> (file in VALSE's data/ folder, instrument)
 PIECES: dict[str, tuple[str, str]] = {
@@ -60,15 +61,11 @@ class VALSE(Evaluator):
     def __init__(self, data_dir: str = "", image_dir: str = "", image_dirs: dict[str, str] | None = None,
                  pieces: list[str] | None = None, min_caption_votes: int = 2, limit: int = 0,
                  skip_missing: bool = False) -> None:
-        chosen = list(pieces if pieces is not None else PIECES)
-        unknown = [p for p in chosen if p not in PIECES]
-        if unknown or not chosen:
-            problem = f"unknown piece {unknown[0]!r}" if unknown else "empty"
-            raise ValueError(f"pieces: {problem}; pieces: {', '.join(PIECES)}")
+        chosen = check_choices("pieces", pieces, PIECES, "piece")
         if limit < 0:
             raise ValueError(f"limit: must be >= 0, got {limit}")
         self.data_dir, self.image_dir, self.image_dirs = data_dir, image_dir, dict(image_dirs or {})
-        self.pieces = list(dict.fromkeys(chosen))
+        self.pieces = chosen
         self.min_caption_votes, self.limit, self.skip_missing = min_caption_votes, limit, skip_missing
 
     def load_piece(self, piece: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
