@@ -71,8 +71,11 @@ def read_checkpoint(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
-        raise TrainingError(f"cannot read checkpoint {path} (truncated, corrupt, or not a safe weights file: "
-                            f"{str(exc).splitlines()[0][:200]})") from None
+        # torch's own message goes on to suggest weights_only=False, which would run the file's code: keep
+        # only its first sentence
+        first = str(exc).strip().splitlines()[0].split(". ")[0][:160] if str(exc).strip() else type(exc).__name__
+        raise TrainingError(f"cannot read checkpoint {path}: truncated, corrupt, or not a safe weights file "
+                            f"({first}); negkit loads checkpoints with weights_only=True") from None
 
 
 def step_checkpoints(folder: Path) -> list[tuple[int, Path]]:
