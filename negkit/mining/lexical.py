@@ -126,15 +126,20 @@ class Replacer:
         base = zipf(word) if self.zipf_window is not None else 0.0
         out = []
         for cand in words:
-            if cand in NEVER_USE or not _is_word(cand.replace(" ", "")) or (
-                    cls == "NOUN" and not _head_final_noun(cand)):
+            # cheapest tests first: a cold word has dozens of sisters and most fail one of them
+            if cand in NEVER_USE or not _is_word(cand.replace(" ", "")):
                 continue
             score = self.norms.get(cand)  # WordNet gives lemmas: the exact entry first
-            if score is None and " " not in cand:
+            single = " " not in cand
+            if score is None and not single and self.min_concreteness is not None:
+                continue  # a phrase is rated as a whole or not at all
+            if self.zipf_window is not None and abs(zipf(cand) - base) > self.zipf_window:
+                continue
+            if score is None and single:
                 score = self.norms.score(cand, cls)
             if self.min_concreteness is not None and (score is None or score < self.min_concreteness):
                 continue
-            if self.zipf_window is not None and abs(zipf(cand) - base) > self.zipf_window:
+            if cls == "NOUN" and not _head_final_noun(cand):
                 continue
             out.append((cand, score))
         return tuple(out)
