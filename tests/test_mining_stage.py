@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import platform
 from collections.abc import Sequence
 
 import pytest
 
 from negkit.data.base import DataSource
-from negkit.mining.base import Edit, Miner, Negative
+from negkit.mining.base import WARM_UP, Edit, Miner, Negative
 from negkit.mining.stage import mine_cached, mine_combined, mining_fingerprint, run_mining
 from negkit.recipe import recipe_from_dict
 from negkit.testing import registered_components
@@ -50,6 +51,8 @@ class CountingMiner(Miner):
 
     def mine(self, captions: Sequence[str], *, k: int, seed: int) -> list[list[Negative]]:
         cls = type(self)
+        if list(captions) == [WARM_UP]:  # the stage's warm-up call: not part of the table
+            return [[]]
         if cls.fail_after is not None and cls.mined + len(captions) > cls.fail_after:
             raise KeyboardInterrupt  # what Ctrl-C looks like inside mining
         cls.mined += len(captions)
@@ -272,3 +275,16 @@ def test_spacy_miner_same_table_in_one_or_two_processes(host, tmp_path):
         tables.append(rows(mine_cached(recipe, CAPTIONS, progress=False).dataset))
     assert tables[0] == tables[1]
     assert sum(1 for _, negs in tables[0] if negs) > len(CAPTIONS) * 0.8
+
+
+def test_mining_settings_freeze_the_collector_only_while_mining():
+    import gc
+
+    from negkit.mining.process import _glibc, tuned_for_mining
+
+    before = gc.get_freeze_count()
+    with tuned_for_mining():
+        assert gc.get_freeze_count() > before  # what was loaded is out of the collector's way
+    assert gc.get_freeze_count() == 0
+    if platform.libc_ver()[0] == "glibc":
+        assert _glibc() is not None  # found, so the trim threshold was really set

@@ -18,10 +18,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from negkit.errors import DataError
-from negkit.mining.base import Miner, Negative
+from negkit.mining.base import WARM_UP, Miner, Negative
 
 _TOKEN = re.compile(r"\w+")
-WARM_UP = "Two small dogs play with a red ball on a wooden bench next to the tall tree."
 
 
 @dataclass

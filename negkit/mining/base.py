@@ -7,6 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import ClassVar
 
+# A caption that makes every built-in miner load what it needs (nouns, colours, sizes, a relation):
+# mined once before timing or forking, so that lazily loaded resources are in place.
+WARM_UP = "Two small dogs play with a red ball on a wooden bench next to the tall tree."
+
 
 @dataclass(frozen=True)
 class Edit:

@@ -33,7 +33,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from negkit.mining.base import Miner, Negative
+from negkit.mining.base import WARM_UP, Miner, Negative
+from negkit.mining.process import tuned_for_mining
 from negkit.mining.seeding import caption_rng
 
 if TYPE_CHECKING:
@@ -287,13 +288,13 @@ def mine_cached(recipe: "Recipe", captions: Sequence[str], *, progress: bool | N
         show = sys.stderr.isatty() if progress is None else progress
         done_before = sum(hi - lo for i, (lo, hi) in enumerate(ranges) if i not in todo)
         with _Progress(len(captions), done_before, show, log) as bar:
-            if recipe.mining.num_proc > 1:
-                _warm_up(miners, recipe.mining.k, recipe.mining_seed)
-            for i in todo:
-                lo, hi = ranges[i]
-                shard_fp = hashlib.blake2b(f"{fingerprint}-{lo}-{hi}".encode(), digest_size=16).hexdigest()
-                _mine_shard(captions[lo:hi], shard_dirs[i], miners, recipe, shard_fp)
-                bar.shard_done(hi - lo)
+            _warm_up(miners, recipe.mining.k, recipe.mining_seed)
+            with tuned_for_mining():  # after the warm-up: the loaded resources are what it freezes
+                for i in todo:
+                    lo, hi = ranges[i]
+                    shard_fp = hashlib.blake2b(f"{fingerprint}-{lo}-{hi}".encode(), digest_size=16).hexdigest()
+                    _mine_shard(captions[lo:hi], shard_dirs[i], miners, recipe, shard_fp)
+                    bar.shard_done(hi - lo)
     table = _load(shard_dirs)
     if table is None or len(table) != len(captions):  # a shard vanished under us (cache cleaned concurrently)
         raise RuntimeError(f"mining cache {root} lost a shard while mining; run again")
@@ -397,13 +398,14 @@ def _write_json(path: Path, obj: Any) -> None:
 
 
 def _warm_up(miners: list[tuple[Miner, float]], k: int, seed: int) -> None:
-    """Mine one caption in the parent so that process-wide caches (spaCy pipelines, norms, WordNet) are
-    loaded before ``map`` forks its workers, which then inherit them instead of loading their own."""
+    """Mine one caption so that process-wide caches (spaCy pipelines, norms, WordNet) are loaded before
+    mining starts: forked ``map`` workers inherit them instead of loading their own, and
+    ``tuned_for_mining`` freezes them out of the garbage collector's way."""
     from negkit.errors import NegkitError
 
     for miner, _ in miners:
         try:
-            miner.mine(["a small red dog sits on a wooden bench"], k=max(1, k), seed=seed)
+            miner.mine([WARM_UP], k=max(1, k), seed=seed)
         except NegkitError:  # missing resources: say so now, once, not from every worker
             raise
         except Exception:  # a miner bug: the real run reports it, with context
