@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from negkit.errors import NegkitError, ResourceMissingError
+from negkit.lexicon import word_cache
 
 SOURCES = ("brysbaert", "glasgow", "lancaster", "combined")
 DEFAULT_SOURCE = "brysbaert"
@@ -84,18 +85,17 @@ class Norms:
         return 0
 
 
-@functools.lru_cache(maxsize=200_000)
+@word_cache
 def lemmas(word: str, upos: str | None = None) -> tuple[str, ...]:
     """Lemmas of a lower-case ``word`` in lemminflect's dictionary (for ``upos`` if given), best first."""
-    from lemminflect import getAllLemmas, getLemma
+    from lemminflect import getAllLemmas
 
     # Dictionary lookups only: lemminflect's rules for unknown words cost ~100x more, and a word its
-    # dictionary lacks is almost never rated by the norms either.
-    if upos in ("NOUN", "VERB", "ADJ", "ADV", "PROPN", "AUX"):
-        found = getLemma(word, upos="NOUN" if upos == "PROPN" else upos, lemmatize_oov=False)
-        if found:
-            return tuple(found)
+    # dictionary lacks is almost never rated by the norms either. One lookup gives every POS.
     found_all = getAllLemmas(word)
+    found = found_all.get("NOUN" if upos == "PROPN" else upos) if upos else None
+    if found:
+        return tuple(found)
     return tuple(dict.fromkeys(lemma for group in found_all.values() for lemma in group))
 
 

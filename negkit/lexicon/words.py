@@ -5,9 +5,10 @@ from __future__ import annotations
 import functools
 import math
 
+from negkit.lexicon import word_cache
 from negkit.lexicon.norms import lemmas
 
-__all__ = ["article_for", "inflect", "lemma", "match_case", "zipf"]
+__all__ = ["article_for", "inflect", "lemma", "load_tables", "match_case", "zipf"]
 
 # Penn Treebank tags lemminflect can inflect into, and which word of a multi-word replacement carries
 # the inflection: the head noun is last ("hot dogs"), the verb first ("standing up").
@@ -15,13 +16,15 @@ _INFLECTED = {"NNS", "NNPS", "VBD", "VBG", "VBN", "VBZ", "VBP", "JJR", "JJS", "R
 _UPOS_OF_TAG = {"N": "NOUN", "V": "VERB", "J": "ADJ", "R": "ADV"}
 
 
-@functools.lru_cache(maxsize=200_000)
+@word_cache
 def zipf(word: str) -> float:
     """The Zipf frequency of ``word`` in English (wordfreq's 'best' list): log10 of occurrences per
     billion words, 0 for unseen words; multi-word phrases combine their words as wordfreq does."""
     freq = _frequencies().get(word)
     if freq is not None:  # a plain word of the list: skip wordfreq's tokeniser (most lookups)
         return round(math.log10(freq) + 9, 2)
+    if word.isascii() and word.isalpha() and word.islower():
+        return 0.0  # one plain token the list lacks: what wordfreq answers too, without its tokeniser
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en")
@@ -34,13 +37,24 @@ def _frequencies() -> dict[str, float]:
     return get_frequency_dict("en")
 
 
+def load_tables() -> None:
+    """Load wordfreq's and lemminflect's tables now (each loads on first use otherwise), so that a miner's
+    ``prepare`` pays for them rather than its first batch."""
+    from lemminflect import getAllLemmas, getInflection
+
+    _frequencies()
+    getAllLemmas("dogs")
+    getInflection("dog", tag="NNS")
+
+
+@word_cache
 def lemma(word: str, upos: str | None = None) -> str:
     """The lemminflect lemma of a lower-case ``word`` for universal POS ``upos`` (the word itself if none)."""
     found = lemmas(word, upos)
     return found[0] if found else word
 
 
-@functools.lru_cache(maxsize=200_000)
+@word_cache
 def inflect(word: str, tag: str) -> str:
     """``word`` (a lemma, possibly several words) inflected for Penn tag ``tag``: ("cat", "NNS") -> "cats",
     ("stand up", "VBG") -> "standing up". Unchanged when the tag carries no inflection or lemminflect has

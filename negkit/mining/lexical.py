@@ -7,17 +7,17 @@ as a noun ("hot dog", "fire hydrant"), or a relation phrase from ``negkit.lexico
 
 from __future__ import annotations
 
-import functools
 import math
 import random
 from collections.abc import Iterator, Sequence
 from itertools import chain
 from typing import Any, NamedTuple, TypeVar
 
+from negkit.lexicon import word_cache
 from negkit.lexicon import wordnet as wn
 from negkit.lexicon.norms import Norms
 from negkit.lexicon.relations import RELATION_OPPOSITES, RELATION_PHRASES, match_relation
-from negkit.lexicon.words import inflect, lemma, match_case, zipf
+from negkit.lexicon.words import inflect, lemma, load_tables, match_case, zipf
 from negkit.mining.base import Edit, Negative
 from negkit.mining.tagged import SpacyMiner, Token, render, standalone
 
@@ -50,33 +50,35 @@ def find_units(tokens: Sequence[Token], norms: Norms, classes: frozenset[str],
     """The editable units of a caption, left to right, restricted to ``classes``; units whose lemma is
     in ``skip`` are left out."""
     lemmas = [lemma(t.lower, t.pos) if t.pos in _LEMMATISED else t.lower for t in tokens]
+    scores = norms.scores  # keys are lower-case, like lemmas and Token.lower
+    relations, nouns = "REL" in classes, "NOUN" in classes
     units: list[Unit] = []
     i, n = 0, len(tokens)
     while i < n:
         tok = tokens[i]
-        if "REL" in classes and tok.lower in RELATION_PHRASES:
+        if relations and tok.lower in RELATION_PHRASES:
             m = match_relation([t.lower for t in tokens[i:i + 4]], 0)
             if m and (tok.pos == "ADP" or (m > 1 and tok.pos in ("ADP", "ADV", "ADJ"))):
                 phrase = " ".join(t.lower for t in tokens[i:i + m])
-                score = norms.get(phrase)
+                score = scores.get(phrase)
                 units.append(Unit(i, i + m, _text(tokens, i, i + m), phrase, "REL", tok.tag,
-                                  score if score is not None else norms.get(tok.lower)))
+                                  score if score is not None else scores.get(tok.lower)))
                 i += m
                 continue
-        if tok.pos in _COMPOUND_POS and "NOUN" in classes and lemmas[i] in norms.expressions:
+        if nouns and tok.pos in _COMPOUND_POS and lemmas[i] in norms.expressions:
             m = norms.match_expression(lemmas, i)
             if m > 1 and all(t.pos in _COMPOUND_POS for t in tokens[i:i + m]) and tokens[i + m - 1].pos == "NOUN":
                 phrase = " ".join(lemmas[i:i + m])
                 if phrase not in skip and wn.has_sense(phrase, "NOUN"):
                     units.append(Unit(i, i + m, _text(tokens, i, i + m), phrase, "NOUN", tokens[i + m - 1].tag,
-                                      norms.get(phrase)))
+                                      scores.get(phrase)))
                     i += m
                     continue
         cls = CLASS_OF_POS.get(tok.pos)
-        if cls in classes and _is_word(tok.lower) and lemmas[i] not in skip and standalone(tokens, i):
-            score = norms.get(lemmas[i])
+        if cls in classes and lemmas[i] not in skip and _is_word(tok.lower) and standalone(tokens, i):
+            score = scores.get(lemmas[i])
             units.append(Unit(i, i + 1, tok.text, lemmas[i], cls, tok.tag,
-                              score if score is not None else norms.get(tok.lower)))
+                              score if score is not None else scores.get(tok.lower)))
         i += 1
     return units
 
@@ -158,7 +160,7 @@ def _head_final_noun(words: str) -> bool:
     return not _FUNCTION_WORDS.intersection(parts) and bool(lemmas_of(parts[-1]).get("NOUN"))
 
 
-@functools.lru_cache(maxsize=100_000)
+@word_cache
 def lemmas_of(word: str) -> dict[str, tuple[str, ...]]:
     from lemminflect import getAllLemmas
 
@@ -247,6 +249,7 @@ class LexicalMiner(NormsMiner):
             from negkit.lexicon.wordnet import wordnet
 
             wordnet()  # fail early, with the install hint, if WordNet is missing
+            load_tables()
             self._replacer = Replacer(self._norms, min_concreteness=self.min_concreteness,
                                       zipf_window=self.zipf_window, senses=self.senses)
 
