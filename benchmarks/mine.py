@@ -6,9 +6,12 @@
 Floor: spaCy tagging alone (``nlp.pipe`` over the same captions, parser and NER excluded, the pipeline the
 miners load), i.e. the part of mining no spaCy-based miner can avoid. Each miner is timed single-process,
 after a warm-up that loads its resources, on all captions in batches, right after a run of the floor
-(``--repeats`` alternating rounds, best of each kept). Times are this process's CPU seconds, which other
-load on a shared machine does not inflate (wall seconds are printed too). ``ratio`` is the miner's CPU
-time over the floor's (1.0 = as fast as tagging alone). The scaling part runs the cached mining stage
+(``--repeats`` alternating rounds, best of each kept), both inside ``tuned_for_mining()`` as in the mining
+stage. Every repeat starts with empty per-word caches (WordNet relations, lemmas, frequencies), as a
+new process does; ``--warm-caches`` keeps them, for the steady state of a long run. Times are this
+process's CPU seconds, which other processes inflate less than wall seconds (printed too), though a
+shared virtual machine still moves them by several percent. ``ratio`` is the miner's CPU time over
+the floor's (1.0 = as fast as tagging alone). The scaling part runs the cached mining stage
 (``datasets.map``) with num_proc 1 and 2 into fresh temporary caches (wall time: needs idle cores).
 
 Targets (issue 5): concrete-plant >= 600 captions/s per core and within 1.2x of the floor's time.
@@ -20,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -57,6 +61,9 @@ class Clock:
     """Wall and CPU seconds of this process (CPU time is what "per core" means, and it does not move when
     other processes share the machine; wall time does)."""
 
+    wall: float = 0.0
+    cpu: float = 0.0
+
     def __enter__(self) -> "Clock":
         self.wall, self.cpu = time.perf_counter(), time.process_time()
         return self
@@ -64,20 +71,28 @@ class Clock:
     def __exit__(self, *exc: object) -> None:
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
-
-def run_floor(nlp, captions: list[str], batch_size: int) -> Clock:  # noqa: ANN001
-    with Clock() as clock:
-        for _doc in nlp.pipe(captions, batch_size=batch_size):
-            pass
-    return clock
+    def __iadd__(self, other: "Clock") -> "Clock":
+        self.wall += other.wall
+        self.cpu += other.cpu
+        return self
 
 
-def run_miner(miner, captions: list[str], k: int, batch_size: int) -> tuple[Clock, float]:  # noqa: ANN001
-    out = []
-    with Clock() as clock:
-        for lo in range(0, len(captions), batch_size):
-            out.extend(miner.mine(captions[lo:lo + batch_size], k=k, seed=0))
-    return clock, sum(1 for negs in out if negs) / len(captions)
+def run_paired(nlp, miner, captions: list[str], k: int, batch_size: int) -> tuple[Clock, Clock, float]:  # noqa: ANN001
+    """The floor and the miner on the same batches, batch by batch in turn, so that a change in the
+    machine's speed during the run (a shared virtual machine has them) moves both sides alike. Returns
+    the floor's and the miner's summed clocks and the miner's coverage."""
+    floor, mined, covered = Clock(), Clock(), 0
+    for lo in range(0, len(captions), batch_size):
+        batch = captions[lo:lo + batch_size]
+        with Clock() as f:
+            for _doc in nlp.pipe(batch, batch_size=batch_size):
+                pass
+        with Clock() as m:
+            out = miner.mine(batch, k=k, seed=0)
+        floor += f
+        mined += m
+        covered += sum(1 for negs in out if negs)
+    return floor, mined, covered / len(captions)
 
 
 def time_stage(miner: str, captions: list[str], k: int, batch_size: int, num_proc: int) -> dict[str, float]:
@@ -108,7 +123,10 @@ def main() -> None:
     parser.add_argument("--miner", action="append", default=[], help="miner to time (repeatable; default all)")
     parser.add_argument("-k", type=int, default=1, help="negatives per caption (default 1)")
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--repeats", type=int, default=1, help="timing repeats; the best is kept")
+    parser.add_argument("--repeats", type=int, default=3, help="timing repeats; the best is kept (default 3)")
+    parser.add_argument("--warm-caches", action="store_true",
+                        help="keep per-word caches between repeats (the steady state of a long run); by "
+                             "default every repeat starts with them empty, as a new process does")
     parser.add_argument("--limit", type=int, default=0, help="use only the first N captions (0 = all)")
     parser.add_argument("--scaling-miner", default="concrete-plant",
                         help="miner for the num_proc 1 vs 2 run (default concrete-plant)")
@@ -124,43 +142,41 @@ def main() -> None:
           f"python {platform.python_version()}, {os.cpu_count()} CPUs visible")
 
     from negkit.errors import NegkitError
+    from negkit.lexicon import clear_word_caches
     from negkit.mining.base import WARM_UP
     from negkit.mining.process import tuned_for_mining
     from negkit.plugins import get_component
 
     nlp = floor_pipeline()
-    list(nlp.pipe(captions[:64], batch_size=args.batch_size))
+    list(nlp.pipe(captions, batch_size=args.batch_size))  # spaCy's own caches (tokenizer, vocabulary) warm
     results: dict = {"captions": len(captions), "k": args.k, "miners": {}, "scaling": {}}
-    print("\nEach miner is timed right after a run of the floor, `--repeats` times alternating; the best of each"
-          "\nis kept. cpu = this process's CPU seconds (immune to other load), wall = elapsed seconds.")
+    print(f"\nFloor and miner run batch by batch in turn; {args.repeats} repeats, per-word caches "
+          f"{'kept between them' if args.warm_caches else 'emptied before each'}; the repeat with the median ratio"
+          "\nis shown. cpu = this process's CPU seconds, wall = elapsed seconds.")
     print(f"\n{'miner':<20}{'cpu s':>8}{'wall s':>8}{'captions/cpu-s':>16}{'floor cpu s':>12}{'ratio':>7}"
-          f"{'coverage':>10}")
-    floors = []
+          f"{'coverage':>10}  ratio per repeat")
     for name in names:
+        runs = []
         try:
-            miner = get_component("miners", name)()
-            miner.mine([WARM_UP, *captions[:32]], k=args.k, seed=0)
+            for _ in range(args.repeats):
+                if not args.warm_caches:
+                    clear_word_caches()  # every repeat as cold as a new process
+                if not runs or not args.warm_caches:
+                    miner = get_component("miners", name)()
+                    miner.mine([WARM_UP], k=args.k, seed=0)  # loads its resources, outside the timing
+                with tuned_for_mining():  # as the mining stage runs miners; the floor too
+                    runs.append(run_paired(nlp, miner, captions, args.k, args.batch_size))
         except (NegkitError, TypeError) as exc:  # needs configuration (a data file) or data not installed
             print(f"{name:<20}  skipped: {exc}")
             continue
-        best_floor = best = None
-        with tuned_for_mining():  # as the mining stage runs miners; the floor too
-            for _ in range(args.repeats):
-                floor = run_floor(nlp, captions, args.batch_size)
-                mined, coverage = run_miner(miner, captions, args.k, args.batch_size)
-                best_floor = floor if best_floor is None or floor.cpu < best_floor.cpu else best_floor
-                best = mined if best is None or mined.cpu < best.cpu else best
-        floors.append(best_floor.cpu)
-        rate, ratio = len(captions) / best.cpu, best.cpu / best_floor.cpu
-        results["miners"][name] = {"cpu_s": best.cpu, "wall_s": best.wall, "rate_per_cpu_s": rate,
-                                   "floor_cpu_s": best_floor.cpu, "ratio": ratio, "coverage": coverage}
-        print(f"{name:<20}{best.cpu:>8.2f}{best.wall:>8.2f}{rate:>16,.0f}{best_floor.cpu:>12.2f}{ratio:>7.2f}"
-              f"{coverage:>10.1%}")
-    if floors:
-        floor_cpu = min(floors)
-        results["floor_cpu_s"] = floor_cpu
-        print(f"{'spaCy tagging floor':<20}{floor_cpu:>8.2f}{'':>8}{len(captions) / floor_cpu:>16,.0f}  (best of all "
-              f"floor runs)")
+        ratios = [m.cpu / f.cpu for f, m, _ in runs]
+        floor, mined, coverage = runs[ratios.index(statistics.median_low(ratios))]
+        rate, ratio = len(captions) / mined.cpu, mined.cpu / floor.cpu
+        results["miners"][name] = {"cpu_s": mined.cpu, "wall_s": mined.wall, "rate_per_cpu_s": rate,
+                                   "floor_cpu_s": floor.cpu, "ratio": ratio, "coverage": coverage,
+                                   "ratios": ratios}
+        print(f"{name:<20}{mined.cpu:>8.2f}{mined.wall:>8.2f}{rate:>16,.0f}{floor.cpu:>12.2f}{ratio:>7.2f}"
+              f"{coverage:>10.1%}  {' '.join(f'{r:.3f}' for r in ratios)}")
 
     cp = results["miners"].get("concrete-plant")
     if cp:
