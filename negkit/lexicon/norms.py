@@ -41,21 +41,21 @@ DEFAULT_SOURCE = "brysbaert"
 class Norms:
     """Concreteness scores (1-5) for words and multi-word expressions, keyed by lower-case text.
 
-    ``expressions`` maps the first word of every rated multi-word expression to its expressions' word
-    tuples grouped by length, longest first, so a tokenised caption can be matched left to right
-    (``match_expression``).
+    ``expressions`` maps the first two words of every rated multi-word expression to the expressions
+    (word tuples) that start with them, grouped by length, longest first, so that a tokenised caption
+    can be matched left to right (``match_expression``).
     """
 
     def __init__(self, source: str, scores: dict[str, float]) -> None:
         self.source = source
         self.scores = scores
-        # first word -> [(length, {word tuples of that length})], longest first
-        by_first: dict[str, dict[int, set[tuple[str, ...]]]] = {}
+        # first two words -> [(length, {word tuples of that length})], longest first
+        by_start: dict[tuple[str, str], dict[int, set[tuple[str, ...]]]] = {}
         for text in scores:
             words = tuple(text.split())
             if len(words) > 1:
-                by_first.setdefault(words[0], {}).setdefault(len(words), set()).add(words)
-        self.expressions = {first: sorted(groups.items(), reverse=True) for first, groups in by_first.items()}
+                by_start.setdefault(words[:2], {}).setdefault(len(words), set()).add(words)
+        self.expressions = {start: sorted(groups.items(), reverse=True) for start, groups in by_start.items()}
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -79,7 +79,7 @@ class Norms:
 
     def match_expression(self, words: Sequence[str], start: int) -> int:
         """The length of the longest rated multi-word expression at ``words[start:]`` (lower-case words), or 0."""
-        for n, exprs in self.expressions.get(words[start], ()):
+        for n, exprs in self.expressions.get(tuple(words[start:start + 2]), ()):
             if tuple(words[start:start + n]) in exprs:
                 return n
         return 0

@@ -65,7 +65,7 @@ def find_units(tokens: Sequence[Token], norms: Norms, classes: frozenset[str],
                                   score if score is not None else scores.get(tok.lower)))
                 i += m
                 continue
-        if nouns and tok.pos in _COMPOUND_POS and lemmas[i] in norms.expressions:
+        if nouns and tok.pos in _COMPOUND_POS and tuple(lemmas[i:i + 2]) in norms.expressions:
             m = norms.match_expression(lemmas, i)
             if m > 1 and all(t.pos in _COMPOUND_POS for t in tokens[i:i + m]) and tokens[i + m - 1].pos == "NOUN":
                 phrase = " ".join(lemmas[i:i + m])
