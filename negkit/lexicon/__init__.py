@@ -5,6 +5,7 @@
 - ``negkit.lexicon.spacy_pipeline``: the spaCy pipeline a miner names, with fallback and a clear error.
 - ``negkit.lexicon.wordnet``: WordNet through NLTK (co-hyponyms, antonyms, hypernyms, synonyms).
 - ``negkit.lexicon.wordnet_data``: offline WordNet installer (``negkit lexicon install-wordnet``).
+- ``negkit.lexicon.wordnet_lines``: WordNet synsets as light records read from the data files NLTK found.
 - ``negkit.lexicon.words``: Zipf frequency (wordfreq) and inflection (lemminflect).
 - ``negkit.lexicon.relations``: opposites of spatial and relational words (WordNet has no prepositions).
 
