@@ -107,7 +107,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     import torch
     from rich.console import Console
 
-    from negkit.mining.stage import run_mining
+    from negkit.mining.stage import mine_cached
     from negkit.report import rundir as rd
     from negkit.report.report import write_report
     from negkit.train.batch import NegativeTable, TrainDataset, total_steps
@@ -149,13 +149,14 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     k = recipe.mining.k
     if k > 0 and recipe.miners:
         if env.is_main:
-            mined = run_mining(recipe, captions)
+            result = mine_cached(recipe, captions)
         env.barrier()
         if not env.is_main:
-            mined = run_mining(recipe, captions)
-        negatives = NegativeTable.from_mined(mined["negatives"], k)
+            result = mine_cached(recipe, captions, progress=False)
+        negatives = NegativeTable.from_mined(result.dataset["negatives"], k)
         covered = sum(1 for row in negatives.rows if row)
-        say(f"mining: negatives for {covered}/{len(captions)} captions (k = {k})")
+        how = "reused from the cache" if result.reused else f"mined in {result.seconds:.1f} s"
+        say(f"mining: negatives for {covered}/{len(captions)} captions (k = {k}), {how}")
     else:
         negatives = NegativeTable.empty(len(captions))
 

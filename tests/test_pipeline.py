@@ -98,11 +98,15 @@ def test_run_command_errors_are_one_line(tmp_path, capsys):
 def test_run_command_trains_and_reports(tmp_path, capsys):
     recipe = tmp_path / "cli.toml"
     recipe.write_text(RECIPE)
+    cache = f"mining.cache_dir={tmp_path / 'cache'}"
     with registered_world():
-        main(["run", str(recipe), "--out", str(tmp_path)])
-    out = capsys.readouterr().out
-    assert "cli: results" in out and "test-retrieval/i2t/r1" in out and "report:" in out
-    assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["run"]["recipe"] == str(recipe)
+        main(["run", str(recipe), "--out", str(tmp_path), "--set", cache])
+        out = capsys.readouterr().out
+        assert "cli: results" in out and "test-retrieval/i2t/r1" in out and "report:" in out
+        assert "mining: negatives for 16/16 captions (k = 1), mined in" in out
+        assert json.loads((tmp_path / "cli" / "metrics.json").read_text())["run"]["recipe"] == str(recipe)
+        main(["run", str(recipe), "--out", str(tmp_path / "again"), "--set", cache])
+        assert "(k = 1), reused from the cache" in capsys.readouterr().out
 
 
 def test_bench_step_compares_with_plain_open_clip(tmp_path, capsys):
