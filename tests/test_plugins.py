@@ -7,7 +7,7 @@ import pytest
 
 from negkit import Miner, get_component, hookimpl
 from negkit.errors import DuplicateComponentError, UnknownComponentError
-from negkit.plugins import PluginHost, PluginInfo, get_host
+from negkit.plugins import PluginHost, get_host
 from negkit.testing import registered_components, registered_plugin
 
 from conftest import run_cli
