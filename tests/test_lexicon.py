@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -185,6 +186,23 @@ def test_synset_lines_work_through_nltks_public_api_alone():
     assert public.get("n", reader.synset("dog.n.01").offset()).name == "dog.n.01"
     assert public.synsets("dogs", "n") == wn.synset_lines().synsets("dogs", "n")
     assert [s.name for s in public.synsets("dogs", "n")][:2] == ["dog.n.01", "frump.n.01"]
+
+
+def test_wordnet_still_zipped_gives_the_same_relations(tmp_path):
+    import zipfile
+
+    root = Path(wn.wordnet().root.path)
+    with zipfile.ZipFile(tmp_path / "wordnet.zip", "w") as archive:  # as nltk.download leaves it
+        for f in root.iterdir():
+            archive.write(f, f"wordnet/{f.name}")
+    (tmp_path / "corpora").mkdir()
+    (tmp_path / "wordnet.zip").rename(tmp_path / "corpora" / "wordnet.zip")
+    code = (f"import nltk; nltk.data.path[:] = [{str(tmp_path)!r}]\n"
+            "from negkit.lexicon import wordnet as w\n"
+            "print(w.wordnet().root); print(w.cohyponyms('dog', 'NOUN'), w.antonyms('huge', 'ADJ'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "wordnet.zip" in out.splitlines()[0]
+    assert out.splitlines()[1] == f"{wn.cohyponyms('dog', 'NOUN')} {wn.antonyms('huge', 'ADJ')}"
 
 
 def test_missing_wordnet_says_how_to_install_it():
