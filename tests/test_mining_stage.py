@@ -282,9 +282,19 @@ def test_mining_settings_freeze_the_collector_only_while_mining():
 
     from negkit.mining.process import _glibc, tuned_for_mining
 
-    before = gc.get_freeze_count()
-    with tuned_for_mining():
-        assert gc.get_freeze_count() > before  # what was loaded is out of the collector's way
     assert gc.get_freeze_count() == 0
+    with tuned_for_mining():
+        assert gc.get_freeze_count() > 0  # what was loaded is out of the collector's way
+        with tuned_for_mining():  # nested: the inner exit keeps the outer freeze
+            pass
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+    gc.freeze()  # the caller's own freeze survives mining
+    try:
+        with tuned_for_mining():
+            pass
+        assert gc.get_freeze_count() > 0
+    finally:
+        gc.unfreeze()
     if platform.libc_ver()[0] == "glibc":
         assert _glibc() is not None  # found, so the trim threshold was really set

@@ -13,7 +13,8 @@ spaCy tagging on 7,511 captions (docs/performance.md, "Mining"). Neither is the 
   pages in again: 360,000 page faults and 0.8 s of system time per 7,511 captions, measured. A
   trim threshold of 256 MB keeps that memory in the process while mining.
 
-Leaving restores the collector and hands the kept memory back (``malloc_trim``). glibc's own dynamic
+Leaving unfreezes the collector (unless it was frozen before) and hands the kept memory back
+(``malloc_trim``). glibc's own dynamic
 thresholds cannot be restored once set, so a moderate fixed trim threshold (64 MB) stays. Other C
 libraries and other platforms are left as they are.
 """
@@ -54,17 +55,20 @@ def tuned_for_mining() -> Iterator[None]:
     """Run the body with the collector frozen and freed heap memory kept (see the module doc).
 
     Enter it after the miners have loaded their resources, so that those are what gets frozen.
-    Nested use is safe (the inner exit ends the freeze early).
+    A freeze that was already in place (the caller's own, or an outer ``tuned_for_mining``) is left
+    in place on exit: the collector has one permanent generation, not a stack of them.
     """
     libc = _glibc()
     if libc is not None:
         libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
         libc.mallopt(M_TRIM_THRESHOLD, MINING_TRIM_THRESHOLD)
+    frozen_before = gc.get_freeze_count() > 0
     gc.freeze()
     try:
         yield
     finally:
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
         if libc is not None:
             libc.mallopt(M_TRIM_THRESHOLD, AFTER_TRIM_THRESHOLD)
             libc.malloc_trim(0)
