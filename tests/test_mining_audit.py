@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from negkit.errors import DataError
-from negkit.mining.audit import audit_miner, audit_negatives, read_captions, sample_captions
+from negkit.data.caption_files import read_captions
+from negkit.mining.audit import audit_miner, audit_negatives, sample_captions
 from negkit.mining.attribute_lexicon import AttributeLexicon
 from negkit.mining.base import Edit, Negative
 
@@ -57,6 +58,18 @@ def test_read_and_sample_captions(tmp_path):
     assert read_captions(path) == ["a dog", "a cat"]
     with pytest.raises(DataError, match="not found"):
         read_captions(tmp_path / "missing.txt")
+    (tmp_path / "items.json").write_text('{"0": {"caption": "a red car"}, "1": {"caption": "two dogs"}}')
+    (tmp_path / "list.jsonl").write_text('{"caption": "a bowl"}\n\n{"caption": "a cup", "id": 3}\n')
+    (tmp_path / "more.json").write_text('[{"caption": "a tree", "negative_caption": "a bush"}]')
+    assert read_captions(tmp_path / "items.json") == ["a red car", "two dogs"]  # SugarCrepe's layout
+    assert read_captions(tmp_path / "list.jsonl") == ["a bowl", "a cup"]
+    assert read_captions(tmp_path) == ["a red car", "two dogs", "a tree"]  # a folder: its *.json, by name
+    (tmp_path / "bad.jsonl").write_text('{"text": "no caption key"}\n')
+    with pytest.raises(DataError, match="bad.jsonl: cannot read captions"):
+        read_captions(tmp_path / "bad.jsonl")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no \\*.json caption files"):
+        read_captions(tmp_path / "empty")
     caps = [str(i) for i in range(100)]
     s = sample_captions(caps, 10, seed=1)
     assert len(s) == 10 and s == sorted(s, key=int) and s == sample_captions(caps, 10, seed=1)

@@ -17,8 +17,9 @@ from negkit.errors import NegkitError
 def audit(
     recipe: Path = typer.Argument(None, help="A recipe: its miners and its data's captions (optional with "
                                              "--captions and --miner)."),
-    captions_file: Path = typer.Option(None, "--captions", help="A text file, one caption per line, "
-                                                                "instead of the recipe's data."),
+    captions_file: Path = typer.Option(None, "--captions", help="Captions instead of the recipe's data: a text "
+                                       "file (one per line), .json/.jsonl items with a 'caption', or a folder of "
+                                       "*.json."),
     miner_names: list[str] = typer.Option([], "--miner", help="Audit this miner (default parameters); "
                                                               "repeatable. Default: the recipe's miners, "
                                                               "or every registered miner."),
@@ -32,12 +33,13 @@ def audit(
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Per miner: coverage, mean concreteness of edits, bag-of-words-identical share, duplicates, examples."""
-    from negkit.mining.audit import audit_miner, read_captions, sample_captions
+    from negkit.data.caption_files import read_captions
+    from negkit.mining.audit import audit_miner, sample_captions
     from negkit.plugins import get_host
     from negkit.recipe import ComponentSpec, load_recipe
 
     if recipe is None and captions_file is None:
-        raise NegkitError("negkit audit: give a RECIPE, or --captions FILE (a text file, one caption per line)")
+        raise NegkitError("negkit audit: give a RECIPE, or --captions FILE (one caption per line, or .json/.jsonl)")
     loaded = load_recipe(recipe, set_) if recipe is not None else None
     if captions_file is not None:
         captions = read_captions(captions_file)

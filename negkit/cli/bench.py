@@ -1,4 +1,4 @@
-"""negkit bench step"""
+"""negkit bench step, negkit bench mine"""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ import typer
 
 from negkit.cli.app import app, console
 
-bench_app = typer.Typer(help="Benchmarks that print a ratio against a plain open_clip baseline run in the same "
-                        "process.", no_args_is_help=True)
+bench_app = typer.Typer(help="Benchmarks that print a ratio against a baseline run in the same process (a plain "
+                        "open_clip step for training, spaCy tagging alone for mining).", no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
 
@@ -53,3 +53,72 @@ def step(
     console.print(f"ratio negkit / plain: {res.ratio:.2f}x", highlight=False)
     if json_out is not None:
         json_out.write_text(json.dumps(res.as_dict(), indent=2) + "\n", encoding="utf-8")
+
+
+@bench_app.command("mine")
+def mine(
+    captions: Path = typer.Argument(..., help="Captions to mine: a file (.json SugarCrepe-style, .jsonl with "
+                                    "'caption', or one caption per line) or a folder of *.json files."),
+    miners: list[str] = typer.Option(None, "--miner", help="Miner to time (repeatable; default: every one)."),
+    k: int = typer.Option(1, "-k", min=1, help="Negatives per caption."),
+    batch_size: int = typer.Option(256, "--batch-size", min=1),
+    repeats: int = typer.Option(3, "--repeats", min=1, help="Timed repeats; the median ratio is reported."),
+    warm_caches: bool = typer.Option(False, "--warm-caches", help="Keep per-word caches between repeats (the "
+                                     "steady state of a long run); by default every repeat starts cold."),
+    limit: int = typer.Option(0, "--limit", min=0, help="Use only the first N captions (0: all)."),
+    scaling: bool = typer.Option(False, "--scaling", help="Also time the mining stage (datasets.map) with "
+                                 "num_proc 1 and 2 (wall time: needs idle cores)."),
+    scaling_miner: str = typer.Option("concrete-plant", "--scaling-miner"),
+    json_out: Path = typer.Option(None, "--json", help="Also write the numbers as JSON to this file."),
+) -> None:
+    """Time each miner against spaCy tagging alone (the floor) on the same captions, in turn batch by batch."""
+    import os
+    import platform
+
+    from rich.table import Table
+
+    from negkit.data.caption_files import read_captions
+    from negkit.errors import DataError
+    from negkit.mining.bench import TARGET_RATE, TARGET_RATIO, bench_miners, time_stage
+    from negkit.plugins import get_host
+
+    texts = read_captions(captions)[:limit or None]
+    if not texts:
+        raise DataError(f"{captions}: no captions in it")
+    names = miners or get_host().registries["miners"].names()
+    console.print(f"{len(texts):,} captions from {captions}; k={k}, batch {batch_size}; python "
+                  f"{platform.python_version()}, {os.cpu_count()} CPUs visible", highlight=False)
+    timings = bench_miners(names, texts, k=k, batch_size=batch_size, repeats=repeats, warm_caches=warm_caches)
+    table = Table(title=f"mining vs spaCy tagging alone, {repeats} repeat(s), per-word caches "
+                        f"{'kept' if warm_caches else 'emptied before each'} (median-ratio repeat shown)")
+    table.add_column("miner", no_wrap=True)
+    for col in ("CPU s", "cap/CPU-s", "floor s", "ratio", "coverage"):
+        table.add_column(col, justify="right")
+    table.add_column("ratio per repeat")
+    for t in timings:
+        if not t.skipped:
+            table.add_row(t.name, f"{t.cpu_s:.2f}", f"{t.rate:,.0f}", f"{t.floor_cpu_s:.2f}", f"{t.ratio:.2f}",
+                          f"{t.coverage:.1%}", " ".join(f"{r:.3f}" for r in t.ratios))
+    console.print(table)
+    for t in timings:
+        if t.skipped:
+            console.print(f"{t.name}: skipped: {t.skipped}", highlight=False)
+    results: dict = {"captions": len(texts), "k": k, "repeats": repeats, "warm_caches": warm_caches,
+                     "miners": {t.name: t.as_dict() for t in timings}, "scaling": {}}
+    cp = next((t for t in timings if t.name == "concrete-plant" and not t.skipped), None)
+    if cp:
+        console.print(f"concrete-plant: {cp.rate:,.0f} captions/s per core (target >= {TARGET_RATE:.0f}: "
+                      f"{'met' if cp.rate >= TARGET_RATE else 'MISSED'}); {cp.ratio:.2f}x the tagging floor's "
+                      f"time (target <= {TARGET_RATIO}: {'met' if cp.ratio <= TARGET_RATIO else 'MISSED'})",
+                      highlight=False)
+    if scaling:
+        console.print(f"mining stage (datasets.map, fresh cache) with {scaling_miner}:", highlight=False)
+        for num_proc in (1, 2):
+            t = results["scaling"][num_proc] = time_stage(scaling_miner, texts, k=k, batch_size=batch_size,
+                                                          num_proc=num_proc)
+            speedup = results["scaling"][1]["wall_s"] / t["wall_s"]
+            console.print(f"  num_proc={num_proc}: wall {t['wall_s']:.2f} s ({len(texts) / t['wall_s']:,.0f} "
+                          f"captions/s, speed-up {speedup:.2f}x); CPU: parent {t['parent_cpu_s']:.2f} s + workers "
+                          f"{t['workers_cpu_s']:.2f} s", highlight=False)
+    if json_out is not None:
+        json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")

@@ -15,9 +15,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
-from negkit.errors import DataError
 from negkit.mining.base import WARM_UP, Miner, Negative
 
 _TOKEN = re.compile(r"\w+")
@@ -107,18 +105,6 @@ def audit_miner(name: str, miner: Miner, captions: Sequence[str], *, k: int, see
         negatives.extend(miner.mine(captions[lo:lo + batch_size], k=k, seed=seed))
     return audit_negatives(name, captions, negatives, seconds=time.perf_counter() - start, examples=examples,
                            seed=seed)
-
-
-def read_captions(path: str | Path) -> list[str]:
-    """One caption per line of a UTF-8 text file; blank lines are skipped."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise DataError(f"{path}: captions file not found (give a text file with one caption per line)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: cannot read captions: {exc}") from None
-    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def sample_captions(captions: Sequence[str], limit: int, seed: int = 0) -> list[str]:

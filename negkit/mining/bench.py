@@ -1,0 +1,153 @@
+"""Mining throughput against its floor, spaCy tagging alone, measured in the same process.
+
+``negkit bench mine CAPTIONS`` (and ``benchmarks/mine.py``, the same on SugarCrepe's captions) use this.
+
+- **Floor**: ``nlp.pipe`` with the pipeline the miners load (parser, NER and lemmatiser excluded): the part
+  of mining no spaCy-based miner can avoid. Its own caches (tokenizer, vocabulary) are warmed on all
+  captions before anything is timed.
+- **Pairing**: the floor and the miner run in turn on the same batch, batch by batch, so that a change in
+  the machine's speed during the run (a shared virtual machine has them) moves both sides alike.
+- **Cold repeats**: every repeat starts with empty per-word caches (``clear_word_caches``) and a fresh
+  miner that loads its resources before the clock starts, as a new process would; ``warm_caches`` keeps
+  the caches instead, for the steady state of a long run.
+- **Settings**: both sides run inside ``tuned_for_mining()``, as the mining stage runs miners.
+
+Times are CPU seconds of this process ("per core"); ``ratio`` is the miner's over the floor's, and the
+repeat with the median ratio is the one reported.
+"""
+
+from __future__ import annotations
+
+import statistics
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from negkit.errors import NegkitError, UnknownComponentError
+
+TARGET_RATE = 600.0  # issue 5: concrete-plant captions per CPU-second
+TARGET_RATIO = 1.2  # issue 5: concrete-plant time over the floor's
+
+
+class Clock:
+    """Wall and CPU seconds of this process; ``+=`` sums clocks."""
+
+    wall: float = 0.0
+    cpu: float = 0.0
+
+    def __enter__(self) -> "Clock":
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+    def __iadd__(self, other: "Clock") -> "Clock":
+        self.wall += other.wall
+        self.cpu += other.cpu
+        return self
+
+
+@dataclass
+class MinerTiming:
+    """One miner against the floor: the repeat with the median ratio, and every repeat's ratio."""
+
+    name: str
+    cpu_s: float = 0.0
+    wall_s: float = 0.0
+    floor_cpu_s: float = 0.0
+    coverage: float = 0.0
+    ratios: list[float] = field(default_factory=list)
+    captions: int = 0
+    skipped: str | None = None  # why the miner was not timed (it needs a file, say)
+
+    @property
+    def rate(self) -> float:
+        """Captions per CPU-second."""
+        return self.captions / self.cpu_s if self.cpu_s else 0.0
+
+    @property
+    def ratio(self) -> float:
+        return self.cpu_s / self.floor_cpu_s if self.floor_cpu_s else 0.0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "rate_per_cpu_s": self.rate, "ratio": self.ratio}
+
+
+def run_paired(nlp: Any, miner: Any, captions: Sequence[str], k: int, batch_size: int) -> tuple[Clock, Clock, float]:
+    """The floor and the miner on each batch in turn; their summed clocks and the miner's coverage."""
+    floor, mined, covered = Clock(), Clock(), 0
+    for lo in range(0, len(captions), batch_size):
+        batch = list(captions[lo:lo + batch_size])
+        with Clock() as f:
+            for _doc in nlp.pipe(batch, batch_size=batch_size):
+                pass
+        with Clock() as m:
+            out = miner.mine(batch, k=k, seed=0)
+        floor += f
+        mined += m
+        covered += sum(1 for negs in out if negs)
+    return floor, mined, covered / len(captions)
+
+
+def bench_miners(names: Sequence[str], captions: Sequence[str], *, k: int = 1, batch_size: int = 256,
+                 repeats: int = 3, warm_caches: bool = False, spacy_model: str = "en_core_web_sm") -> list[MinerTiming]:
+    """Time each miner (registry name, default parameters) against the floor; see the module doc."""
+    from negkit.lexicon import clear_word_caches
+    from negkit.lexicon.spacy_pipeline import load_pipeline
+    from negkit.mining.base import WARM_UP
+    from negkit.mining.process import tuned_for_mining
+    from negkit.plugins import get_component
+
+    if repeats < 1 or k < 1 or batch_size < 1:
+        raise ValueError("repeats, k and batch_size must be >= 1")
+    nlp = load_pipeline(spacy_model)
+    list(nlp.pipe(captions, batch_size=batch_size))  # spaCy's own caches warm, for both sides
+    out = []
+    for name in names:
+        runs: list[tuple[Clock, Clock, float]] = []
+        try:
+            for _ in range(repeats):
+                if not warm_caches:
+                    clear_word_caches()  # every repeat as cold as a new process
+                if not runs or not warm_caches:
+                    miner = get_component("miners", name)()
+                    miner.mine([WARM_UP], k=k, seed=0)  # loads its resources, outside the timing
+                with tuned_for_mining():
+                    runs.append(run_paired(nlp, miner, captions, k, batch_size))
+        except UnknownComponentError:
+            raise
+        except (NegkitError, TypeError) as exc:  # needs configuration (a data file), or data not installed
+            out.append(MinerTiming(name, skipped=str(exc)))
+            continue
+        ratios = [m.cpu / f.cpu for f, m, _ in runs]
+        floor, mined, coverage = runs[ratios.index(statistics.median_low(ratios))]
+        out.append(MinerTiming(name, mined.cpu, mined.wall, floor.cpu, coverage, ratios, len(captions)))
+    return out
+
+
+def time_stage(miner: str, captions: Sequence[str], *, k: int = 1, batch_size: int = 256,
+               num_proc: int = 1) -> dict[str, float]:
+    """Wall seconds, and CPU seconds of this process and of its worker processes, of the mining stage
+    (``datasets.map``) on ``captions`` into a fresh temporary cache, per-word caches emptied first."""
+    import resource
+
+    import datasets  # noqa: F401 - imported before the clock starts, as in a real run
+
+    from negkit.lexicon import clear_word_caches
+    from negkit.mining.stage import mine_cached
+    from negkit.recipe import recipe_from_dict
+
+    clear_word_caches()  # as cold as a new process (the stage's warm-up reloads WordNet, as it would there)
+    with tempfile.TemporaryDirectory() as cache:
+        recipe = recipe_from_dict({"data": {"source": "shapes"}, "mining": {
+            "k": k, "num_proc": num_proc, "batch_size": batch_size, "cache_dir": cache}, "miners": [{"name": miner}]},
+            check_components=False)
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        with Clock() as clock:
+            mine_cached(recipe, list(captions), progress=False)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    workers = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
+    return {"wall_s": clock.wall, "parent_cpu_s": clock.cpu, "workers_cpu_s": workers}
