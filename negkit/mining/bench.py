@@ -108,19 +108,23 @@ def bench_miners(names: Sequence[str], captions: Sequence[str], *, k: int = 1, b
     out = []
     for name in names:
         runs: list[tuple[Clock, Clock, float]] = []
-        try:
-            for _ in range(repeats):
-                if not warm_caches:
-                    clear_word_caches()  # every repeat as cold as a new process
-                if not runs or not warm_caches:
+        skipped = None
+        for _ in range(repeats):
+            if not warm_caches:
+                clear_word_caches()  # every repeat as cold as a new process
+            if not runs or not warm_caches:
+                try:
                     miner = get_component("miners", name)()
                     miner.mine([WARM_UP], k=k, seed=0)  # loads its resources, outside the timing
-                with tuned_for_mining():
-                    runs.append(run_paired(nlp, miner, captions, k, batch_size))
-        except UnknownComponentError:
-            raise
-        except (NegkitError, TypeError) as exc:  # needs configuration (a data file), or data not installed
-            out.append(MinerTiming(name, skipped=str(exc)))
+                except UnknownComponentError:
+                    raise
+                except (NegkitError, TypeError) as exc:  # needs configuration (a data file), or data missing
+                    skipped = str(exc)
+                    break
+            with tuned_for_mining():  # a miner failing here is a bug: it is not reported as skipped
+                runs.append(run_paired(nlp, miner, captions, k, batch_size))
+        if skipped is not None:
+            out.append(MinerTiming(name, skipped=skipped))
             continue
         ratios = [m.cpu / f.cpu for f, m, _ in runs]
         floor, mined, coverage = runs[ratios.index(statistics.median_low(ratios))]
