@@ -15,8 +15,7 @@ from negkit.hookspecs import hookimpl
 from negkit.mining.base import Edit, Miner, Negative
 from negkit.plugins import get_component
 from negkit.recipe import Recipe, load_recipe
-
-__version__ = "0.1.0"
+from negkit.version import __version__
 
 __all__ = [
     "DataSource",

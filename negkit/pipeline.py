@@ -54,7 +54,7 @@ def recipe_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
 
 def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool) -> Path | None:
     """Check the run directory for ``resume``/``force`` and return the checkpoint to resume from (if any)."""
-    from negkit.report import rundir as rd
+    from negkit import rundir as rd
     from negkit.train.checkpoint import latest_checkpoint
 
     holds_run = (run_dir / rd.LOG).exists() or (run_dir / rd.CHECKPOINTS).exists() or (run_dir / rd.METRICS).exists()
@@ -92,7 +92,7 @@ def seed_everything(seed: int) -> None:
 def run(recipe: Recipe, *, out: str | Path = "runs", resume: bool = False, force: bool = False,
         console: Any = None) -> RunResult:
     """Mine, train, evaluate and report as ``recipe`` says; files go to ``<out>/<run name>/``."""
-    from negkit.train.dist import close_distributed, init_distributed
+    from negkit.distributed import close_distributed, init_distributed
 
     env = init_distributed(recipe.run.device)
     try:
@@ -107,8 +107,9 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     import torch
     from rich.console import Console
 
+    from negkit import rundir as rd
     from negkit.mining.stage import mine_cached
-    from negkit.report import rundir as rd
+    from negkit.plugins import plugin_records
     from negkit.report.report import write_report
     from negkit.train.batch import NegativeTable, TrainDataset, total_steps
     from negkit.train.evaluate import evaluate_model
@@ -132,7 +133,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         rd.write_json(run_dir / rd.RECIPE, recipe.to_dict())
-        rd.write_json(run_dir / rd.PLUGINS, rd.plugin_records())
+        rd.write_json(run_dir / rd.PLUGINS, plugin_records())
         rd.write_json(run_dir / rd.ENV, rd.environment(str(env.device), env.world))
         if resume and resume_from is None:  # killed before its first checkpoint: start over
             say(f"--resume: {run_dir} has no checkpoint yet; training from step 0")
@@ -205,7 +206,7 @@ def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *,
     """``negkit eval``: the recipe's evaluators on ``checkpoint`` (default: its ``[model] pretrained``)."""
     from rich.console import Console
 
-    from negkit.train.dist import resolve_device
+    from negkit.distributed import resolve_device
     from negkit.train.evaluate import evaluate_model
     from negkit.train.loop import resolve_precision
     from negkit.train.model import create_model, load_weights

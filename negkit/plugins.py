@@ -186,6 +186,11 @@ def _env_list(var: str) -> list[str] | None:
 
 
 def _negkit_version() -> str:
-    from negkit import __version__
+    from negkit.version import __version__
 
     return __version__
+
+
+def plugin_records() -> list[dict[str, Any]]:
+    """The loaded plugins as JSON records (name, source, module, version, what each registers)."""
+    return [p.as_dict() for p in get_host().plugins]

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from negkit import datasets_registry as reg
+from negkit.data import catalog as reg
 from negkit.cli import main
 from negkit.errors import DataError
 

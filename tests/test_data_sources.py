@@ -324,7 +324,7 @@ def test_builtin_modules_stay_light():
     import subprocess
     import sys
 
-    code = ("import sys; import negkit.builtins.real_data, negkit.builtins.benchmarks, negkit.cli.data; "
+    code = ("import sys; import negkit.builtins.real_data, negkit.builtins.eval_tasks, negkit.cli.data; "
             "print(sorted(m for m in ('torch', 'datasets', 'spacy', 'webdataset') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-from negkit.builtins.ngram_shuffle import NgramShuffle
+from negkit.mining.ngram_shuffle import NgramShuffle
 from negkit.testing import MinerContract
 
 

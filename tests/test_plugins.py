@@ -39,7 +39,7 @@ def test_builtins_register_through_the_hooks():
 
 
 def test_get_component_returns_the_class():
-    from negkit.builtins.ngram_shuffle import NgramShuffle
+    from negkit.mining.ngram_shuffle import NgramShuffle
 
     assert get_component("miners", "ngram-shuffle") is NgramShuffle
 

@@ -9,7 +9,7 @@ import pytest
 from negkit.errors import DataError
 from negkit.report.compare import collect, markdown_table
 from negkit.report.report import write_report
-from negkit.report.rundir import read_log, read_metrics, write_json
+from negkit.rundir import read_log, read_metrics, write_json
 from conftest import run_cli
 
 

@@ -20,7 +20,7 @@ err_console = Console(stderr=True)
 
 def version_callback(value: bool) -> None:
     if value:
-        from negkit import __version__
+        from negkit.version import __version__
 
         console.print(f"negkit {__version__}")
         raise typer.Exit()

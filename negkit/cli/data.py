@@ -16,7 +16,7 @@ PLAIN = {"highlight": False, "markup": False, "soft_wrap": True}
 @data_app.command("list")
 def list_data() -> None:
     """The data sets `negkit data get` knows, with what each needs by hand."""
-    from negkit.datasets_registry import catalogue
+    from negkit.data.catalog import catalogue
 
     for entry in catalogue().values():
         pinned = sum(f.sha256 is not None for f in entry.files)
@@ -34,7 +34,7 @@ def get(
 ) -> None:
     """Download the official files of a benchmark (checksums verified) and print which images you must
     obtain yourself and where to put them."""
-    from negkit.datasets_registry import download, get_entry
+    from negkit.data.catalog import download, get_entry
 
     entry = get_entry(name)
     for note in entry.notes:

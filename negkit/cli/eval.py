@@ -20,7 +20,7 @@ def eval_(
     """Run only the recipe's evaluators on a checkpoint and print the metrics."""
     from negkit.pipeline import evaluate_checkpoint, print_results
     from negkit.recipe import load_recipe
-    from negkit.report.rundir import write_json
+    from negkit.rundir import write_json
 
     loaded = load_recipe(recipe, set_)
     metrics = evaluate_checkpoint(loaded, checkpoint or None, console=console)

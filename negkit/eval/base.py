@@ -6,7 +6,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Union
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from negkit.images import ImageLike, load_rgb_image
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -14,7 +16,6 @@ if TYPE_CHECKING:
 
     from negkit.data.base import DataSource
 
-ImageLike = Union["Image.Image", str, Path]
 
 
 @dataclass
@@ -100,20 +101,3 @@ def _unique(items: list, key: Callable[[Any], Any]) -> tuple[list, list[int]]:
             unique.append(item)
         index.append(first[k])
     return unique, index
-
-
-def load_rgb_image(image: ImageLike) -> "Image.Image":
-    """An RGB PIL image from a PIL image or a file path; a ``DataError`` for a missing or undecodable file."""
-    if isinstance(image, (str, Path)):
-        from PIL import Image
-
-        from negkit.errors import DataError
-
-        try:
-            with Image.open(image) as im:
-                return im.convert("RGB")
-        except FileNotFoundError as exc:
-            raise DataError(f"image file not found: {image}") from exc
-        except OSError as exc:
-            raise DataError(f"image file cannot be decoded: {image} ({exc})") from exc
-    return image.convert("RGB") if image.mode != "RGB" else image

@@ -12,7 +12,7 @@ from negkit.data.shapes.captions import CATEGORIES, negative, text
 from negkit.eval.base import EvalContext, Evaluator
 from negkit.eval.metrics import TIE_RULE, micro_macro, pairwise_correct
 from negkit.eval.sources import subset
-from negkit.mining.seeding import stable_hash
+from negkit.seeding import stable_hash
 from negkit.eval.base import check_choices
 
 if TYPE_CHECKING:

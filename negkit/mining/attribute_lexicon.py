@@ -15,7 +15,7 @@ from functools import lru_cache
 
 from negkit.lexicon.words import match_case
 from negkit.mining.base import Edit, Miner, Negative, keep_valid
-from negkit.mining.seeding import caption_rng
+from negkit.seeding import caption_rng
 
 Scale = tuple[tuple[str, ...], ...]
 

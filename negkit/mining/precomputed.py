@@ -8,7 +8,7 @@ from typing import Any
 
 from negkit.errors import DataError
 from negkit.mining.base import Miner, Negative, keep_valid
-from negkit.mining.seeding import caption_rng
+from negkit.seeding import caption_rng
 
 FORMATS = ("auto", "negclip-tsv", "jsonl")
 
@@ -55,7 +55,7 @@ class Precomputed(Miner):
         self.stats = {"served": 0, "unmatched": 0}
 
     def _load(self) -> dict[str, list[str]]:
-        from negkit.data.sources._common import iter_jsonl, require_file
+        from negkit.data.sources.common import iter_jsonl, require_file
         from negkit.data.sources.negclip import iter_negclip_rows
 
         path = require_file(self.path, key="path", source=self.name,

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from negkit.mining.base import Negative
 from negkit.mining.lexical import DEPICTION_WORDS, LexicalMiner, find_units, order_units
-from negkit.mining.seeding import caption_rng
+from negkit.seeding import caption_rng
 from negkit.mining.tagged import Token, interleave
 
 Target = Literal["entity", "attribute", "relation"]

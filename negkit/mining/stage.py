@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from negkit.mining.base import WARM_UP, Miner, Negative
 from negkit.mining.process import tuned_for_mining
-from negkit.mining.seeding import caption_rng
+from negkit.seeding import caption_rng
 
 if TYPE_CHECKING:
     import datasets
@@ -111,7 +111,7 @@ def _file_stamps(params: dict[str, Any]) -> dict[str, list[int]]:
 def mining_fingerprint(recipe: "Recipe", captions: Sequence[str] | None = None, *,
                        digest: str | None = None) -> str:
     """The cache key of mining ``captions`` with ``recipe``'s miners, k and seed."""
-    from negkit import __version__
+    from negkit.version import __version__
 
     if digest is None:
         digest = captions_digest(captions or [])

@@ -8,7 +8,7 @@ from itertools import combinations
 from typing import Any, Literal
 
 from negkit.mining.base import Edit, Negative
-from negkit.mining.seeding import caption_rng
+from negkit.seeding import caption_rng
 from negkit.mining.lexical import NormsMiner
 from negkit.mining.tagged import Token, interleave, render, standalone, swapped
 

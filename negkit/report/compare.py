@@ -8,7 +8,7 @@ from typing import Any
 
 from negkit.errors import DataError
 from negkit.report.report import fmt
-from negkit.report.rundir import read_metrics
+from negkit.rundir import read_metrics
 
 
 def collect(run_dirs: Sequence[Path]) -> tuple[list[str], list[str], dict[str, dict[str, Any]]]:

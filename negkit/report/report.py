@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from negkit.report.rundir import EVAL_META, PLOTS, REPORT, read_json, read_log, read_metrics
+from negkit.rundir import EVAL_META, PLOTS, REPORT, read_json, read_log, read_metrics
 
 # Keys of log.jsonl that are bookkeeping, not curves worth a plot of their own.
 _NOT_PLOTTED = {"step", "time", "epoch", "bad_images"}

@@ -57,7 +57,7 @@ class BadImage(Exception):
 
 def open_image(image: Any) -> Any:
     """An RGB PIL image from a record's image (PIL image or path), or ``BadImage`` saying what is wrong."""
-    from negkit.eval.base import load_rgb_image
+    from negkit.images import load_rgb_image
     from negkit.errors import DataError
 
     if not isinstance(image, (str, Path)) and not hasattr(image, "convert"):

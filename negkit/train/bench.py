@@ -98,7 +98,7 @@ def bench_step(model: str = "negkit-tiny", *, batch_size: int = 64, negatives: i
     against the plain *eager* loop); ``compile_plain`` also compiles the plain loop."""
     from negkit.recipe import ComponentSpec, ModelConfig, TrainConfig
     from negkit.train.batch import Collator
-    from negkit.train.dist import resolve_device
+    from negkit.distributed import resolve_device
     from negkit.train.loop import WeightedLoss, forward_loss, optimizer_step, resolve_precision
     from negkit.train.model import TwoTower, create_model
     from negkit.train.optim import build_optimizer, build_scheduler

@@ -49,7 +49,7 @@ def run_evaluators(specs: list[Any], ctx: EvalContext, *, where: str | None = No
         for key, value in result.items():
             metrics[f"{prefix}/{key}"] = float(value)
     if ctx.out_dir is not None and ctx.meta:  # the rules evaluators applied (tie rules, seeds, filters)
-        from negkit.report.rundir import EVAL_META, write_json
+        from negkit.rundir import EVAL_META, write_json
 
         Path(ctx.out_dir).mkdir(parents=True, exist_ok=True)
         write_json(Path(ctx.out_dir) / EVAL_META, json.loads(json.dumps(ctx.meta, default=str)))

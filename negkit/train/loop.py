@@ -16,13 +16,12 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from negkit.distributed import gather_with_local_grad
+from negkit.distributed import DistEnv, gather_with_local_grad
 from negkit.errors import RecipeError, TrainingError
 from negkit.losses.base import Loss, LossInputs
 from negkit.train import checkpoint as ckpt
 from negkit.train.batch import (Batch, Collator, GlobalBatchSampler, TrainDataset, sample_seed, scatter_negatives,
                                 seed_worker, steps_per_epoch, total_steps)
-from negkit.train.dist import DistEnv
 from negkit.train.feedback import Feedback
 from negkit.train.model import ClipModel, TwoTower
 from negkit.train.optim import build_optimizer, build_scheduler

@@ -10,7 +10,7 @@ from negkit.data.base import DataSource
 from negkit.data.shapes.captions import Plan, describe, text
 from negkit.data.shapes.render import Renderer
 from negkit.data.shapes.scene import COLOURS, DEFAULT_COLOURS, DEFAULT_SHAPES, SHAPES, SIZES, Scene, sample_scene
-from negkit.mining.seeding import stable_hash
+from negkit.seeding import stable_hash
 
 MIN_IMAGE_SIZE = 32
 MIN_CELL_PIXELS = 10

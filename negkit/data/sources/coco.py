@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources._common import (CachedSource, ListRecords, MissingImages, check_limit, check_split,
+from negkit.data.sources.common import (CachedSource, ListRecords, MissingImages, check_limit, check_split,
                                          read_json, require_dir, require_file, resolve_image)
 from negkit.errors import DataError
 

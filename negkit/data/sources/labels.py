@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources._common import (CachedSource, ListRecords, MissingImages, check_limit, read_json,
+from negkit.data.sources.common import (CachedSource, ListRecords, MissingImages, check_limit, read_json,
                                          require_dir, require_file)
 from negkit.errors import DataError
 

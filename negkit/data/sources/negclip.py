@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources._common import FileSource, ListRecords, MissingImages
+from negkit.data.sources.common import FileSource, ListRecords, MissingImages
 from negkit.errors import DataError
 
 REQUIRED_COLUMNS = ("title", "filepath", "neg_caption", "neg_image")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources._common import FileSource, ListRecords, MissingImages, iter_jsonl, resolve_image
+from negkit.data.sources.common import FileSource, ListRecords, MissingImages, iter_jsonl, resolve_image
 from negkit.errors import DataError
 
 

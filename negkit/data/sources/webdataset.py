@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from negkit.data.base import DataSource
-from negkit.data.sources._common import DataWarning, check_split
+from negkit.data.sources.common import DataWarning, check_split
 from negkit.errors import DataError
 
 IMAGE_EXTS = ("jpg", "jpeg", "png", "webp", "bmp")

@@ -6,10 +6,10 @@ subset, say); they import numpy, never torch, and read their files only when the
 
 from __future__ import annotations
 
-from negkit.eval.benchmarks.aro import ARO
-from negkit.eval.benchmarks.sugarcrepe import SugarCrepe
-from negkit.eval.benchmarks.valse import VALSE
-from negkit.eval.benchmarks.winoground import Winoground
+from negkit.eval.tasks.aro import ARO
+from negkit.eval.tasks.sugarcrepe import SugarCrepe
+from negkit.eval.tasks.valse import VALSE
+from negkit.eval.tasks.winoground import Winoground
 from negkit.hookspecs import hookimpl
 
 

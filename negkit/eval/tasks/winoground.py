@@ -7,10 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from negkit.data.sources._common import iter_jsonl, require_dir, require_file
+from negkit.data.sources.common import iter_jsonl, require_dir, require_file
 from negkit.errors import DataError
 from negkit.eval.base import EvalContext, Evaluator
-from negkit.eval.benchmarks._common import present_images
+from negkit.eval.tasks.common import present_images
 
 FIELDS = ("id", "image_0", "image_1", "caption_0", "caption_1")
 TIE_RULE = "strict inequalities: a tie between the two similarities counts as wrong"

@@ -10,12 +10,12 @@ from typing import Any
 
 import numpy as np
 
-from negkit.data.sources._common import read_json, require_dir, require_file
+from negkit.data.sources.common import read_json, require_dir, require_file
 from negkit.errors import DataError
 from negkit.eval.base import EvalContext, Evaluator
-from negkit.eval.benchmarks._common import encode_keyed_images, present_images, text_scores
+from negkit.eval.tasks.common import encode_keyed_images, present_images, text_scores
 from negkit.eval.metrics import pairwise_correct
-from negkit.mining.seeding import caption_rng
+from negkit.seeding import caption_rng
 from negkit.eval.base import check_choices
 
 TASKS = ("vg-relation", "vg-attribution", "coco-order", "flickr-order")

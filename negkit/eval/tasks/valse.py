@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from negkit.data.sources._common import DataWarning, read_json, require_dir
+from negkit.data.sources.common import DataWarning, read_json, require_dir
 from negkit.errors import DataError
 from negkit.eval.base import EvalContext, Evaluator
-from negkit.eval.benchmarks._common import present_images, text_scores
+from negkit.eval.tasks.common import present_images, text_scores
 from negkit.eval.metrics import TIE_RULE, micro_macro, pairwise_correct
 from negkit.eval.base import check_choices
 

@@ -9,7 +9,7 @@ import pytest
 from fixtures import realdata as fx
 from negkit import get_component
 from negkit.errors import DataError
-from negkit.eval.benchmarks.aro import ORDER_PERTURBATIONS, order_perturbations, pre_caption
+from negkit.eval.tasks.aro import ORDER_PERTURBATIONS, order_perturbations, pre_caption
 
 
 def make(**kw):

@@ -12,7 +12,7 @@ from PIL import Image
 
 from fixtures import realdata as fx
 from negkit import get_component
-from negkit.eval.benchmarks.aro import ARO_EXCLUDED_RELATIONS
+from negkit.eval.tasks.aro import ARO_EXCLUDED_RELATIONS
 
 SUBSETS = ["add_obj", "replace_att", "swap_att", "swap_obj"]
 LIMIT = 15

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from negkit.datasets_registry import sha256_file as sha256_of  # noqa: F401 - re-exported
+from negkit.data.catalog import sha256_file as sha256_of  # noqa: F401 - re-exported
 from negkit.errors import DataError
 
 if TYPE_CHECKING:

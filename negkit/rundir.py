@@ -64,12 +64,6 @@ def read_json(path: Path) -> Any:
         raise DataError(f"{path} is not valid JSON: {exc}") from None
 
 
-def plugin_records() -> list[dict[str, Any]]:
-    from negkit.plugins import get_host
-
-    return [p.as_dict() for p in get_host().plugins]
-
-
 def environment(device: str = "cpu", world: int = 1) -> dict[str, Any]:
     import importlib.metadata as md
 
