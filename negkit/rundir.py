@@ -8,6 +8,7 @@
   log.jsonl       one JSON object per logged step
   checkpoints/    step-N.pt (last N kept) and final.pt
   metrics.json    {"run": {...}, "metrics": {"<evaluator>/<metric>": value}}
+  items.jsonl     per-item results: {"group": "<evaluator>/<group>", "item": key, "value": 1.0}
   report.md       metrics table and plots/
   plots/          PNG plots of the logged values over steps
 ```
@@ -34,6 +35,7 @@ REPORT = "report.md"
 CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
 EVAL_META = "eval_meta.json"
+ITEMS = "items.jsonl"
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -118,3 +120,30 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
     if not isinstance(data, dict) or "metrics" not in data:
         raise DataError(f"{path / METRICS} has no \"metrics\" table")
     return data
+
+
+def write_items(path: Path, items: dict[str, tuple[list[str], list[float]]]) -> None:
+    """Per-item results as JSON Lines (atomic), one row per (group, item)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for group, (ids, values) in items.items():
+            for item, value in zip(ids, values):
+                fh.write(json.dumps({"group": group, "item": item, "value": _finite(value)}) + "\n")
+    os.replace(tmp, path)
+
+
+def read_items(run_dir: Path) -> dict[str, dict[str, float]]:
+    """``items.jsonl`` of a run as ``{group: {item: value}}`` (empty when the run recorded none)."""
+    path = Path(run_dir) / ITEMS
+    if not path.is_file():
+        return {}
+    out: dict[str, dict[str, float]] = {}
+    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        try:
+            row = json.loads(line)
+            value = row["value"]
+            out.setdefault(str(row["group"]), {})[str(row["item"])] = float("nan") if value is None else float(value)
+        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            raise DataError(f"{path}:{n}: not a per-item record {{group, item, value}}") from None
+    return out

@@ -7,8 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
-
 from fixtures import realdata as fx
+
 from negkit import get_component
 from negkit.errors import DataError
 from negkit.eval.metrics import TIE_RULE
@@ -56,6 +56,7 @@ def test_sugarcrepe_keys_are_opaque_and_ties_are_wrong(tmp_path):
     with pytest.warns(UserWarning, match="not the official replace_obj.json"):
         out = make(data_dir=str(data), image_dir=str(tmp_path / "img"), subsets=["replace-obj"]).evaluate(ctx)
     assert out["replace-obj/acc"] == 0.0 and out["ties"] == 3  # a tie never counts as right
+    assert ctx.items["replace-obj"] == (["zeta", "007", "x-1"], [0.0, 0.0, 0.0])  # per item, by its own key
     assert ctx.meta["sugarcrepe"]["files"]["replace_obj"]["official"] is False
     with pytest.raises(DataError, match="require_official"):
         make(data_dir=str(data), image_dir=str(tmp_path / "img"), subsets=["replace_obj"],

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
+from conftest import run_cli
 
 from negkit.errors import DataError
 from negkit.report.compare import collect, markdown_table
 from negkit.report.report import write_report
 from negkit.rundir import read_log, read_metrics, write_json
-from conftest import run_cli
 
 
 def _fake_run(root, name, metrics, steps=5):
@@ -85,3 +85,36 @@ def test_compare_on_a_folder_without_metrics_is_one_clear_line(tmp_path):
     assert "metrics.json not found" in proc.stderr and "Traceback" not in proc.stderr
     with pytest.raises(DataError):
         read_metrics(tmp_path / "empty")
+
+
+def test_per_item_results_are_written_per_evaluator_and_read_back(tmp_path):
+    from negkit.eval.base import EvalContext, Evaluator
+    from negkit.rundir import read_items
+    from negkit.train.evaluate import run_evaluators
+
+    class Spec:
+        def __init__(self, name, evaluator):
+            self.name, self.evaluator = name, evaluator
+
+        def build(self, where=None):
+            return self.evaluator
+
+    class Two(Evaluator):
+        name = "two"
+
+        def evaluate(self, ctx):
+            ctx.record_items("swap", ["k1", "k2"], [1, 0])
+            return {"swap/acc": 0.5}
+
+    class Plain(Evaluator):
+        name = "plain"
+
+        def evaluate(self, ctx):
+            return {"acc": 1.0}
+
+    ctx = EvalContext(lambda ims: None, lambda ts: None, out_dir=tmp_path)
+    metrics = run_evaluators([Spec("two", Two()), Spec("plain", Plain()), Spec("two", Two())], ctx)
+    assert metrics["two[0]/swap/acc"] == 0.5 and metrics["plain/acc"] == 1.0
+    assert read_items(tmp_path) == {"two[0]/swap": {"k1": 1.0, "k2": 0.0}, "two[1]/swap": {"k1": 1.0, "k2": 0.0}}
+    with pytest.raises(ValueError, match="2 ids but 1 values"):
+        ctx.record_items("x", ["a", "b"], [1])

@@ -29,28 +29,43 @@ class EvalContext:
     return float32 on the CPU.
     """
 
-    encode_image_batch: Callable[[list["Image.Image"]], "Tensor"]
-    encode_text_batch: Callable[[list[str]], "Tensor"]
+    encode_image_batch: Callable[[list[Image.Image]], Tensor]
+    encode_text_batch: Callable[[list[str]], Tensor]
     batch_size: int = 256
     seed: int = 0
-    data: "DataSource | None" = None  # the run's data source, for evaluators that score its held-out split
+    data: DataSource | None = None  # the run's data source, for evaluators that score its held-out split
     device: str = "cpu"
     out_dir: Path | None = None  # where an evaluator may write extra files (plots, per-item results)
     meta: dict[str, Any] = field(default_factory=dict)  # evaluators add notes here (tie rules, seeds)
     progress: Callable[[str, int], Any] | None = None
+    items: dict[str, tuple[list[str], list[float]]] = field(default_factory=dict)
 
-    def encode_texts(self, texts: Sequence[str]) -> "Tensor":
+    def record_items(self, group: str, ids: Sequence[Any], values: Sequence[float]) -> None:
+        """Per-item results behind a metric, so that two runs can be compared pairwise on the same items.
+
+        ``group`` names the metric the items make up (``"swap-att"``, ``"text-to-image/r1"``); ``ids`` are
+        stable item keys (the benchmark's own keys where it has them) and ``values`` the item's score, 1.0/0.0
+        for right/wrong. The engine keys groups like metrics (``"<evaluator>/<group>"``) and writes them to
+        the run directory's ``items.jsonl``. Recording a group twice replaces it.
+        """
+        ids = [str(i) for i in ids]
+        values = [float(v) for v in values]
+        if len(ids) != len(values):
+            raise ValueError(f"record_items({group!r}): {len(ids)} ids but {len(values)} values")
+        self.items[group] = (ids, values)
+
+    def encode_texts(self, texts: Sequence[str]) -> Tensor:
         unique, index = _unique(list(texts), key=lambda t: t)
         feats = self._batched(unique, self.encode_text_batch)
         return feats[index]
 
-    def encode_images(self, images: Sequence[ImageLike]) -> "Tensor":
+    def encode_images(self, images: Sequence[ImageLike]) -> Tensor:
         """Encode images given as PIL images or file paths (paths are opened here, each distinct path once)."""
         unique, index = _unique(list(images), key=lambda im: str(im) if isinstance(im, (str, Path)) else id(im))
         feats = self._batched(unique, lambda batch: self.encode_image_batch([load_rgb_image(im) for im in batch]))
         return feats[index]
 
-    def _batched(self, items: list, fn: Callable[[list], "Tensor"]) -> "Tensor":
+    def _batched(self, items: list, fn: Callable[[list], Tensor]) -> Tensor:
         import torch
 
         if not items:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
@@ -37,17 +37,24 @@ def run_evaluators(specs: list[Any], ctx: EvalContext, *, where: str | None = No
                    say: Callable[[str], None] | None = None) -> dict[str, float]:
     """Every ``[[eval]]`` evaluator on ``ctx``; metrics keyed ``"<evaluator name>/<key>"``."""
     metrics: dict[str, float] = {}
+    items: dict[str, tuple[list[str], list[float]]] = {}
     names = [spec.name for spec in specs]
     for i, spec in enumerate(specs):
         evaluator = spec.build(where=where)
         if say:
             say(f"evaluating {spec.name}")
+        ctx.items = {}
         result = evaluator.evaluate(ctx)
         # an evaluator used twice (COCO and Flickr retrieval) is told apart by its occurrence: "retrieval[1]/..."
         nth = names[:i].count(spec.name)
         prefix = spec.name if names.count(spec.name) == 1 else f"{spec.name}[{nth}]"
         for key, value in result.items():
             metrics[f"{prefix}/{key}"] = float(value)
+        items.update({f"{prefix}/{group}": rows for group, rows in ctx.items.items()})
+    if ctx.out_dir is not None and items:
+        from negkit.rundir import ITEMS, write_items
+
+        write_items(Path(ctx.out_dir) / ITEMS, items)
     if ctx.out_dir is not None and ctx.meta:  # the rules evaluators applied (tie rules, seeds, filters)
         from negkit.rundir import EVAL_META, write_json
 

@@ -11,10 +11,9 @@ import numpy as np
 
 from negkit.data.sources.common import DataWarning, read_json, require_dir
 from negkit.errors import DataError
-from negkit.eval.base import EvalContext, Evaluator
-from negkit.eval.tasks.common import present_images, sha256_of, text_scores
+from negkit.eval.base import EvalContext, Evaluator, check_choices
 from negkit.eval.metrics import TIE_RULE, micro_macro, pairwise_correct
-from negkit.eval.base import check_choices
+from negkit.eval.tasks.common import present_images, sha256_of, text_scores
 
 SUBSETS = ("add_att", "add_obj", "replace_att", "replace_obj", "replace_rel", "swap_att", "swap_obj")
 # Item counts and sha256 of the official files (RAIVNLab/sugar-crepe, data/*.json).
@@ -157,8 +156,10 @@ class SugarCrepe(Evaluator):
         subset_of = np.array([s for s, _ in kept])
         by_subset = {s: correct[subset_of == s] for s in self.subsets}
         out: dict[str, float] = {}
+        keys = np.array([it["key"] for _, it in kept])
         for s, c in by_subset.items():
             label = s.replace("_", "-")
+            ctx.record_items(label, keys[subset_of == s], c)
             out[f"{label}/acc"] = float(c.mean()) if len(c) else float("nan")
             out[f"{label}/n"] = float(len(c))
         out["micro/acc"], out["macro/acc"] = micro_macro(by_subset)
