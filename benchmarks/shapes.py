@@ -49,7 +49,7 @@ def main() -> None:
     records[0]  # builds the texture bank outside the timing
 
     def baseline(n: int) -> None:
-        for i in range(n):
+        for _ in range(n):
             img = Image.new("RGB", (size, size), (120, 120, 120))
             ImageDraw.Draw(img).ellipse((size // 4, size // 4, size // 2, size // 2), fill=(200, 40, 40))
 

@@ -18,7 +18,7 @@ class RecipeError(NegkitError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
-    def in_file(self, path: str | None) -> "RecipeError":
+    def in_file(self, path: str | None) -> RecipeError:
         """The same error naming ``path`` when it named no file yet (errors raised deep in a run)."""
         if self.path is not None or path is None:
             return self

@@ -22,7 +22,8 @@ Built-in components are registered through exactly these hooks, from ``negkit.bu
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import pluggy
 

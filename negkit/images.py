@@ -13,7 +13,7 @@ if TYPE_CHECKING:
 ImageLike = Union["Image.Image", str, Path]
 
 
-def load_rgb_image(image: ImageLike) -> "Image.Image":
+def load_rgb_image(image: ImageLike) -> Image.Image:
     """An RGB PIL image from a PIL image or a file path; a ``DataError`` for a missing or undecodable file."""
     if isinstance(image, (str, Path)):
         from PIL import Image

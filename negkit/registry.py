@@ -226,8 +226,8 @@ def _ann(node: ast.expr | None) -> Any:
 
 
 def _resolve_annotation(text: str, ref: ComponentRef) -> Any:
-    import typing
     import collections.abc as cabc
+    import typing
 
     namespace: dict[str, Any] = {**vars(typing), **{k: getattr(cabc, k) for k in cabc.__all__}}
     namespace.update({"int": int, "float": float, "str": str, "bool": bool, "list": list, "dict": dict,

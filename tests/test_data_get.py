@@ -6,8 +6,8 @@ import shutil
 
 import pytest
 
-from negkit.data import catalog as reg
 from negkit.cli import main
+from negkit.data import catalog as reg
 from negkit.errors import DataError
 
 

@@ -9,7 +9,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from fixtures import realdata as fx
 
 REPO = Path(__file__).resolve().parent.parent

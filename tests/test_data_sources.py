@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
 from fixtures import realdata as fx
+
 from negkit import get_component
 from negkit.errors import DataError
 

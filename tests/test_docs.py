@@ -4,8 +4,8 @@ import inspect
 import re
 
 import pytest
-
 from conftest import REPO
+
 from negkit import hookspecs
 from negkit.recipe import SECTIONS, validate_recipe_file
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from fixtures import realdata as fx
+
 from negkit import get_component
 from negkit.errors import DataError
 from negkit.eval.tasks.aro import ORDER_PERTURBATIONS, order_perturbations, pre_caption

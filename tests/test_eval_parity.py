@@ -8,9 +8,9 @@ import json
 from statistics import mean
 
 import pytest
+from fixtures import realdata as fx
 from PIL import Image
 
-from fixtures import realdata as fx
 from negkit import get_component
 from negkit.eval.tasks.aro import ARO_EXCLUDED_RELATIONS
 

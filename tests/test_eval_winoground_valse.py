@@ -6,8 +6,8 @@ import json
 
 import numpy as np
 import pytest
-
 from fixtures import realdata as fx
+
 from negkit import get_component
 from negkit.errors import DataError
 
@@ -75,7 +75,8 @@ def test_valse_missing_piece_and_images(tmp_path):
     with pytest.raises(DataError, match="has no plurals.json"):
         get_component("evaluators", "valse")(data_dir=str(data), image_dir=str(tmp_path / "images"),
                                              pieces=["plurals"]).evaluate(fx.fake_context())
-    with pytest.raises(DataError, match="images referenced by piece 'existence' are missing under 'image_dirs.visual7w'"):
+    missing = "images referenced by piece 'existence' are missing under 'image_dirs.visual7w'"
+    with pytest.raises(DataError, match=missing):
         get_component("evaluators", "valse")(data_dir=str(data), image_dirs={"visual7w": str(tmp_path)},
                                              pieces=["existence"]).evaluate(fx.fake_context())
 

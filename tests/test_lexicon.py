@@ -9,6 +9,7 @@ import warnings
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from negkit.errors import NegkitError, ResourceMissingError
 from negkit.lexicon import spacy_pipeline
@@ -17,8 +18,6 @@ from negkit.lexicon.norms import load_norms
 from negkit.lexicon.wordnet_data import MARKER, install_wordnet
 from negkit.lexicon.wordnet_lines import SynsetLines
 from negkit.lexicon.words import article_for, inflect, match_case, zipf
-
-from conftest import run_cli
 
 # -- concreteness norms ---------------------------------------------------------------------------------
 
@@ -226,7 +225,7 @@ def test_install_wordnet_copies_lf_files_nltk_can_seek(tmp_path):
     data = (dest / "data.noun").read_bytes()
     assert b"\r\n" not in data and not (dest / "data.noun").is_symlink()
     # NLTK reads synsets at the byte offsets listed in index.noun: they must land on the line's start
-    line = next(l for l in (dest / "index.noun").read_text().splitlines() if l.startswith("dog "))
+    line = next(row for row in (dest / "index.noun").read_text().splitlines() if row.startswith("dog "))
     offset = _offset_of(line)
     assert data[offset:offset + 8].decode() == f"{offset:08d}"
 

@@ -41,7 +41,8 @@ def feature_results(image, text, neg, mask, conc, gather):
     out = {}
     for name, loss in losses().items():
         leaves = [t.detach().clone().requires_grad_() for t in (image, text, neg)]
-        x = LossInputs(*(gather(t) for t in leaves), gather(mask), gather(conc), torch.tensor(20.0, dtype=torch.float64))
+        scale = torch.tensor(20.0, dtype=torch.float64)
+        x = LossInputs(*(gather(t) for t in leaves), gather(mask), gather(conc), scale)
         value = loss(x)["contrastive_loss"]
         value.backward()
         out[name] = (value.detach(), *(t.grad for t in leaves))

@@ -12,6 +12,7 @@ import sys
 from statistics import mean
 
 import pytest
+from conftest import SUGARCREPE
 from lemminflect import getInflection
 
 from negkit.errors import RecipeError, ResourceMissingError
@@ -24,8 +25,6 @@ from negkit.mining.replace import WordnetReplace
 from negkit.mining.swaps import NegclipSwap, RandomSwap
 from negkit.plugins import get_component
 from negkit.testing import MinerContract
-
-from conftest import SUGARCREPE
 
 N_CAPTIONS = 150
 

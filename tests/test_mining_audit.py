@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from negkit.errors import DataError
 from negkit.data.caption_files import read_captions
-from negkit.mining.audit import audit_miner, audit_negatives, sample_captions
+from negkit.errors import DataError
 from negkit.mining.attribute_lexicon import AttributeLexicon
+from negkit.mining.audit import audit_miner, audit_negatives, sample_captions
 from negkit.mining.base import Edit, Negative
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
-from negkit.cli import main
-
 from conftest import run_cli
+
+from negkit.cli import main
 
 
 def test_bench_mine_reports_every_miner_against_the_floor(sugarcrepe_dir, tmp_path, capsys):

@@ -6,13 +6,13 @@ import json
 
 import pytest
 import torch
+from test_train_world import registered_world
 
 from negkit.cli import main
 from negkit.pipeline import flatten, recipe_differences
 from negkit.recipe import ModelConfig
 from negkit.train.checkpoint import atomic_save
 from negkit.train.model import create_model
-from test_train_world import registered_world
 
 RECIPE = """
 # a tiny recipe on the in-test colour world

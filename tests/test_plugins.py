@@ -4,13 +4,12 @@ import json
 import sys
 
 import pytest
+from conftest import run_cli
 
 from negkit import Miner, get_component, hookimpl
 from negkit.errors import DuplicateComponentError, UnknownComponentError
 from negkit.plugins import PluginHost, get_host
 from negkit.testing import registered_components, registered_plugin
-
-from conftest import run_cli
 
 
 class _Echo(Miner):

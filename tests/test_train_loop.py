@@ -8,6 +8,7 @@ import math
 import open_clip
 import pytest
 import torch
+from test_train_world import ColourRetrieval, ColourSwap, ColourWorld, make_recipe, recipe_dict, run_world
 
 from negkit.errors import NegkitError, TrainingError
 from negkit.losses.base import Loss, LossInputs
@@ -16,7 +17,6 @@ from negkit.testing import registered_components
 from negkit.train.checkpoint import read_checkpoint
 from negkit.train.loop import BadImageWarning, WeightedLoss, combine_losses, forward_loss, resolve_precision
 from negkit.train.model import create_model
-from test_train_world import ColourRetrieval, ColourSwap, ColourWorld, make_recipe, recipe_dict, run_world
 
 
 def _initial_weights(seed: int = 0) -> dict[str, torch.Tensor]:

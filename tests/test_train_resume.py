@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_train_world import recipe_dict, run_world
 
 from negkit.train.checkpoint import atomic_save, latest_checkpoint, prune, read_checkpoint, rng_state, set_rng_state
-from test_train_world import recipe_dict, run_world
 
 TESTS = Path(__file__).resolve().parent
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from negkit.data.sources.coco import CocoCaptions, Karpathy
 from negkit.data.sources.hf import HFDataset
-from negkit.data.sources.labels import CocoLabels, ImageFolder, VOC2007
+from negkit.data.sources.labels import VOC2007, CocoLabels, ImageFolder
 from negkit.data.sources.negclip import NegClipTsv
 from negkit.data.sources.tabular import CsvSource, JsonlSource
 from negkit.data.sources.webdataset import WebDatasetSource

@@ -9,11 +9,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from negkit.data.shapes.captions import CATEGORIES, negative, text
-from negkit.eval.base import EvalContext, Evaluator
+from negkit.eval.base import EvalContext, Evaluator, check_choices
 from negkit.eval.metrics import TIE_RULE, micro_macro, pairwise_correct
 from negkit.eval.sources import subset
 from negkit.seeding import stable_hash
-from negkit.eval.base import check_choices
 
 if TYPE_CHECKING:
     from negkit.data.shapes.world import ShapesWorld
@@ -53,7 +52,7 @@ class ShapesCompositional(Evaluator):
         self.split, self.limit, self.categories, self.seed = split, limit, categories, seed
         self.world: ShapesWorld | None = ShapesWorld(**data) if data is not None else None
 
-    def items(self, world: "ShapesWorld") -> list[dict[str, Any]]:
+    def items(self, world: ShapesWorld) -> list[dict[str, Any]]:
         """The benchmark items: ``{"row", "category", "positive", "negative", "novel"}``."""
         items = []
         for row in subset(world.sizes[self.split], self.limit, self.seed):

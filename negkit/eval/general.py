@@ -27,11 +27,11 @@ class SourceEvaluator(Evaluator):
             check_split(self.source, split, self.name)
         self.split, self.limit, self.seed = split, limit, seed
 
-    def data_source(self, ctx: EvalContext) -> "DataSource":
+    def data_source(self, ctx: EvalContext) -> DataSource:
         source = resolve_source(self.source, ctx, self.name)
         check_split(source, self.split, self.name)
         return source
 
-    def rows(self, source: "DataSource", split: str, limit: int) -> tuple[Any, list[int]]:
+    def rows(self, source: DataSource, split: str, limit: int) -> tuple[Any, list[int]]:
         records = source.records(split)
         return records, subset(len(records), limit, self.seed)

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from negkit.eval.base import EvalContext
 
 
-def build_source(source: str | None, data: dict[str, Any] | None, evaluator: str) -> "DataSource | None":
+def build_source(source: str | None, data: dict[str, Any] | None, evaluator: str) -> DataSource | None:
     """The data source named by an evaluator's ``source`` (built now, so that bad settings fail at
     validation), or None to use the run's source at evaluation time."""
     if source is None:
@@ -30,14 +30,14 @@ def build_source(source: str | None, data: dict[str, Any] | None, evaluator: str
         raise RecipeError(f"{evaluator}: data source {source!r}: {exc}", key="data") from exc
 
 
-def resolve_source(own: "DataSource | None", ctx: "EvalContext", evaluator: str) -> "DataSource":
+def resolve_source(own: DataSource | None, ctx: EvalContext, evaluator: str) -> DataSource:
     source = own if own is not None else ctx.data
     if source is None:
         raise DataError(f"{evaluator}: no data source; set `source` (and `data`) in its [[eval]] table")
     return source
 
 
-def check_split(source: "DataSource", split: str, evaluator: str, key: str = "split") -> None:
+def check_split(source: DataSource, split: str, evaluator: str, key: str = "split") -> None:
     splits = source.splits()
     if split not in splits:
         raise DataError(f"{evaluator}: {key} {split!r} is not a split of {source.name!r}; "
@@ -52,7 +52,7 @@ def subset(n: int, limit: int, seed: int) -> list[int]:
     return sorted(random.Random(seed).sample(range(n), limit))
 
 
-def read_rows(records: "Records", rows: Sequence[int]) -> list[Any]:
+def read_rows(records: Records, rows: Sequence[int]) -> list[Any]:
     return [records[i] for i in rows]
 
 
@@ -64,7 +64,7 @@ def label_of(record: Any, label: str, evaluator: str) -> Any:
         raise DataError(f"{evaluator}: records have no key {label!r} (set `label`); record keys: {keys}") from None
 
 
-def class_names_for(source: "DataSource", label: str, given: list[str] | None, values: Sequence[Any],
+def class_names_for(source: DataSource, label: str, given: list[str] | None, values: Sequence[Any],
                     evaluator: str) -> list[str]:
     """Class names: the evaluator's ``class_names``, else the source's ``class_names(label)``, else the
     sorted distinct string labels. Integer labels need names from one of the first two."""

@@ -37,7 +37,7 @@ class LossInputs:
 
     @classmethod
     def without_negatives(cls, image: Tensor, text: Tensor, logit_scale: Tensor,
-                          logit_bias: Tensor | None = None) -> "LossInputs":
+                          logit_bias: Tensor | None = None) -> LossInputs:
         b, d = image.shape
         return cls(image, text, image.new_zeros(b, 0, d), torch.zeros(b, 0, dtype=torch.bool, device=image.device),
                    image.new_full((b, 0), float("nan")), logit_scale, logit_bias)

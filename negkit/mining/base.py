@@ -43,7 +43,7 @@ class Negative:
         }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Negative":
+    def from_dict(cls, d: dict) -> Negative:
         return cls(d["text"], d["kind"], d.get("concreteness"),
                    tuple(Edit(int(i), b, a) for i, b, a in d.get("edits") or ()))
 

@@ -37,14 +37,14 @@ class Clock:
     wall: float = 0.0
     cpu: float = 0.0
 
-    def __enter__(self) -> "Clock":
+    def __enter__(self) -> Clock:
         self.wall, self.cpu = time.perf_counter(), time.process_time()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
 
-    def __iadd__(self, other: "Clock") -> "Clock":
+    def __iadd__(self, other: Clock) -> Clock:
         self.wall += other.wall
         self.cpu += other.cpu
         return self

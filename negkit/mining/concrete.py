@@ -14,8 +14,8 @@ from typing import Any, ClassVar, Literal
 
 from negkit.mining.base import Edit, Negative
 from negkit.mining.lexical import DEPICTION_WORDS, LexicalMiner, Unit, find_units, order_units
-from negkit.seeding import caption_rng
 from negkit.mining.tagged import Token, render, swapped
+from negkit.seeding import caption_rng
 
 Operation = Literal["replace", "swap", "both"]
 

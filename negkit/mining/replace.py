@@ -8,8 +8,8 @@ from typing import Any, Literal
 
 from negkit.mining.base import Negative
 from negkit.mining.lexical import DEPICTION_WORDS, LexicalMiner, find_units, order_units
-from negkit.seeding import caption_rng
 from negkit.mining.tagged import Token, interleave
+from negkit.seeding import caption_rng
 
 Target = Literal["entity", "attribute", "relation"]
 _CLASSES = {"entity": ("NOUN",), "attribute": ("ADJ",), "relation": ("VERB", "REL")}

@@ -57,7 +57,7 @@ def default_cache_dir() -> Path:
     return Path(datasets.config.HF_DATASETS_CACHE) / "negkit" / "mining"
 
 
-def cache_root(recipe: "Recipe") -> Path:
+def cache_root(recipe: Recipe) -> Path:
     return Path(recipe.mining.cache_dir).expanduser() if recipe.mining.cache_dir else default_cache_dir()
 
 
@@ -70,7 +70,7 @@ def captions_digest(captions: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def miner_config(recipe: "Recipe") -> list[dict[str, Any]]:
+def miner_config(recipe: Recipe) -> list[dict[str, Any]]:
     """Each miner of the recipe with its resolved parameters (defaults filled in) and its plugin's version."""
     from negkit.plugins import get_host
 
@@ -108,7 +108,7 @@ def _file_stamps(params: dict[str, Any]) -> dict[str, list[int]]:
     return stamps
 
 
-def mining_fingerprint(recipe: "Recipe", captions: Sequence[str] | None = None, *,
+def mining_fingerprint(recipe: Recipe, captions: Sequence[str] | None = None, *,
                        digest: str | None = None) -> str:
     """The cache key of mining ``captions`` with ``recipe``'s miners, k and seed."""
     from negkit.version import __version__
@@ -130,7 +130,7 @@ def mining_fingerprint(recipe: "Recipe", captions: Sequence[str] | None = None, 
 # -- the table -----------------------------------------------------------------------------------------------
 
 
-def features() -> "datasets.Features":
+def features() -> datasets.Features:
     from datasets import Features, List, Value
 
     negative = {"text": Value("string"), "kind": Value("string"), "concreteness": Value("float64"),
@@ -228,7 +228,7 @@ def _take(queue: list[Negative], seen: set[str]) -> Negative | None:
 class MiningResult:
     """What the stage produced: the table, where it lives, and whether it was reused from the cache."""
 
-    dataset: "datasets.Dataset"
+    dataset: datasets.Dataset
     path: Path
     fingerprint: str
     reused: bool  # every shard came from the cache
@@ -244,14 +244,14 @@ class MiningResult:
         return sum(1 for negs in self.dataset["negatives"] if negs) / n
 
 
-def run_mining(recipe: "Recipe", captions: Sequence[str], **kwargs: Any) -> "datasets.Dataset":
+def run_mining(recipe: Recipe, captions: Sequence[str], **kwargs: Any) -> datasets.Dataset:
     """A ``datasets.Dataset`` with one row per caption (same order): columns ``caption`` and
     ``negatives`` (a list of ``Negative.as_dict()``, at most ``recipe.mining.k``). Cached; see the module doc.
     Keyword arguments go to ``mine_cached``."""
     return mine_cached(recipe, captions, **kwargs).dataset
 
 
-def mine_cached(recipe: "Recipe", captions: Sequence[str], *, progress: bool | None = None,
+def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | None = None,
                 shard_size: int = DEFAULT_SHARD_SIZE, log: Any = None) -> MiningResult:
     """Mine (or reuse) the negatives of ``captions`` and return the table with where it lives.
 
@@ -303,7 +303,7 @@ def mine_cached(recipe: "Recipe", captions: Sequence[str], *, progress: bool | N
     return MiningResult(table, root, fingerprint, not todo, len(todo), len(ranges), time.perf_counter() - start)
 
 
-def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, float]], recipe: "Recipe",
+def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, float]], recipe: Recipe,
                 fingerprint: str) -> None:
     import datasets
 
@@ -336,7 +336,7 @@ def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, floa
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _load_shard(shard_dir: Path, rows: int) -> "datasets.Dataset | None":
+def _load_shard(shard_dir: Path, rows: int) -> datasets.Dataset | None:
     """A finished shard, or None when it is missing or damaged (a damaged one is removed)."""
     import datasets
 
@@ -357,7 +357,7 @@ def _load_shard(shard_dir: Path, rows: int) -> "datasets.Dataset | None":
     return None
 
 
-def _load(shard_dirs: list[Path]) -> "datasets.Dataset | None":
+def _load(shard_dirs: list[Path]) -> datasets.Dataset | None:
     import datasets
 
     parts = []
@@ -429,7 +429,7 @@ class _Progress:
         self._bar: Any = None
         self._confirmed = 0  # captions of finished shards mined in this run
 
-    def __enter__(self) -> "_Progress":
+    def __enter__(self) -> _Progress:
         global _COUNTER
         import multiprocessing
 

@@ -8,9 +8,9 @@ from itertools import combinations
 from typing import Any, Literal
 
 from negkit.mining.base import Edit, Negative
-from negkit.seeding import caption_rng
 from negkit.mining.lexical import NormsMiner
 from negkit.mining.tagged import Token, interleave, render, standalone, swapped
+from negkit.seeding import caption_rng
 
 Span = tuple[int, int]
 # beyond this many pairs, pairs are drawn at random instead of listed (2,000-word captions)

@@ -4,10 +4,10 @@ transform seeded per sample, and the collate that tokenises and trims padding to
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -28,7 +28,7 @@ class NegativeTable:
     k: int
 
     @classmethod
-    def from_mined(cls, negatives: Sequence[Sequence[Mapping[str, Any]]], k: int) -> "NegativeTable":
+    def from_mined(cls, negatives: Sequence[Sequence[Mapping[str, Any]]], k: int) -> NegativeTable:
         kinds = sorted({str(n["kind"]) for row in negatives for n in row[:k]})
         kind_id = {name: i for i, name in enumerate(kinds)}
         rows = []
@@ -39,7 +39,7 @@ class NegativeTable:
         return cls(rows, tuple(kinds), k)
 
     @classmethod
-    def empty(cls, n: int) -> "NegativeTable":
+    def empty(cls, n: int) -> NegativeTable:
         return cls([()] * n, (), 0)
 
     def __len__(self) -> int:
@@ -57,8 +57,8 @@ class BadImage(Exception):
 
 def open_image(image: Any) -> Any:
     """An RGB PIL image from a record's image (PIL image or path), or ``BadImage`` saying what is wrong."""
-    from negkit.images import load_rgb_image
     from negkit.errors import DataError
+    from negkit.images import load_rgb_image
 
     if not isinstance(image, (str, Path)) and not hasattr(image, "convert"):
         raise BadImage(f"record has no image (got {type(image).__name__})")
@@ -162,14 +162,14 @@ class Batch:
     def k(self) -> int:
         return int(self.neg_mask.shape[1])
 
-    def to(self, device: torch.device | str, non_blocking: bool = False) -> "Batch":
+    def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
         for name, value in moved.items():
             if isinstance(value, Tensor):
                 moved[name] = value.to(device, non_blocking=non_blocking)
         return Batch(**moved)
 
-    def pin_memory(self) -> "Batch":
+    def pin_memory(self) -> Batch:
         """Called by the DataLoader (``pin_memory=True``) so that the copy to the GPU can be asynchronous."""
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
         for name, value in moved.items():
@@ -177,7 +177,7 @@ class Batch:
                 moved[name] = value.pin_memory()
         return Batch(**moved)
 
-    def truncate(self, n: int) -> "Batch":
+    def truncate(self, n: int) -> Batch:
         """The first ``n`` rows (DDP: every rank must hold the same number after bad images are dropped)."""
         if n >= self.size:
             return self

@@ -96,9 +96,9 @@ def bench_step(model: str = "negkit-tiny", *, batch_size: int = 64, negatives: i
                loss: str = "infonce", seed: int = 0, compile_plain: bool = False) -> BenchResult:
     """Median step times of both loops. ``compile`` compiles the negkit step only (the target compares
     against the plain *eager* loop); ``compile_plain`` also compiles the plain loop."""
+    from negkit.distributed import resolve_device
     from negkit.recipe import ComponentSpec, ModelConfig, TrainConfig
     from negkit.train.batch import Collator
-    from negkit.distributed import resolve_device
     from negkit.train.loop import WeightedLoss, forward_loss, optimizer_step, resolve_precision
     from negkit.train.model import TwoTower, create_model
     from negkit.train.optim import build_optimizer, build_scheduler

@@ -20,8 +20,17 @@ from negkit.distributed import DistEnv, gather_with_local_grad
 from negkit.errors import RecipeError, TrainingError
 from negkit.losses.base import Loss, LossInputs
 from negkit.train import checkpoint as ckpt
-from negkit.train.batch import (Batch, Collator, GlobalBatchSampler, TrainDataset, sample_seed, scatter_negatives,
-                                seed_worker, steps_per_epoch, total_steps)
+from negkit.train.batch import (
+    Batch,
+    Collator,
+    GlobalBatchSampler,
+    TrainDataset,
+    sample_seed,
+    scatter_negatives,
+    seed_worker,
+    steps_per_epoch,
+    total_steps,
+)
 from negkit.train.feedback import Feedback
 from negkit.train.model import ClipModel, TwoTower
 from negkit.train.optim import build_optimizer, build_scheduler

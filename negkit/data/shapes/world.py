@@ -96,7 +96,7 @@ class ShapesWorld(DataSource):
     def splits(self) -> tuple[str, ...]:
         return SPLITS
 
-    def records(self, split: str = "train") -> "ShapesRecords":
+    def records(self, split: str = "train") -> ShapesRecords:
         self._check_split(split)
         return ShapesRecords(self, split)
 

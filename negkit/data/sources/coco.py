@@ -6,8 +6,17 @@ import re
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources.common import (CachedSource, ListRecords, MissingImages, check_limit, check_split,
-                                         read_json, require_dir, require_file, resolve_image)
+from negkit.data.sources.common import (
+    CachedSource,
+    ListRecords,
+    MissingImages,
+    check_limit,
+    check_split,
+    read_json,
+    require_dir,
+    require_file,
+    resolve_image,
+)
 from negkit.errors import DataError
 
 # Karpathy's split names; NegCLIP (and BLIP's coco_karpathy_train.json) train on train + restval.

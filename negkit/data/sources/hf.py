@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources.common import CachedSource, check_limit, ListRecords
+from negkit.data.sources.common import CachedSource, ListRecords, check_limit
 from negkit.errors import DataError
 
 

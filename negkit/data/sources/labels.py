@@ -6,8 +6,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources.common import (CachedSource, ListRecords, MissingImages, check_limit, read_json,
-                                         require_dir, require_file)
+from negkit.data.sources.common import (
+    CachedSource,
+    ListRecords,
+    MissingImages,
+    check_limit,
+    read_json,
+    require_dir,
+    require_file,
+)
 from negkit.errors import DataError
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm"}

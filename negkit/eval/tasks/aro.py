@@ -12,11 +12,10 @@ import numpy as np
 
 from negkit.data.sources.common import read_json, require_dir, require_file
 from negkit.errors import DataError
-from negkit.eval.base import EvalContext, Evaluator
-from negkit.eval.tasks.common import encode_keyed_images, present_images, text_scores
+from negkit.eval.base import EvalContext, Evaluator, check_choices
 from negkit.eval.metrics import pairwise_correct
+from negkit.eval.tasks.common import encode_keyed_images, present_images, text_scores
 from negkit.seeding import caption_rng
-from negkit.eval.base import check_choices
 
 TASKS = ("vg-relation", "vg-attribution", "coco-order", "flickr-order")
 VG_FIELDS = ("image_path", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "true_caption", "false_caption")

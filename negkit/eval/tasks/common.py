@@ -32,7 +32,7 @@ def present_images(evaluator: str, paths: Sequence[Path], *, key: str, skip_miss
     return mask, len(missing)
 
 
-def encode_keyed_images(ctx: "EvalContext", keys: Sequence[Hashable], load: Callable[[Hashable], Any],
+def encode_keyed_images(ctx: EvalContext, keys: Sequence[Hashable], load: Callable[[Hashable], Any],
                         chunk: int = 1024) -> np.ndarray:
     """Embeddings of images built on the fly (crops), each distinct key loaded and encoded once; only one
     chunk of decoded images is held in memory at a time."""
@@ -49,7 +49,7 @@ def encode_keyed_images(ctx: "EvalContext", keys: Sequence[Hashable], load: Call
     return all_feats[[unique[k] for k in keys]]
 
 
-def text_scores(ctx: "EvalContext", image_feats: np.ndarray, texts: Sequence[str]) -> np.ndarray:
+def text_scores(ctx: EvalContext, image_feats: np.ndarray, texts: Sequence[str]) -> np.ndarray:
     """Cosine similarity of row i of ``image_feats`` with ``texts[i]``."""
     text_feats = ctx.encode_texts(list(texts)).numpy()
     return (image_feats * text_feats).sum(axis=1)

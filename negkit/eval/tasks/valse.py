@@ -11,10 +11,9 @@ import numpy as np
 
 from negkit.data.sources.common import DataWarning, read_json, require_dir
 from negkit.errors import DataError
-from negkit.eval.base import EvalContext, Evaluator
-from negkit.eval.tasks.common import present_images, text_scores
+from negkit.eval.base import EvalContext, Evaluator, check_choices
 from negkit.eval.metrics import TIE_RULE, micro_macro, pairwise_correct
-from negkit.eval.base import check_choices
+from negkit.eval.tasks.common import present_images, text_scores
 
 # piece -> (file in VALSE's data/ folder, instrument)
 PIECES: dict[str, tuple[str, str]] = {
