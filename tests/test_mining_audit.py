@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import SUGARCREPE
 
 from negkit.data.caption_files import read_captions
 from negkit.errors import DataError
@@ -101,10 +101,6 @@ def test_cli_audit_needs_captions(capsys):
     assert "--captions" in capsys.readouterr().err
 
 
-SUGARCREPE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe"
-
-
-@pytest.mark.skipif(not SUGARCREPE.is_dir(), reason="shared SugarCrepe captions not present")
 def test_audit_orders_the_concreteness_controls_on_real_captions():
     """The audit shows what the paper's controls are for: concrete-plant edits more concrete words than
     random-word, which edits more concrete words than abstract-first."""
