@@ -1,5 +1,8 @@
-"""Processes and devices: the device a run uses, the torchrun process group, and the collective helpers
-training uses. Every helper is a no-op in a single process."""
+"""Processes and devices: the device a run uses, the torchrun process group, and every collective the run
+makes (gathering features with or without gradients, sharing a scalar, broadcasting a choice of rank 0).
+
+The training loop and the pipeline use these; losses do not (they see one global batch in ``LossInputs``).
+Every helper is a no-op in a single process."""
 
 from __future__ import annotations
 
@@ -42,6 +45,33 @@ def gather_with_local_grad(tensor: Tensor) -> Tensor:
     dist.all_gather(parts, tensor.detach().contiguous())
     parts[rank()] = tensor
     return torch.cat(parts, dim=0)
+
+
+def gather(tensor: Tensor) -> Tensor:
+    """Concatenate ``tensor`` from every rank along dim 0, without gradients (masks, counts, ids)."""
+    if not is_distributed():
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts)
+
+
+def share_scalar(t: Tensor | None) -> Tensor | None:
+    """Every rank computes the global loss from the same scalar; each rank's copy takes 1/world of its
+    gradient so that, after the loop's x world and DDP's mean, it gets the single-process gradient once."""
+    if t is None or not is_distributed():
+        return t
+    world = world_size()
+    return t / world + t.detach() * (1 - 1 / world)
+
+
+def broadcast_from_main(value: object) -> object:
+    """Rank 0's ``value`` on every rank (any picklable object)."""
+    if not is_distributed():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 @dataclass(frozen=True)

@@ -104,10 +104,11 @@ def run(recipe: Recipe, *, out: str | Path = "runs", resume: bool = False, force
 
 
 def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console: Any) -> RunResult:
-    import torch
     from rich.console import Console
 
     from negkit import rundir as rd
+    from negkit.distributed import broadcast_from_main
+    from negkit.lexicon.spacy_pipeline import default_pipeline_name
     from negkit.mining.stage import mine_cached
     from negkit.plugins import plugin_records
     from negkit.report.report import write_report
@@ -115,7 +116,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     from negkit.train.evaluate import evaluate_model
     from negkit.train.feedback import Feedback
     from negkit.train.loop import Trainer, build_losses, resolve_precision
-    from negkit.train.model import check_model_name, create_model, register_model_configs
+    from negkit.train.model import create_model
 
     console = console or Console()
     where = str(recipe.path) if recipe.path else None
@@ -127,21 +128,22 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
 
     resume_from = prepare_run_dir(run_dir, recipe, resume=resume, force=force) if env.is_main else None
     if env.world > 1:  # every rank resumes from the checkpoint rank 0 chose
-        box = [str(resume_from) if resume_from else None]
-        torch.distributed.broadcast_object_list(box, src=0)
-        resume_from = Path(box[0]) if box[0] else None
+        chosen = broadcast_from_main(str(resume_from) if resume_from else None)
+        resume_from = Path(chosen) if chosen else None
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         rd.write_json(run_dir / rd.RECIPE, recipe.to_dict())
         rd.write_json(run_dir / rd.PLUGINS, plugin_records())
-        rd.write_json(run_dir / rd.ENV, rd.environment(str(env.device), env.world))
+        spacy = default_pipeline_name() if recipe.miners else None  # what miners naming none use
+        rd.write_json(run_dir / rd.ENV, {**rd.environment(str(env.device), env.world), "spacy_pipeline": spacy})
         if resume and resume_from is None:  # killed before its first checkpoint: start over
             say(f"--resume: {run_dir} has no checkpoint yet; training from step 0")
 
-    register_model_configs(recipe.model.config_dir)  # a wrong model name fails before the mining stage
-    check_model_name(recipe.model.name)
     seed = recipe.run.seed
     seed_everything(seed)
+    # the model first: a wrong name, tag or checkpoint fails before the (long) mining stage
+    clip = create_model(recipe.model, env.device, seed=seed)
+    precision = resolve_precision(recipe.model.precision, env.device)
     data = recipe.data.build(where=where)
     records = data.records("train")
     captions = data.captions("train")
@@ -161,17 +163,11 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     else:
         negatives = NegativeTable.empty(len(captions))
 
-    steps = total_steps(len(records), recipe.train)
-    if steps == 0 and recipe.train.epochs > 0:
-        raise RecipeError(f"the training split has {len(records)} records: fewer than one step of batch_size x "
-                          f"accum_steps = {recipe.train.batch_size * recipe.train.accum_steps}; lower "
-                          f"train.batch_size", path=where, key="train.batch_size")
-    clip = create_model(recipe.model, env.device, seed=seed)
-    precision = resolve_precision(recipe.model.precision, env.device)
     dataset = TrainDataset(records, negatives, clip.preprocess_train, seed)
     started = time.time()
     train_info: dict[str, Any] = {"steps": 0}
-    if steps > 0:
+    if recipe.train.epochs > 0:  # the Trainer rejects a split too small for one step
+        steps = total_steps(len(records), recipe.train)
         tb = run_dir / "tensorboard" if recipe.report.tensorboard else None
         feedback = Feedback(steps, log_path=run_dir / rd.LOG, enabled=env.is_main, tensorboard_dir=tb,
                             console=console)

@@ -26,10 +26,13 @@ class RunConfig(_Section):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
 
+PrecisionName = Literal["fp32", "amp", "amp_bf16"]
+
+
 class ModelConfig(_Section):
     name: str = "ViT-B-32-quickgelu"  # any open_clip model name (or one of negkit's small configs)
     pretrained: str = ""  # open_clip tag, local checkpoint path, or "" for random init
-    precision: Literal["fp32", "amp", "amp_bf16"] = "amp_bf16"
+    precision: PrecisionName = "amp_bf16"
     config_dir: str | None = None  # extra open_clip model-config folder (open_clip.add_model_config)
     cache_dir: str | None = None  # where open_clip keeps downloaded weights
 

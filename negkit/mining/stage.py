@@ -279,8 +279,8 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
 
     root.mkdir(parents=True, exist_ok=True)
     _sweep_temp(root)
-    _write_json(root / "config.json", {"fingerprint": fingerprint, "k": recipe.mining.k,
-                                        "seed": recipe.mining_seed, "captions": len(captions),
+    k, seed = recipe.mining.k, recipe.mining_seed
+    _write_json(root / "config.json", {"fingerprint": fingerprint, "k": k, "seed": seed, "captions": len(captions),
                                         "miners": miner_config(recipe)})
     todo = [i for i, d in enumerate(shard_dirs) if _load_shard(d, ranges[i][1] - ranges[i][0]) is None]
     if todo:
@@ -288,7 +288,7 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
         show = sys.stderr.isatty() if progress is None else progress
         done_before = sum(hi - lo for i, (lo, hi) in enumerate(ranges) if i not in todo)
         with _Progress(len(captions), done_before, show, log) as bar:
-            _warm_up(miners, recipe.mining.k, recipe.mining_seed)
+            _warm_up(miners, k, seed)
             with tuned_for_mining():  # after the warm-up: the loaded resources are what it freezes
                 for i in todo:
                     lo, hi = ranges[i]

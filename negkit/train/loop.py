@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from negkit.distributed import DistEnv, gather_with_local_grad
+from negkit.distributed import DistEnv, gather, gather_with_local_grad, share_scalar
 from negkit.errors import RecipeError, TrainingError
 from negkit.losses.base import Loss, LossInputs
+from negkit.recipe import PrecisionName
 from negkit.train import checkpoint as ckpt
 from negkit.train.batch import (
     Batch,
@@ -56,20 +56,19 @@ class Precision:
         return torch.autocast(self.device_type, dtype=self.dtype) if self.dtype is not None else nullcontext()
 
 
-def resolve_precision(name: str, device: torch.device) -> Precision:
+def resolve_precision(name: PrecisionName, device: torch.device) -> Precision:
     """fp32; amp_bf16 = bf16 autocast (also on the CPU, where it is slower than fp32 without AMX);
-    amp = fp16 autocast with a GradScaler on CUDA. fp16 has no use on the CPU: there ``amp`` runs fp32."""
+    amp = fp16 autocast with a GradScaler on CUDA. fp16 has no use on the CPU: there ``amp`` runs fp32.
+    The recipe schema has already rejected any other name (``[model] precision``)."""
     if name == "fp32":
         return Precision(name, device.type, None)
     if name == "amp_bf16":
         return Precision(name, device.type, torch.bfloat16)
-    if name == "amp":
-        if device.type != "cuda":
-            warnings.warn("[model] precision = \"amp\" (fp16) needs CUDA; running fp32 on the CPU "
-                          "(use amp_bf16 for bf16 autocast on the CPU)", stacklevel=2)
-            return Precision("fp32", device.type, None)
-        return Precision(name, "cuda", torch.float16, torch.amp.GradScaler("cuda"))
-    raise RecipeError(f"unknown precision {name!r} (fp32 | amp | amp_bf16)", key="model.precision")
+    if device.type != "cuda":
+        warnings.warn("[model] precision = \"amp\" (fp16) needs CUDA; running fp32 on the CPU "
+                      "(use amp_bf16 for bf16 autocast on the CPU)", stacklevel=2)
+        return Precision("fp32", device.type, None)
+    return Precision(name, "cuda", torch.float16, torch.amp.GradScaler("cuda"))
 
 
 # -- losses ----------------------------------------------------------------------------------------------------
@@ -112,22 +111,6 @@ def combine_losses(losses: Sequence[WeightedLoss], inputs: LossInputs) -> tuple[
 # -- one forward -----------------------------------------------------------------------------------------------
 
 
-def _gather_plain(t: Tensor, world: int) -> Tensor:
-    if world <= 1:
-        return t
-    parts = [torch.empty_like(t) for _ in range(world)]
-    dist.all_gather(parts, t.contiguous())
-    return torch.cat(parts)
-
-
-def _share_scalar(t: Tensor | None, world: int) -> Tensor | None:
-    """Every rank computes the global loss from the same scalar; each rank's copy takes 1/world of its
-    gradient so that, after the loop's x world and DDP's mean, it gets the single-process gradient once."""
-    if t is None or world <= 1:
-        return t
-    return t / world + t.detach() * (1 - 1 / world)
-
-
 def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], precision: Precision,
                  kind_names: tuple[str, ...] = (), world: int = 1) -> tuple[Tensor, dict[str, Tensor]]:
     """Images and all texts through the towers (one call each), negatives scattered into ``[B, K, D]``,
@@ -141,8 +124,8 @@ def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], p
     mask, conc, kinds = batch.neg_mask, batch.neg_concreteness, batch.neg_kind_ids
     if world > 1:
         img, pos, neg = gather_with_local_grad(img), gather_with_local_grad(pos), gather_with_local_grad(neg)
-        mask, conc, kinds = _gather_plain(mask, world), _gather_plain(conc, world), _gather_plain(kinds, world)
-        scale, bias = _share_scalar(scale, world), _share_scalar(bias, world)
+        mask, conc, kinds = gather(mask), gather(conc), gather(kinds)
+        scale, bias = share_scalar(scale), share_scalar(bias)
     inputs = LossInputs(img, pos, neg, mask, conc, scale.float(), None if bias is None else bias.float(), kinds,
                         kind_names)
     return combine_losses(losses, inputs)
@@ -248,11 +231,9 @@ class Trainer:
         if "optimizer" not in state or not meta:
             raise TrainingError(f"{path} is not a negkit training checkpoint (no optimiser state); to start from "
                                 f"its weights, set [model] pretrained = \"{path}\" instead of --resume")
-        if meta.get("model") != self.model_name:
-            raise TrainingError(f"{path} was saved from model {meta.get('model')!r}, not {self.model_name!r}")
         from negkit.train.model import load_weights
 
-        load_weights(self.clip.model, path, expected_model=self.model_name)
+        load_weights(self.clip.model, path, expected_model=self.model_name)  # also rejects another model's weights
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.precision.scaler is not None and state.get("scaler"):
@@ -334,7 +315,7 @@ class Trainer:
         """Count and report skipped images; under DDP every rank keeps the same number of rows."""
         bad, size = len(batch.bad), batch.size
         if self.env.world > 1:
-            counts = _gather_plain(torch.tensor([[size, bad]], device=self.env.device), self.env.world)
+            counts = gather(torch.tensor([[size, bad]], device=self.env.device))
             size, bad = int(counts[:, 0].min()), int(counts[:, 1].sum())
             batch = batch.truncate(size)
         if bad:
