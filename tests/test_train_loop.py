@@ -39,6 +39,9 @@ def test_run_writes_the_run_directory(tmp_path):
     assert "test-components" in {p["name"] for p in json.loads((run_dir / "plugins.json").read_text())}
     env = json.loads((run_dir / "env.json").read_text())
     assert env["torch"] == torch.__version__ and env["open_clip_torch"] and env["device"] == "cpu"
+    from negkit.lexicon.spacy_pipeline import installed_english_pipelines
+
+    assert env["spacy_pipeline"] in installed_english_pipelines()  # the pipeline a miner naming none uses
 
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4]
