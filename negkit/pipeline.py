@@ -63,7 +63,7 @@ def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool)
             raise NegkitError(f"run directory {run_dir} already holds a run: add --resume to continue it, --force to "
                               f"start it over (deletes its checkpoints and logs), or set another run.name / --out")
         if holds_run:
-            for name in (rd.CHECKPOINTS, rd.PLOTS):
+            for name in (rd.CHECKPOINTS, rd.PLOTS, rd.REFERENCE):
                 shutil.rmtree(run_dir / name, ignore_errors=True)
             for name in (rd.LOG, rd.METRICS, rd.REPORT):
                 (run_dir / name).unlink(missing_ok=True)
@@ -164,6 +164,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         negatives = NegativeTable.empty(len(captions))
 
     dataset = TrainDataset(records, negatives, clip.preprocess_train, seed)
+    if env.is_main and recipe.eval and recipe.report.reference and recipe.train.epochs > 0:
+        evaluate_reference(clip, recipe, env.device, precision.autocast, data, run_dir, say)
     started = time.time()
     train_info: dict[str, Any] = {"steps": 0}
     if recipe.train.epochs > 0:  # the Trainer rejects a split too small for one step
@@ -195,6 +197,24 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         print_results(console, recipe.run_name, metrics, run_dir, report)
     # No barrier here: the other ranks leave while rank 0 evaluates (a long evaluation must not time them out).
     return RunResult(run_dir, metrics, run_info)
+
+
+def evaluate_reference(clip: Any, recipe: Recipe, device: Any, autocast: Any, data: Any, run_dir: Path,
+                       say: Any) -> None:
+    """The recipe's evaluators on the model before its first step: ``report.md``'s reference ("before").
+    Written once to ``<run dir>/reference/`` (metrics.json, items.jsonl); a resumed run keeps it."""
+    from negkit import rundir as rd
+    from negkit.train.evaluate import evaluate_model
+
+    out = run_dir / rd.REFERENCE
+    if (out / rd.METRICS).is_file():
+        return
+    say("evaluating the model before training (the report's reference; [report] reference = false skips it)")
+    where = str(recipe.path) if recipe.path else None
+    metrics = evaluate_model(clip, recipe.eval, device, autocast, seed=recipe.run.seed, data=data, out_dir=out,
+                             where=where)
+    rd.write_json(out / rd.METRICS, {"run": {"step": 0, "model": recipe.model.name,
+                                             "pretrained": recipe.model.pretrained}, "metrics": metrics})
 
 
 def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *, console: Any = None,

@@ -71,6 +71,8 @@ class TrainConfig(_Section):
 class ReportConfig(_Section):
     plots: bool = True
     tensorboard: bool = False  # also log to <run dir>/tensorboard when tensorboard is installed
+    reference: bool = True  # evaluate the model before training too: report.md's "before" column
+    headline: list[str] = Field(default_factory=list)  # metric keys report.md opens with; [] = the defaults
 
 
 SECTIONS: dict[str, type[_Section]] = {

@@ -36,6 +36,7 @@ CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
 EVAL_META = "eval_meta.json"
 ITEMS = "items.jsonl"
+REFERENCE = "reference"  # the step-0 evaluation: its own metrics.json, items.jsonl and eval_meta.json
 
 
 def write_json(path: Path, data: Any) -> None:

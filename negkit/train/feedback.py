@@ -34,6 +34,7 @@ class Feedback:
         self._task: Any = None
         self._writer: Any = None
         self._rate: float = float("nan")
+        self._next_line = 0  # plain output: a line at most every 5% of the run (log.jsonl gets every record)
         if enabled and tensorboard_dir is not None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -80,7 +81,8 @@ class Feedback:
         if self._progress is not None:
             info = f"epoch {record.get('epoch')} loss {_fmt(record.get('loss'))} {_fmt(self._rate)} img/s"
             self._progress.update(self._task, completed=record["step"], info=info)
-        else:
+        elif record["step"] >= self._next_line or record["step"] >= self.total:
+            self._next_line = record["step"] + max(1, self.total // 20)
             keys = ("epoch", "loss", "lr", "samples_per_s")
             parts = " ".join(f"{k}={_fmt(record[k])}" for k in keys if k in record)
             self.console.print(f"step {record['step']}/{self.total} {parts}", highlight=False, soft_wrap=True)
