@@ -164,8 +164,6 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         negatives = NegativeTable.empty(len(captions))
 
     dataset = TrainDataset(records, negatives, clip.preprocess_train, seed)
-    if env.is_main and recipe.eval and recipe.report.reference and recipe.train.epochs > 0:
-        evaluate_reference(clip, recipe, env.device, precision.autocast, data, run_dir, say)
     started = time.time()
     train_info: dict[str, Any] = {"steps": 0}
     if recipe.train.epochs > 0:  # the Trainer rejects a split too small for one step
@@ -176,6 +174,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         trainer = Trainer(clip, dataset, build_losses(recipe.losses, where), recipe.train, seed=seed,
                           precision=precision, env=env, ckpt_dir=run_dir / rd.CHECKPOINTS, feedback=feedback,
                           model_name=recipe.model.name)
+        if env.is_main and recipe.eval and recipe.report.reference:
+            evaluate_reference(clip, recipe, env.device, precision.autocast, data, run_dir, say)
         result = trainer.fit(resume_from)
         train_info = {"steps": result.steps, "epochs": round(result.epochs_done, 4), "samples": result.samples,
                       "train_seconds": round(result.seconds, 2), "bad_images": result.bad_images,
