@@ -8,11 +8,12 @@ subset, say); they import numpy, never torch, and read their files only when the
 
 from __future__ import annotations
 
+from negkit.eval.tasks.clip_benchmark import ClipBenchmark
 from negkit.eval.tasks.suite import BENCHMARKS, CompositionalSuite
 from negkit.hookspecs import hookimpl
 
 
 @hookimpl
 def register_evaluators(register):
-    for cls in (*BENCHMARKS.values(), CompositionalSuite):
+    for cls in (*BENCHMARKS.values(), CompositionalSuite, ClipBenchmark):
         register(cls)
