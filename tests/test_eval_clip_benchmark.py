@@ -1,5 +1,5 @@
-"""The clip-benchmark wrapper on local datasets in formats its builders read (ImageNet as an ImageFolder with custom class
-names and templates, a Flickr30k caption file); skipped when the optional package is absent."""
+"""The clip-benchmark wrapper on local datasets in formats its builders read (ImageNet as an ImageFolder with
+custom class names and templates, a Flickr30k caption file); skipped when the optional package is absent."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ TEMPLATES = ["a photo of a {c}.", "a {c} in the water."]
 
 @pytest.fixture
 def root(tmp_path):
-    for k, name in enumerate(("n01", "n02", "n03")):  # ImageFolder sorts the folders: class k is CLASSES[k]
+    for name in ("n01", "n02", "n03"):  # ImageFolder sorts the folders: the k-th is CLASSES[k]
         for i in range(3):
             fx.write_image(tmp_path / "imagenet1k-unverified" / "val" / name / f"{i}.jpg", name=f"{name}{i}")
     (tmp_path / "classes.json").write_text(json.dumps({"imagenet1k-unverified": CLASSES}))
