@@ -29,25 +29,28 @@ class Row:
     seeds: list[int]
 
 
-def metric_value(metrics: dict[str, Any], key: str) -> float | None:
-    """A metric by key; an evaluator listed twice in a recipe stores ``name[i]/...``: the first one is used."""
-    if key in metrics:
-        return metrics[key]
+def _lookup(table: dict[str, Any], key: str) -> Any:
+    """``table[key]``; an evaluator listed twice in a recipe stores ``name[i]/...``: the first that matches."""
+    if key in table:
+        return table[key]
     head, _, rest = key.partition("/")
-    for k, v in metrics.items():
+    for k, v in table.items():
         if k.startswith(head + "[") and k.split("/", 1)[1] == rest:
             return v
     return None
 
 
+def metric_value(metrics: dict[str, Any], key: str) -> float | None:
+    return _lookup(metrics, key)
+
+
 def item_group(items: dict[str, dict[str, float]], metric: str) -> dict[str, float] | None:
     """The per-item results behind a metric: the group named like it, or like it without ``/acc``
     (``swap-att/acc`` is made of the items of ``swap-att``)."""
-    if metric in items:
-        return items[metric]
-    if metric.endswith("/acc") and metric[:-4] in items:
-        return items[metric[:-4]]
-    return None
+    found = _lookup(items, metric)
+    if found is None and metric.endswith("/acc"):
+        found = _lookup(items, metric[:-4])
+    return found
 
 
 def collect(sweep_dir: Path) -> tuple[dict[str, Any], dict[str, dict[int, dict[str, Any]]], dict[str, dict[int, Path]]]:
