@@ -164,8 +164,9 @@ def test_a_bad_sweep_file_gives_one_line_naming_file_and_key(tmp_path, capsys, e
     assert not (tmp_path / "sweeps").exists()
 
 
-def test_several_problems_each_get_their_line(tmp_path, capsys):
-    path = write_sweep(tmp_path, SWEEP.replace('baseline = "clip"', 'baseline = "nope"') + "[[arms]]\nname = \"clip\"\n")
+def test_several_problems_each_get_their_line(tmp_path):
+    extra = "[[arms]]\nname = \"clip\"\n"
+    path = write_sweep(tmp_path, SWEEP.replace('baseline = "clip"', 'baseline = "nope"') + extra)
     sweep, errors = check_sweep(path)
     assert sweep is None
     assert [e.key for e in errors] == ["arms[2].name", "sweep.baseline"]
