@@ -195,3 +195,17 @@ def test_shipped_sweep_files_validate():
         sweep, errors = check_sweep(path)
         assert not errors, [str(e) for e in errors]
         assert sweep.baseline is not None
+
+
+def test_the_tutorial_sweep_validates_against_the_slipform_recipe(tmp_path):
+    """docs/sweeps.md's example, with the flagship recipe standing in for the reader's own."""
+    text = (REPO / "docs" / "sweeps.md").read_text()
+    block = re.search(r"```toml\n(.*?)```", text, re.S).group(1)
+    block = "\n".join(line[3:] if line.startswith("   ") else line for line in block.splitlines())
+    assert 'recipe = "../recipes/my-recipe.toml"' in block
+    path = tmp_path / "my-sweep.toml"
+    block = block.replace("../recipes/my-recipe.toml", str(REPO / "recipes" / "slipform.toml"))
+    path.write_text(block.replace("../recipes/clip-finetune.toml", str(REPO / "recipes" / "clip-finetune.toml")))
+    sweep, errors = check_sweep(path)
+    assert not errors, [str(e) for e in errors]
+    assert [a.name for a in sweep.arms] == ["clip", "slipform", "cement-lam=0.1", "cement-lam=0.3", "cement-lam=1.0"]
