@@ -7,7 +7,7 @@
   difference over the drawn seeds x items (a two-way bootstrap: it carries both the seed-to-seed and the
   item-to-item variation). Without per-item results it resamples seeds only. The p-value is two-sided, for
   "no difference": the share of resampled differences, shifted to be centred on zero, at least as far from
-  zero as the observed one.
+  zero as the observed one (none for a single seed without items: nothing varies).
 """
 
 from __future__ import annotations
@@ -86,6 +86,8 @@ def paired_difference(arm: np.ndarray, baseline: np.ndarray, *, resamples: int =
     draws = two_way_means(d, resamples, seed) if items else bootstrap_means(d[:, 0], resamples, seed)
     observed = float(d.mean())
     low, high = _percentiles(draws, confidence)
+    if d.shape[0] < 2 and not items:  # one seed and no items: nothing varies, so no test is possible
+        return Interval(observed, low, high, 1, None, 0)
     extreme = np.abs(draws - observed) >= abs(observed) - 1e-12
     p_value = float((1 + extreme.sum()) / (resamples + 1))
     return Interval(observed, low, high, d.shape[0], min(1.0, p_value), items)

@@ -147,7 +147,8 @@ def markdown(plan: dict[str, Any], rows: list[Row]) -> str:
                     cells.append("-")
                     continue
                 paired = f"{d.n} seeds x {d.items} items" if d.items else f"{d.n} seeds"
-                cells.append(f"{_signed(d.value)} [{_signed(d.low)}, {_signed(d.high)}] p={d.p_value:.3g} ({paired})")
+                p = "-" if d.p_value is None else f"{d.p_value:.3g}"
+                cells.append(f"{_signed(d.value)} [{_signed(d.low)}, {_signed(d.high)}] p={p} ({paired})")
             out.append(f"| {metric} | " + " | ".join(cells) + " |")
     return "\n".join(out) + "\n"
 
