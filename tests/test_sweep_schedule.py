@@ -85,6 +85,7 @@ def test_a_run_finished_with_another_recipe_is_reported_not_reused_silently(tmp_
     path.write_text(json.dumps(saved))
     outcome = execute(sweep, console=Console(file=io.StringIO()), launcher=InstantLauncher(sweep), poll=0.01)
     assert "train.lr" in outcome.failed["clip-s0"] and "delete it" in outcome.failed["clip-s0"]
+    assert "(n=1)" in (sweep.directory / "summary.md").read_text()  # the stale run is left out of the summary
 
 
 def test_progress_view_on_a_terminal_and_its_eta():

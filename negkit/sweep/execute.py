@@ -113,6 +113,8 @@ def execute(sweep: Sweep, *, console: Any = None, launcher: Any = None, poll: fl
         outcome.skipped = [r.name for r in runs if r.state() == "done" and r.name not in stale]
         status = {r.name: {"state": "done" if r.name in outcome.skipped else "pending",
                            "run_dir": str(r.run_dir)} for r in runs}
+        for name, why in stale.items():
+            status[name].update(state="failed", why=why)
         launcher = launcher or make_launcher(sweep)
         view = Progress(console, len(runs), len(outcome.skipped), len(stale), sweep.settings.jobs)
 

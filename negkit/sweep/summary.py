@@ -14,7 +14,7 @@ import numpy as np
 
 from negkit import rundir as rd
 from negkit.errors import DataError
-from negkit.sweep.plan import read_plan
+from negkit.sweep.plan import STATUS_JSON, read_plan
 from negkit.sweep.stats import Interval, mean_interval, paired_difference
 
 MD, CSV, JSON, PLOT = "summary.md", "summary.csv", "summary.json", "plots/summary.png"
@@ -54,11 +54,16 @@ def item_group(items: dict[str, dict[str, float]], metric: str) -> dict[str, flo
 
 
 def collect(sweep_dir: Path) -> tuple[dict[str, Any], dict[str, dict[int, dict[str, Any]]], dict[str, dict[int, Path]]]:
-    """The plan, the finished runs' metrics by arm and seed, and their run directories."""
+    """The plan, the finished runs' metrics by arm and seed, and their run directories (leaving out runs the
+    last ``sweep run`` marked failed, such as a run finished with another recipe)."""
     plan = read_plan(sweep_dir)
+    status_path = Path(sweep_dir) / STATUS_JSON
+    status = rd.read_json(status_path) if status_path.is_file() else {}
     metrics: dict[str, dict[int, dict[str, Any]]] = {}
     dirs: dict[str, dict[int, Path]] = {}
     for run in plan["runs"]:
+        if status.get(run["name"], {}).get("state") == "failed":
+            continue
         run_dir = Path(run["run_dir"])
         if not run_dir.is_absolute() and not run_dir.exists():
             run_dir = Path(sweep_dir) / "runs" / run["name"]
