@@ -114,3 +114,33 @@ def test_job_slots_get_disjoint_cpus_and_several_gpus_start_torchrun(tmp_path):
                                  "--nproc_per_node=2"]
     assert job.command()[-4:] == ["-m", "negkit", "run", "r.toml"]
     assert Job("run a-s0", ["run", "r.toml"], tmp_path / "a.log", gpus=1).command()[1:4] == ["-m", "negkit", "run"]
+
+
+def test_a_job_submitted_again_waits_for_the_earlier_one_and_does_not_rerun(tmp_path):
+    """Slurm jobs outlive a killed sweep: a resubmitted run job waits on the run's lock, then skips a finished
+    run, or resumes a started one."""
+    import fcntl
+    import threading
+
+    from negkit.sweep.launch import run_command
+
+    run_dir = tmp_path / "runs" / "a-s0"
+    run_dir.mkdir(parents=True)
+    log = tmp_path / "a.log"
+    command = [sys.executable, "-c", "import sys; print('ran', sys.argv[1:])"]
+    held = open(f"{run_dir}.lock", "a+")
+    fcntl.flock(held, fcntl.LOCK_EX)  # the earlier job, still running
+    result = []
+    waiter = threading.Thread(target=lambda: result.append(run_command(command, str(log), {}, str(run_dir))))
+    waiter.start()
+    waiter.join(timeout=1.0)
+    assert waiter.is_alive() and "waiting for it to end" in log.read_text()
+    (run_dir / "metrics.json").write_text("{}")  # the earlier job finishes the run, and ends
+    held.close()
+    waiter.join(timeout=30)
+    assert result == [0] and "nothing to do" in log.read_text() and "ran" not in log.read_text()
+
+    (run_dir / "metrics.json").unlink()
+    (run_dir / "recipe.json").write_text("{}")  # started, not finished: continued
+    assert run_command(command, str(log), {}, str(run_dir)) == 0
+    assert "ran ['--resume']" in log.read_text()

@@ -94,7 +94,7 @@ def run_jobs(sweep: Sweep, runs: list[PlannedRun], stages: dict[str, Any]) -> tu
         if run.state() == "partial":
             argv.append("--resume")
         after = [f"mine {run.mining}"] if run.mining else []
-        jobs.append(Job(f"run {run.name}", argv, logs / f"{run.name}.log", sweep.settings.gpus, after))
+        jobs.append(Job(f"run {run.name}", argv, logs / f"{run.name}.log", sweep.settings.gpus, after, run.run_dir))
     return jobs, stale
 
 

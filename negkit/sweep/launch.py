@@ -29,6 +29,7 @@ class Job:
     log: Path
     gpus: int = 0
     after: list[str] = field(default_factory=list)  # jobs that must succeed first
+    run_dir: Path | None = None  # the run directory a run job writes
 
     def command(self) -> list[str]:
         if self.gpus > 1:
@@ -114,13 +115,39 @@ class LocalLauncher:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
-def run_command(command: list[str], log: str, env: dict[str, str]) -> int:
-    """What a submitit job runs: the command, its output appended to ``log``; returns the exit status."""
+def run_command(command: list[str], log: str, env: dict[str, str], run_dir: str | None = None) -> int:
+    """What a submitit job runs: the command, its output appended to ``log``; returns the exit status.
+
+    With ``run_dir``, the job first takes the run's lock (``<run_dir>.lock``): a job submitted again while an
+    earlier one still runs (the sweep process died and was started again) waits for it, then does nothing
+    if the run finished, or continues it with ``--resume``. So two jobs never write one run directory."""
+    import fcntl
+
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as fh:
+        lock = None
+        if run_dir is not None:
+            run = Path(run_dir)
+            run.parent.mkdir(parents=True, exist_ok=True)
+            lock = open(f"{run}.lock", "a+")  # held until the job ends
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                fh.write(f"\nanother job holds {run}.lock: waiting for it to end\n".encode())
+                fh.flush()
+                fcntl.flock(lock, fcntl.LOCK_EX)
+            if (run / "metrics.json").is_file():
+                fh.write(b"the run finished meanwhile: nothing to do\n")
+                return 0
+            if (run / "recipe.json").is_file() and "--resume" not in command:
+                command = [*command, "--resume"]
         fh.write(f"\n$ {' '.join(command)}\n".encode())
         fh.flush()
-        return subprocess.run(command, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **env}).returncode
+        try:
+            return subprocess.run(command, stdout=fh, stderr=subprocess.STDOUT, env={**os.environ, **env}).returncode
+        finally:
+            if lock is not None:
+                lock.close()
 
 
 class SlurmLauncher:
@@ -157,7 +184,8 @@ class SlurmLauncher:
     def start(self, job: Job) -> None:
         env = {"PYTHONUNBUFFERED": "1", **({v: str(self.threads) for v in THREAD_VARS} if self.threads else {})}
         self.executor.update_parameters(name=job.name.replace(" ", "-"))
-        handle = self.executor.submit(run_command, job.command(), str(job.log), env)
+        handle = self.executor.submit(run_command, job.command(), str(job.log), env,
+                                      str(job.run_dir) if job.run_dir else None)
         self.running[job.name] = (job, handle, time.time())
 
     def poll(self) -> list[Ended]:
