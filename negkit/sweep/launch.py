@@ -4,7 +4,8 @@
 affinity and ``OMP_NUM_THREADS``) and, when runs ask for GPUs, its own ``CUDA_VISIBLE_DEVICES``; children
 die with the sweep process (``PR_SET_PDEATHSIG``), so a killed sweep leaves no run going that a resumed
 sweep could collide with. ``SlurmLauncher`` submits each job through submitit (its ``local`` and ``debug``
-executors run the same code here, which is how it is tested). A run asking for more than one GPU is
+executors run the same code here, which is how it is tested); Slurm jobs outlive the sweep process, so a
+run job holds its run's lock (see :func:`run_command`). A run asking for more than one GPU is
 started with ``torchrun`` by either launcher.
 """
 

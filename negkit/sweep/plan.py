@@ -7,6 +7,7 @@ a mining stage.
   status.json       per run: state, exit code, log, seconds (rewritten as runs finish)
   sweep.lock        held by the `negkit sweep run` that runs the sweep
   runs/<arm>-s<seed>/   each run's own run directory (recipe.json, metrics.json, items.jsonl, ...)
+  runs/<arm>-s<seed>.lock   held by a Slurm job while it runs that run
   logs/<job>.log    each job's output
   summary.md, summary.csv, summary.json, plots/summary.png
 ```
