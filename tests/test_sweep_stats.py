@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from negkit.sweep.stats import bootstrap_means, mean_interval, paired_difference, two_way_means
+from negkit.sweep.stats import bootstrap_means, mean_interval, paired_difference, sign_flip_p, two_way_means
 
 
 def test_bootstrap_variance_of_the_mean_matches_the_closed_form():
@@ -58,7 +58,19 @@ def test_paired_difference_intervals_and_p_values():
     # per-seed values only (no items): seeds resampled, the difference paired by seed
     seeds_only = paired_difference(np.array([0.6, 0.7, 0.8]), np.array([0.5, 0.6, 0.7]), resamples=2000)
     assert seeds_only.value == pytest.approx(0.1) and seeds_only.items == 0
+    # ... its p-value is the exact sign-flip test: 3 equal positive differences, 2 of 8 patterns as extreme
+    assert seeds_only.p_value == pytest.approx(0.25)
     # seeded: the same call gives the same interval
     assert paired_difference(noisy, np.zeros_like(noisy), resamples=4000) == null
     with pytest.raises(ValueError):
         paired_difference(np.zeros((2, 3)), np.zeros((3, 3)))
+
+
+def test_sign_flip_p_values_by_enumeration():
+    # differences 0.1 and 0.2: pattern means 0.15, 0.05, -0.05, -0.15; two of four reach |0.15|
+    assert sign_flip_p(np.array([0.1, 0.2])) == 0.5
+    # 1, 2, 3, -1 (sum 5): the signed sums reaching |5| are 6 +- 1 and 4 + 1 and their negations: 6 of 16
+    assert sign_flip_p(np.array([1.0, 2.0, 3.0, -1.0])) == 0.375
+    assert sign_flip_p(np.zeros(3)) == 1.0
+    many = np.full(30, 0.1)  # beyond 16 values: random patterns, as extreme only when all signs agree
+    assert sign_flip_p(many, resamples=2000) == pytest.approx(1 / 2001)

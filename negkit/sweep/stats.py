@@ -5,13 +5,18 @@
 - :func:`paired_difference`: an arm minus the baseline, paired: the same seeds and the same evaluation items.
   Each resample draws seeds with replacement and, independently, items with replacement, and takes the mean
   difference over the drawn seeds x items (a two-way bootstrap: it carries both the seed-to-seed and the
-  item-to-item variation). Without per-item results it resamples seeds only. The p-value is two-sided, for
-  "no difference": the share of resampled differences, shifted to be centred on zero, at least as far from
-  zero as the observed one (none for a single seed without items: nothing varies).
+  item-to-item variation). Its p-value is two-sided, for "no difference": the share of resampled
+  differences, shifted to be centred on zero, at least as far from zero as the observed one.
+  Without per-item results the interval resamples seeds only, and the p-value is an exact sign-flip
+  (permutation) test over the per-seed differences: under "no difference" each seed's difference is as
+  likely negative as positive. A percentile bootstrap of 2 or 3 values would call almost any difference
+  significant; the sign-flip test cannot go below 2 / 2^seeds (0.5 with 2 seeds, 0.25 with 3), which says
+  honestly how little a few seeds can show. A single seed without items gets no p-value.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,8 +91,21 @@ def paired_difference(arm: np.ndarray, baseline: np.ndarray, *, resamples: int =
     draws = two_way_means(d, resamples, seed) if items else bootstrap_means(d[:, 0], resamples, seed)
     observed = float(d.mean())
     low, high = _percentiles(draws, confidence)
-    if d.shape[0] < 2 and not items:  # one seed and no items: nothing varies, so no test is possible
-        return Interval(observed, low, high, 1, None, 0)
+    if not items:
+        p_value = sign_flip_p(d[:, 0], resamples, seed) if d.shape[0] > 1 else None
+        return Interval(observed, low, high, d.shape[0], p_value, 0)
     extreme = np.abs(draws - observed) >= abs(observed) - 1e-12
     p_value = float((1 + extreme.sum()) / (resamples + 1))
     return Interval(observed, low, high, d.shape[0], min(1.0, p_value), items)
+
+
+def sign_flip_p(diffs: np.ndarray, resamples: int = 10000, seed: int = 0) -> float:
+    """Two-sided p-value of "mean difference = 0" by flipping the signs of the paired differences: exact
+    (all 2^n sign patterns) up to 16 values, else ``resamples`` random patterns."""
+    d = np.asarray(diffs, dtype=np.float64)
+    observed = abs(d.mean()) - 1e-12
+    if len(d) <= 16:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=len(d))))
+        return float(np.mean(np.abs(signs @ d / len(d)) >= observed))
+    signs = np.random.default_rng(seed).choice((1.0, -1.0), size=(resamples, len(d)))
+    return float((1 + np.sum(np.abs(signs @ d / len(d)) >= observed)) / (resamples + 1))
