@@ -67,6 +67,7 @@ def test_classification_and_retrieval_match_a_reimplementation(root):
     assert len(ctx.calls["texts"]) == len(set(ctx.calls["texts"]))
     assert "clip-benchmark" in ctx.meta["clip-benchmark"]["package"]
     assert len(ctx.items["imagenet1k-unverified/acc1"][0]) == 9
+    assert np.mean(ctx.items["flickr30k/text-to-image/r@1"][1]) == pytest.approx(np.mean(hits))
 
 
 def test_missing_dataset_folder_never_downloads(tmp_path):

@@ -264,3 +264,23 @@ def test_bad_parameters_fail_when_built():
         get_component("evaluators", "crepe")(complexities=[3])
     with pytest.raises(ValueError, match="files: unknown subset"):
         get_component("evaluators", "eqben")(files={"eqbenx": "a.json"})
+
+
+def test_aro_winoground_valse_record_items_that_make_up_their_metrics(tmp_path):
+    vg = fx.aro_vg(tmp_path / "aro", n_rel=12)
+    out, ctx = run("aro", {"relation_file": str(vg["relation"]), "attribution_file": str(vg["attribution"]),
+                           "vg_image_dir": str(vg["images"]), "tasks": ["vg-relation", "vg-attribution"]})
+    for task in ("vg-relation", "vg-attribution"):
+        ids, values = ctx.items[task]
+        assert len(ids) == len(set(ids)) == out[f"{task}/n"]
+        assert mean(values) == pytest.approx(out[f"{task}/micro-acc"])
+    path = fx.winoground(tmp_path / "wino", n=6)
+    out, ctx = run("winoground", {"examples_file": str(path)})
+    for score in ("text", "image", "group"):
+        assert ctx.items[score][0] == [str(i) for i in range(6)]
+        assert mean(ctx.items[score][1]) == pytest.approx(out[score])
+    data = fx.valse(tmp_path / "valse", {"existence.json": 8})
+    out, ctx = run("valse", {"data_dir": str(data), "image_dir": str(tmp_path / "valse" / "images"),
+                             "pieces": ["existence"]})
+    assert mean(ctx.items["existence"][1]) == pytest.approx(out["existence/acc"])
+    assert all(i.startswith("existence.json_") for i in ctx.items["existence"][0])  # VALSE's own item keys

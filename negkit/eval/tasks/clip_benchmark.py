@@ -15,7 +15,7 @@ import numpy as np
 
 from negkit.errors import DataError, ResourceMissingError
 from negkit.eval.base import EvalContext, Evaluator
-from negkit.eval.metrics import balanced_accuracy, recall_at_k
+from negkit.eval.metrics import balanced_accuracy, recall_hits
 from negkit.eval.tasks.common import mean_or_nan
 
 # The general suite: FSC-CLIP's "ZS" column averages ELEVATER's 21 classification sets (vl_compo); these are
@@ -158,13 +158,17 @@ class ClipBenchmark(Evaluator):
         owner = np.array([i for i, ts in enumerate(captions) for _ in ts])
         sim = text_feats @ image_feats.T  # [texts, images]
         positives = owner[:, None] == np.arange(len(images))[None, :]
-        t2i = recall_at_k(sim, positives)
-        i2t = recall_at_k(sim.T, positives.T)
-        for k in (1, 5, 10):
-            out[f"{dataset}/text-to-image/r@{k}"] = t2i[k]
-            out[f"{dataset}/image-to-text/r@{k}"] = i2t[k]
+        text_ids = [f"{i}/{j}" for i, ts in enumerate(captions) for j in range(len(ts))]
+        r1 = []
+        for direction, s, p, ids in (("text-to-image", sim, positives, text_ids),
+                                     ("image-to-text", sim.T, positives.T, [str(i) for i in range(len(images))])):
+            kept, hits = recall_hits(s, p)
+            for k in (1, 5, 10):
+                out[f"{dataset}/{direction}/r@{k}"] = mean_or_nan(hits[k])
+            ctx.record_items(f"{dataset}/{direction}/r@1", [ids[i] for i in kept], hits[1])
+            r1.append(out[f"{dataset}/{direction}/r@1"])
         out[f"{dataset}/n"] = float(len(images))
-        return [t2i[1], i2t[1]]
+        return r1
 
     def evaluate(self, ctx: EvalContext) -> dict[str, float]:
         out: dict[str, float] = {}
