@@ -112,9 +112,10 @@ def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool,
                        f"or negkit itself, changed)")
     if (diffs or plugins) and not force:
         shown = ", ".join(diffs[:8]) + (f" and {len(diffs) - 8} more" if len(diffs) > 8 else "")
-        what = "; ".join(x for x in (f"the recipe differs at {shown}" if diffs else "", ", ".join(plugins)) if x)
-        raise NegkitError(f"--resume: {run_dir} was started differently: {what}; undo the change, or add --force "
-                          f"to resume with the new values (recorded in {RESUMES})")
+        what = [f"the recipe differs from the one {run_dir} was started with, at {shown}" if diffs else "",
+                f"changed since {run_dir} was started: {', '.join(plugins)}" if plugins else ""]
+        raise NegkitError(f"--resume: {'; '.join(w for w in what if w)}; undo the change, or add --force to resume "
+                          f"with the new values (recorded in {RESUMES})")
     checkpoint = latest_checkpoint(run_dir / rd.CHECKPOINTS)
     if checkpoint is not None:
         saved_model = checkpoint_meta(checkpoint).get("model")

@@ -6,7 +6,10 @@
   plugins.json    loaded plugins, their versions and what they register
   env.json        python, torch, open_clip, negkit versions; device; processes
   log.jsonl       one JSON object per logged step
-  checkpoints/    step-N.pt (last N kept) and final.pt
+  checkpoints/    step-N.pt (last N kept) and final.pt, each with <name>.checksum.json
+  mining.json     the mining fingerprint the run trained on
+  resumes.jsonl   what each --resume --force changed
+  .negkit.lock    held by the live run (negkit.locks.DirectoryLock)
   metrics.json    {"run": {...}, "metrics": {"<evaluator>/<metric>": value}}
   items.jsonl     per-item results: {"group": "<evaluator>/<group>", "item": key, "value": 1.0}
   report.md       metrics table and plots/

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from negkit.atomic import write_text
 from negkit.cli.app import app, console
 
 bench_app = typer.Typer(help="Benchmarks that print a ratio against a baseline run in the same process (a plain "
@@ -52,7 +53,7 @@ def step(
     console.print(table)
     console.print(f"ratio negkit / plain: {res.ratio:.2f}x", highlight=False)
     if json_out is not None:
-        json_out.write_text(json.dumps(res.as_dict(), indent=2) + "\n", encoding="utf-8")
+        write_text(json_out, json.dumps(res.as_dict(), indent=2) + "\n")
 
 
 @bench_app.command("mine")
@@ -121,4 +122,4 @@ def mine(
                           f"captions/s, speed-up {speedup:.2f}x); CPU: parent {t['parent_cpu_s']:.2f} s + workers "
                           f"{t['workers_cpu_s']:.2f} s", highlight=False)
     if json_out is not None:
-        json_out.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+        write_text(json_out, json.dumps(results, indent=2) + "\n")

@@ -13,7 +13,9 @@ Mining runs ``datasets.Dataset.map(batched=True, num_proc=...)`` over fixed-size
 is written into a private temporary folder (``map``'s ``cache_file_name``/``new_fingerprint``) that is
 renamed to its final name only when complete, and the table is marked complete by ``complete.json``,
 written last (temp file + rename). An interrupted run leaves only finished shards behind (and temp folders
-that are never read and get swept); the next run with the same config mines only the missing shards.
+that are never read, named by their owner, and swept once that owner is dead); the next run with the same
+config mines only the missing shards. ``shard.json`` records each file's size and hash, checked before Arrow
+opens the file: a damaged shard is mined again, never read.
 Shard and batch boundaries never change the result: miners are deterministic per (caption, seed).
 """
 

@@ -3,6 +3,7 @@
 A checkpoint is a plain ``torch.save`` dict loadable with ``weights_only=True``. ``state_dict`` holds the
 open_clip model's weights under the key open_clip itself reads, so a negkit checkpoint is also a valid
 ``pretrained`` file for open_clip; ``negkit`` holds metadata (model name, step, epoch, data position).
+``<name>.checksum.json`` beside it records its size and hash when written; reading checks them.
 """
 
 from __future__ import annotations
