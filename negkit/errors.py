@@ -78,3 +78,8 @@ class Interrupted(NegkitError):
 
 def _interrupted(message: str, exit_code: int) -> Interrupted:
     return Interrupted(message, exit_code=exit_code)
+
+
+class SweepError(RecipeError):
+    """A sweep file that cannot be read or does not validate, or a sweep that cannot start. Names the file
+    and the key."""
