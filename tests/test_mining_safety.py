@@ -38,13 +38,14 @@ class SlowMiner(Miner):
     """
 
     name = "test-slow"
+    extra = 0.0  # more seconds per batch, set in-process only (not part of the fingerprint)
 
     def __init__(self, delay: float = 1.0) -> None:
         self.delay = delay
 
     def mine(self, captions: Sequence[str], *, k: int, seed: int) -> list[list[Negative]]:
         if list(captions) != [WARM_UP]:
-            time.sleep(self.delay)
+            time.sleep(self.delay + type(self).extra)
         return [[Negative(f"{c} (slow)", "slow")][:k] for c in captions]
 
 
@@ -140,14 +141,19 @@ def alive(pid: int) -> bool:
 
 
 def test_a_second_miner_never_sweeps_a_live_miners_shard(host, tmp_path):
-    raw = recipe_raw(tmp_path, [{"name": "test-slow", "delay": 4.0}], batch_size=1000)
+    raw = recipe_raw(tmp_path, [{"name": "test-slow", "delay": 0.5}], batch_size=8)  # 8 batches, 4 s
     first = start("api", raw, tmp_path)
     root = tmp_path / "cache" / mining_fingerprint(recipe_from_dict(raw), CAPTIONS)
-    temps = wait_for(lambda: [p for p in root.glob(".*") if p.is_dir()], first, "a temporary shard")
+    temps = wait_for(lambda: [p for p in root.glob(".*") if p.is_dir() and any(p.iterdir())], first,
+                     "a temporary shard being written")
     old = time.time() - 600  # its folder is old: writing inside never touches the folder's mtime
     for tmp in temps:
         os.utime(tmp, (old, old))
-    second = mine_cached(recipe_from_dict(raw), CAPTIONS, progress=False)
+    SlowMiner.extra = 1.0  # the second miner finishes well after the first
+    try:
+        second = mine_cached(recipe_from_dict(raw), CAPTIONS, progress=False)
+    finally:
+        SlowMiner.extra = 0.0
     out, err = first.communicate(timeout=120)
     assert first.returncode == 0, err.decode()[-2000:]  # the first miner's work was not pulled from under it
     assert len(second.dataset) == len(CAPTIONS)
