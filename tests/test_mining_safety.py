@@ -21,7 +21,7 @@ import pytest
 from test_mining_stage import CAPTIONS, CountingMiner, TinySource, make_recipe, rows
 
 from negkit.atomic import temp_dir
-from negkit.errors import NegkitError, PluginError
+from negkit.errors import DiskFullError, NegkitError, PluginError
 from negkit.mining.base import WARM_UP, Miner, Negative
 from negkit.mining.stage import mine_cached, mining_fingerprint
 from negkit.recipe import recipe_from_dict
@@ -230,6 +230,19 @@ def test_a_damaged_arrow_offset_is_remined_not_a_crash(host, tmp_path):
                           env={**os.environ, "PYTHONPATH": str(TESTS.parent)}, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == [str(len(CAPTIONS)), "False"]
+
+
+# -- 10. a full disk under the cache ------------------------------------------------------------------------
+
+
+def test_a_full_cache_disk_is_one_line_and_leaves_no_temp(host, tiny_disk):
+    recipe = recipe_from_dict({"run": {"seed": 3}, "data": {"source": "tiny-captions"},
+                               "mining": {"k": 1, "cache_dir": str(tiny_disk)}, "miners": [{"name": "test-counting"}]})
+    captions = [f"caption {i} " + "long words " * 100 for i in range(3000)]  # about 7 MB mined
+    with pytest.raises(DiskFullError, match="no space left on device writing mining shard into") as info:
+        mine_cached(recipe, captions, progress=False)
+    assert "\n" not in str(info.value)
+    assert not [p for p in tiny_disk.rglob("*") if ".tmp-" in p.name]
 
 
 # -- 13. a miner that breaks its contract is named in one line ----------------------------------------------

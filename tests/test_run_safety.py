@@ -312,17 +312,6 @@ def test_disk_full_is_one_line_naming_the_file_and_nothing_is_left(tmp_path, mon
     assert not temp_path(tmp_path / "metrics.json").exists()
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
-    if done.returncode:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=False)
-
-
 def test_a_checkpoint_on_a_really_full_disk(tiny_disk):
     with pytest.raises(DiskFullError, match="no space left on device writing checkpoint"):
         atomic_save({"w": torch.randn(1_000_000)}, tiny_disk / "step-2.pt")
