@@ -65,6 +65,15 @@ def share_scalar(t: Tensor | None) -> Tensor | None:
     return t / world + t.detach() * (1 - 1 / world)
 
 
+def any_rank(flag: bool, device: torch.device | str = "cpu") -> bool:
+    """True on every rank when ``flag`` is true on at least one (so all ranks stop at the same step)."""
+    if not is_distributed():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
 def broadcast_from_main(value: object) -> object:
     """Rank 0's ``value`` on every rank (any picklable object)."""
     if not is_distributed():

@@ -67,7 +67,8 @@ def test_run_writes_the_run_directory(tmp_path):
     assert (run_dir / "plots" / "diagnostics.png").is_file()
 
     ckpts = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
-    assert ckpts == ["final.pt", "step-2.pt"]  # keep_checkpoints = 1; step 4 is the final one
+    # keep_checkpoints = 1; step 4 is the final one; each with the checksum recorded when it was written
+    assert ckpts == ["final.pt", "final.pt.checksum.json", "step-2.pt", "step-2.pt.checksum.json"]
     final = read_checkpoint(run_dir / "checkpoints" / "final.pt")
     assert final["negkit"]["step"] == 4 and final["negkit"]["model"] == "negkit-tiny"
     model = open_clip.create_model("negkit-tiny")  # a negkit checkpoint is an open_clip checkpoint too

@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from negkit.atomic import atomic_write, write_text
 from negkit.rundir import EVAL_META, METRICS, PLOTS, REFERENCE, REPORT, read_json, read_log, read_metrics
 
 # Keys of log.jsonl that are bookkeeping, not curves worth a plot of their own.
@@ -162,7 +163,8 @@ def plot_log(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
         fig.suptitle(title)
         fig.tight_layout()
         path = out_dir / f"{title}.png"
-        fig.savefig(path, dpi=110)
+        with atomic_write(path, "wb", what="plot") as fh:
+            fig.savefig(fh, format="png", dpi=110)
         plt.close(fig)
         written.append(path)
     return written
@@ -222,5 +224,5 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
     lines += ["", "Files: `recipe.json` (resolved recipe), `log.jsonl`, `metrics.json`, `checkpoints/`, "
               "`env.json`, `plugins.json`.", ""]
     path = run_dir / REPORT
-    path.write_text("\n".join(lines), encoding="utf-8")
+    write_text(path, "\n".join(lines), what="report")
     return path

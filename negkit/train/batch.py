@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from negkit.errors import DataError
 from negkit.train.model import trim_padding
 
 NAN = float("nan")
@@ -87,7 +88,11 @@ class TrainDataset(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         epoch, index = key
-        record = self.records[index]
+        try:
+            record = self.records[index]
+        except DataError as exc:  # a record whose image fails as it is read (a webdataset member)
+            return {"index": index, "caption": "", "negatives": self.negatives.rows[index], "image": None,
+                    "error": str(exc)}
         item: dict[str, Any] = {"index": index, "caption": str(record["caption"]),
                                 "negatives": self.negatives.rows[index]}
         try:

@@ -15,8 +15,9 @@ import torch
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from negkit.distributed import DistEnv, gather, gather_with_local_grad, share_scalar
-from negkit.errors import RecipeError, TrainingError
+from negkit import interrupts
+from negkit.distributed import DistEnv, any_rank, gather, gather_with_local_grad, share_scalar
+from negkit.errors import Interrupted, RecipeError, TrainingError
 from negkit.losses.base import Loss, LossInputs
 from negkit.recipe import PrecisionName
 from negkit.train import checkpoint as ckpt
@@ -33,7 +34,7 @@ from negkit.train.batch import (
 )
 from negkit.train.feedback import Feedback
 from negkit.train.model import ClipModel, TwoTower
-from negkit.train.optim import build_optimizer, build_scheduler
+from negkit.train.optim import build_optimizer, build_scheduler, hyperparameters, restore_hyperparameters
 
 
 class BadImageWarning(UserWarning):
@@ -220,6 +221,9 @@ class Trainer:
         if self.ckpt_dir is None or not self.env.is_main:
             return None
         path = self.ckpt_dir / name
+        if bad := ckpt.non_finite(self.clip.model.state_dict()):
+            raise TrainingError(f"non-finite weights after step {self.step} ({', '.join(bad[:3])}); training "
+                                f"stopped without writing {name}. Try a lower train.lr or grad_clip > 0")
         ckpt.atomic_save(self.state(), path)
         ckpt.prune(self.ckpt_dir, self.cfg.keep_checkpoints)
         self.last_checkpoint = path
@@ -233,9 +237,14 @@ class Trainer:
                                 f"its weights, set [model] pretrained = \"{path}\" instead of --resume")
         from negkit.train.model import load_weights
 
-        load_weights(self.clip.model, path, expected_model=self.model_name)  # also rejects another model's weights
+        load_weights(self.clip.model, path, expected_model=self.model_name)
+        if bad := ckpt.non_finite(self.clip.model.state_dict()):
+            raise TrainingError(f"{path} holds non-finite weights ({', '.join(bad[:3])}); resume from an earlier "
+                                f"checkpoint by deleting it, or start over with --force")
+        recipe_settings = hyperparameters(self.optimizer)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        restore_hyperparameters(self.optimizer, self.scheduler, recipe_settings)
         if self.precision.scaler is not None and state.get("scaler"):
             self.precision.scaler.load_state_dict(state["scaler"])
         for wl in self.losses:
@@ -270,6 +279,7 @@ class Trainer:
         self.feedback.start(self.step)
         model = self.net.train()
         window = {"t": time.perf_counter(), "samples": 0, "steps": 0, "sums": {}}
+        interrupts.defer_termination(True)  # SIGTERM now stops at the next step boundary, with a checkpoint
         try:
             micro_per_epoch = self.spe * self.cfg.accum_steps
             while self.step < self.total:
@@ -297,9 +307,12 @@ class Trainer:
                     if self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0 \
                             and self.step < self.total:
                         self.save(f"step-{self.step}.pt")
+                    if self.step < self.total and self._preempted():
+                        self._stop_for_preemption()
                     if self.step >= self.total:
                         break
         finally:
+            interrupts.defer_termination(False)
             self.feedback.close()
         if finished_before:  # resumed from final.pt: nothing left to train or mix
             final = self.last_checkpoint
@@ -310,6 +323,19 @@ class Trainer:
         self.env.barrier()
         return TrainResult(self.step, self.epoch + self.batch_in_epoch / max(1, self.spe * self.cfg.accum_steps),
                            self.samples, self.seconds, self.bad_images, final, self.last_log)
+
+    def _preempted(self) -> bool:
+        """SIGTERM arrived (on any rank: every rank must stop at the same step)."""
+        return any_rank(interrupts.stop_requested(), self.env.device)
+
+    def _stop_for_preemption(self) -> None:
+        name = f"step-{self.step}.pt"
+        if self.last_checkpoint is None or self.last_checkpoint.name != name:
+            self.save(name)
+        self.env.barrier()
+        where = f"checkpoint {self.ckpt_dir / name} written" if self.ckpt_dir else "no checkpoint folder"
+        raise Interrupted(f"terminated (SIGTERM) after step {self.step} of {self.total}: {where}; continue with "
+                          f"--resume", exit_code=143)
 
     def _admit(self, batch: Batch) -> Batch:
         """Count and report skipped images; under DDP every rank keeps the same number of rows."""
