@@ -53,7 +53,10 @@ class TrainConfig(_Section):
     beta2: float = 0.98
     eps: float = 1e-6
     grad_clip: float = Field(0.0, ge=0)  # max gradient norm; 0 = off
-    accum_steps: int = Field(1, ge=1)  # gradient accumulation
+    accum_steps: int = Field(1, ge=1)  # micro-batches per optimiser step
+    # "exact": the micro-batches form one batch of accum_steps x batch_size (features cached, then recomputed
+    # with gradients); "sum": plain gradient summation, each micro-batch its own loss and in-batch negatives
+    accum_mode: Literal["exact", "sum"] = "exact"
     checkpoint_every: int = Field(500, ge=0)  # steps; 0 = only the final checkpoint
     keep_checkpoints: int = Field(2, ge=1)  # last N kept besides the final one
     compile: bool = False  # torch.compile the model (GPU)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,10 +128,10 @@ def _share_scalar(t: Tensor | None, world: int) -> Tensor | None:
     return t / world + t.detach() * (1 - 1 / world)
 
 
-def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], precision: Precision,
-                 kind_names: tuple[str, ...] = (), world: int = 1) -> tuple[Tensor, dict[str, Tensor]]:
+def loss_inputs(net: nn.Module, batch: Batch, precision: Precision, kind_names: tuple[str, ...] = (),
+                world: int = 1) -> LossInputs:
     """Images and all texts through the towers (one call each), negatives scattered into ``[B, K, D]``,
-    features gathered across ranks, then the weighted losses of the global batch."""
+    features gathered across ranks: the ``LossInputs`` of the global batch."""
     with precision.autocast():
         img, txt, scale, bias = net(batch.images, batch.tokens)
     b, k = batch.size, batch.k
@@ -143,9 +143,14 @@ def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], p
         img, pos, neg = gather_with_local_grad(img), gather_with_local_grad(pos), gather_with_local_grad(neg)
         mask, conc, kinds = _gather_plain(mask, world), _gather_plain(conc, world), _gather_plain(kinds, world)
         scale, bias = _share_scalar(scale, world), _share_scalar(bias, world)
-    inputs = LossInputs(img, pos, neg, mask, conc, scale.float(), None if bias is None else bias.float(), kinds,
-                        kind_names)
-    return combine_losses(losses, inputs)
+    return LossInputs(img, pos, neg, mask, conc, scale.float(), None if bias is None else bias.float(), kinds,
+                      kind_names)
+
+
+def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], precision: Precision,
+                 kind_names: tuple[str, ...] = (), world: int = 1) -> tuple[Tensor, dict[str, Tensor]]:
+    """The weighted losses of the global batch (``loss_inputs`` then ``combine_losses``)."""
+    return combine_losses(losses, loss_inputs(net, batch, precision, kind_names, world))
 
 
 # -- the trainer -----------------------------------------------------------------------------------------------
@@ -172,6 +177,7 @@ class Trainer:
         self.seed, self.precision, self.env, self.ckpt_dir, self.feedback = seed, precision, env, ckpt_dir, feedback
         self.model_name = model_name or clip.name
         self.kind_names = dataset.negatives.kind_names
+        self.exact = cfg.accum_steps > 1 and getattr(cfg, "accum_mode", "exact") == "exact"
         self.spe = steps_per_epoch(len(dataset), cfg.batch_size, cfg.accum_steps)
         if self.spe == 0:
             raise RecipeError(f"the training split has {len(dataset)} records: fewer than one step of "
@@ -291,14 +297,21 @@ class Trainer:
         window = {"t": time.perf_counter(), "samples": 0, "steps": 0, "sums": {}}
         try:
             micro_per_epoch = self.spe * self.cfg.accum_steps
+            pending: list[Batch] = []
             while self.step < self.total:
                 self.sampler.set_epoch(self.epoch, self.batch_in_epoch, micro_per_epoch)
                 for micro_index, batch in enumerate(self._loader()):
                     batch = self._admit(batch)
                     last = (micro_index + 1) % self.cfg.accum_steps == 0
-                    terms = self._micro_step(model, batch, sync=last) if batch.size else {}
+                    if self.exact:  # the step's micro-batches are kept and accumulated together
+                        pending += [batch] if batch.size else []
+                        terms = self._exact_step(model, pending) if last and pending else {}
+                        pending = [] if last else pending
+                    else:
+                        terms = self._micro_step(model, batch, sync=last) if batch.size else {}
                     for key, value in terms.items():
-                        window["sums"][key] = window["sums"].get(key, 0.0) + value / self.cfg.accum_steps
+                        window["sums"][key] = window["sums"].get(key, 0.0) + value / (1 if self.exact else
+                                                                                      self.cfg.accum_steps)
                     window["samples"] += batch.size * self.env.world
                     self.batch_in_epoch += 1
                     if not last:
@@ -354,30 +367,55 @@ class Trainer:
         return batch.to(self.env.device, non_blocking=True)
 
     def _micro_step(self, model: nn.Module, batch: Batch, sync: bool) -> dict[str, float]:
+        """Plain gradient summation (``accum_mode = "sum"``): this micro-batch's own loss, backpropagated."""
         no_sync = model.no_sync if (self.env.world > 1 and not sync and hasattr(model, "no_sync")) else nullcontext
+        with self._oom_hint(batch), no_sync():
+            total, terms = forward_loss(model, batch, self.losses, self.precision, self.kind_names,
+                                        self.env.world)
+            values = self._backward(total, terms, self.cfg.accum_steps)
+        self.samples += batch.size * self.env.world
+        return values
+
+    def _exact_step(self, model: nn.Module, batches: list[Batch]) -> dict[str, float]:
+        """Exact accumulation (``accum_mode = "exact"``): the loss and gradients of all ``batches`` as one batch."""
+        from negkit.train.accumulate import exact_accumulation
+
+        def sync(last: bool) -> Any:
+            return model.no_sync() if self.env.world > 1 and not last and hasattr(model, "no_sync") else nullcontext()
+
+        with self._oom_hint(batches[0]):
+            values = exact_accumulation(
+                batches, lambda b: loss_inputs(model, b, self.precision, self.kind_names, self.env.world),
+                lambda x: combine_losses(self.losses, x), lambda total, terms: self._backward(total, terms, 1), sync)
+        self.samples += sum(b.size for b in batches) * self.env.world
+        return values
+
+    def _backward(self, total: Tensor, terms: dict[str, Tensor], divide_by: int) -> dict[str, float]:
+        """Stop on a non-finite loss, else scale (world size for DDP's mean, ``divide_by``, fp16 scaler) and
+        backpropagate; returns the terms as numbers."""
+        values = dict(zip(terms, torch.stack([v.float().mean() for v in terms.values()]).tolist()))
+        if not math.isfinite(values["loss"]):
+            bad_terms = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
+            kept = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else \
+                "no checkpoint was written yet"
+            raise TrainingError(
+                f"non-finite loss at step {self.step + 1} (epoch {self.epoch}): {bad_terms}; training stopped "
+                f"and {kept}. Try a lower train.lr, grad_clip > 0, or precision amp_bf16/fp32")
+        loss = total * self.env.world / divide_by
+        if self.precision.scaler is not None:
+            loss = self.precision.scaler.scale(loss)
+        loss.backward()
+        return values
+
+    @contextmanager
+    def _oom_hint(self, batch: Batch) -> Iterator[None]:
         try:
-            with no_sync():
-                total, terms = forward_loss(model, batch, self.losses, self.precision, self.kind_names,
-                                            self.env.world)
-                values = dict(zip(terms, torch.stack([v.float().mean() for v in terms.values()]).tolist()))
-                if not math.isfinite(values["loss"]):
-                    bad_terms = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
-                    kept = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else \
-                        "no checkpoint was written yet"
-                    raise TrainingError(
-                        f"non-finite loss at step {self.step + 1} (epoch {self.epoch}): {bad_terms}; training stopped "
-                        f"and {kept}. Try a lower train.lr, grad_clip > 0, or precision amp_bf16/fp32")
-                loss = total * self.env.world / self.cfg.accum_steps
-                if self.precision.scaler is not None:
-                    loss = self.precision.scaler.scale(loss)
-                loss.backward()
+            yield
         except torch.OutOfMemoryError:
             raise TrainingError(
                 f"out of memory on {self.env.device} at batch_size {self.cfg.batch_size} "
                 f"({batch.size} per process) with up to {batch.k} negatives per caption: lower train.batch_size and "
                 f"raise train.accum_steps to keep the samples per step, or use precision amp_bf16") from None
-        self.samples += batch.size * self.env.world
-        return values
 
     def _optimizer_step(self, want_norm: bool) -> float:
         return optimizer_step(self.optimizer, self.scheduler, self.clip.model, self.precision.scaler,
