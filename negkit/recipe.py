@@ -57,6 +57,9 @@ class TrainConfig(_Section):
     # "exact": the micro-batches form one batch of accum_steps x batch_size (features cached, then recomputed
     # with gradients); "sum": plain gradient summation, each micro-batch its own loss and in-batch negatives
     accum_mode: Literal["exact", "sum"] = "exact"
+    # each process computes the loss of its own images and texts against the gathered batch (open_clip's
+    # local_loss + gather_with_grad): per-process logits shrink with the number of processes
+    sharded_loss: bool = False
     checkpoint_every: int = Field(500, ge=0)  # steps; 0 = only the final checkpoint
     keep_checkpoints: int = Field(2, ge=1)  # last N kept besides the final one
     compile: bool = False  # torch.compile the model (GPU)

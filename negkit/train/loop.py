@@ -16,7 +16,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from negkit.distributed import DistEnv, gather_with_local_grad
+from negkit.distributed import DistEnv, gather_with_grad, gather_with_local_grad
 from negkit.errors import RecipeError, TrainingError
 from negkit.losses.base import Loss, LossInputs
 from negkit.train import checkpoint as ckpt
@@ -109,6 +109,19 @@ def combine_losses(losses: Sequence[WeightedLoss], inputs: LossInputs) -> tuple[
     return total, terms
 
 
+def check_shardable(losses: Sequence[WeightedLoss], exact_accumulation: bool) -> None:
+    """train.sharded_loss needs losses that compute only their rows, and no exact accumulation."""
+    plain = [wl.key for wl in losses if not getattr(wl.loss, "shardable", False)]
+    if plain:
+        raise RecipeError(f"train.sharded_loss = true, but loss {', '.join(plain)} cannot compute only this "
+                          f"process's rows (its class does not set shardable = True); set sharded_loss = false",
+                          key="train.sharded_loss")
+    if exact_accumulation:
+        raise RecipeError("train.sharded_loss = true does not combine with exact accumulation (accum_steps > 1, "
+                          "accum_mode = \"exact\"): use accum_mode = \"sum\" or accum_steps = 1",
+                          key="train.sharded_loss")
+
+
 # -- one forward -----------------------------------------------------------------------------------------------
 
 
@@ -129,9 +142,10 @@ def _share_scalar(t: Tensor | None, world: int) -> Tensor | None:
 
 
 def loss_inputs(net: nn.Module, batch: Batch, precision: Precision, kind_names: tuple[str, ...] = (),
-                world: int = 1) -> LossInputs:
+                world: int = 1, *, sharded: bool = False) -> LossInputs:
     """Images and all texts through the towers (one call each), negatives scattered into ``[B, K, D]``,
-    features gathered across ranks: the ``LossInputs`` of the global batch."""
+    features gathered across ranks: the ``LossInputs`` of the global batch. ``sharded``: gathered with
+    gradients, and ``rows`` set to this rank's rows: the losses compute only those (docs/scaling.md)."""
     with precision.autocast():
         img, txt, scale, bias = net(batch.images, batch.tokens)
     b, k = batch.size, batch.k
@@ -139,18 +153,25 @@ def loss_inputs(net: nn.Module, batch: Batch, precision: Precision, kind_names: 
     pos = txt[:b]
     neg = scatter_negatives(txt[b:], batch.neg_slot, b, k)
     mask, conc, kinds = batch.neg_mask, batch.neg_concreteness, batch.neg_kind_ids
+    rows = None
     if world > 1:
-        img, pos, neg = gather_with_local_grad(img), gather_with_local_grad(pos), gather_with_local_grad(neg)
+        gather = gather_with_grad if sharded else gather_with_local_grad
+        img, pos, neg = gather(img), gather(pos), gather(neg)
         mask, conc, kinds = _gather_plain(mask, world), _gather_plain(conc, world), _gather_plain(kinds, world)
-        scale, bias = _share_scalar(scale, world), _share_scalar(bias, world)
+        if sharded:  # each rank's loss is its rows' share: the scalars' gradients add up across ranks as they are
+            rank = dist.get_rank()
+            rows = slice(rank * b, (rank + 1) * b)
+        else:
+            scale, bias = _share_scalar(scale, world), _share_scalar(bias, world)
     return LossInputs(img, pos, neg, mask, conc, scale.float(), None if bias is None else bias.float(), kinds,
-                      kind_names)
+                      kind_names, rows)
 
 
 def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], precision: Precision,
-                 kind_names: tuple[str, ...] = (), world: int = 1) -> tuple[Tensor, dict[str, Tensor]]:
+                 kind_names: tuple[str, ...] = (), world: int = 1, *,
+                 sharded: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
     """The weighted losses of the global batch (``loss_inputs`` then ``combine_losses``)."""
-    return combine_losses(losses, loss_inputs(net, batch, precision, kind_names, world))
+    return combine_losses(losses, loss_inputs(net, batch, precision, kind_names, world, sharded=sharded))
 
 
 # -- the trainer -----------------------------------------------------------------------------------------------
@@ -178,6 +199,9 @@ class Trainer:
         self.model_name = model_name or clip.name
         self.kind_names = dataset.negatives.kind_names
         self.exact = cfg.accum_steps > 1 and getattr(cfg, "accum_mode", "exact") == "exact"
+        self.sharded = bool(getattr(cfg, "sharded_loss", False)) and env.world > 1
+        if getattr(cfg, "sharded_loss", False):
+            check_shardable(losses, self.exact)
         self.spe = steps_per_epoch(len(dataset), cfg.batch_size, cfg.accum_steps)
         if self.spe == 0:
             raise RecipeError(f"the training split has {len(dataset)} records: fewer than one step of "
@@ -371,7 +395,7 @@ class Trainer:
         no_sync = model.no_sync if (self.env.world > 1 and not sync and hasattr(model, "no_sync")) else nullcontext
         with self._oom_hint(batch), no_sync():
             total, terms = forward_loss(model, batch, self.losses, self.precision, self.kind_names,
-                                        self.env.world)
+                                        self.env.world, sharded=self.sharded)
             values = self._backward(total, terms, self.cfg.accum_steps)
         self.samples += batch.size * self.env.world
         return values
@@ -393,7 +417,12 @@ class Trainer:
     def _backward(self, total: Tensor, terms: dict[str, Tensor], divide_by: int) -> dict[str, float]:
         """Stop on a non-finite loss, else scale (world size for DDP's mean, ``divide_by``, fp16 scaler) and
         backpropagate; returns the terms as numbers."""
-        values = dict(zip(terms, torch.stack([v.float().mean() for v in terms.values()]).tolist()))
+        stacked = torch.stack([v.float().mean() for v in terms.values()])
+        if self.sharded:  # each rank holds its rows' share of the losses; diagnostics are averaged
+            dist.all_reduce(stacked)
+            stacked = stacked / torch.tensor([1.0 if k.endswith("loss") else self.env.world for k in terms],
+                                             device=stacked.device)
+        values = dict(zip(terms, stacked.tolist()))
         if not math.isfinite(values["loss"]):
             bad_terms = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
             kept = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else \
