@@ -177,7 +177,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
                             console=console)
         trainer = Trainer(clip, dataset, build_losses(recipe.losses, where), recipe.train, seed=seed,
                           precision=precision, env=env, ckpt_dir=run_dir / rd.CHECKPOINTS, feedback=feedback,
-                          model_name=recipe.model.name)
+                          model_name=recipe.model.name, lora=recipe.model.lora)
         result = trainer.fit(resume_from)
         train_info = {"steps": result.steps, "epochs": round(result.epochs_done, 4), "samples": result.samples,
                       "train_seconds": round(result.seconds, 2), "bad_images": result.bad_images,

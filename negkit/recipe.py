@@ -26,12 +26,20 @@ class RunConfig(_Section):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
 
+class LoraSettings(_Section):
+    r: int = Field(16, ge=1)  # rank of the adapters
+    alpha: float = Field(32, gt=0)  # scaling: the update is alpha / r x B A
+    targets: list[str] = Field(default_factory=lambda: ["c_fc", "c_proj", "out_proj"])  # module names to adapt
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+
 class ModelConfig(_Section):
     name: str = "ViT-B-32-quickgelu"  # any open_clip model name (or one of negkit's small configs)
     pretrained: str = ""  # open_clip tag, local checkpoint path, or "" for random init
     precision: Literal["fp32", "amp", "amp_bf16"] = "amp_bf16"
     config_dir: str | None = None  # extra open_clip model-config folder (open_clip.add_model_config)
     cache_dir: str | None = None  # where open_clip keeps downloaded weights
+    lora: LoraSettings | None = None  # LoRA adapters (peft) on the towers: only they train
 
 
 class MiningConfig(_Section):

@@ -193,7 +193,7 @@ class Trainer:
 
     def __init__(self, clip: ClipModel, dataset: TrainDataset, losses: list[WeightedLoss], cfg: Any, *, seed: int,
                  precision: Precision, env: DistEnv, ckpt_dir: Path | None, feedback: Feedback,
-                 model_name: str | None = None) -> None:
+                 model_name: str | None = None, lora: Any = None) -> None:
         self.clip, self.dataset, self.losses, self.cfg = clip, dataset, losses, cfg
         self.seed, self.precision, self.env, self.ckpt_dir, self.feedback = seed, precision, env, ckpt_dir, feedback
         self.model_name = model_name or clip.name
@@ -223,6 +223,11 @@ class Trainer:
         self.initial = None
         if cfg.wise_ft is not None:
             self.initial = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+        self.lora = None
+        if lora is not None:  # after the WiSE-FT snapshot: that holds the plain initial weights
+            from negkit.train.lora import apply_lora
+
+            self.lora = apply_lora(model, lora)
         self.net: nn.Module = TwoTower(model)
         if env.world > 1:
             self.net = nn.parallel.DistributedDataParallel(
@@ -253,7 +258,8 @@ class Trainer:
                 "batch_in_epoch": self.batch_in_epoch, "samples": self.samples, "bad_images": self.bad_images,
                 "seconds": self.seconds, "total_steps": self.total, "world": self.env.world}
         return {
-            "state_dict": self.clip.model.state_dict(),
+            "state_dict": self.lora.merged_state_dict() if self.lora else self.clip.model.state_dict(),
+            "lora": self.lora.checkpoint() if self.lora else None,
             "negkit": meta,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -282,7 +288,14 @@ class Trainer:
             raise TrainingError(f"{path} was saved from model {meta.get('model')!r}, not {self.model_name!r}")
         from negkit.train.model import load_weights
 
-        load_weights(self.clip.model, path, expected_model=self.model_name)
+        if state.get("lora") and self.lora is None:
+            raise TrainingError(f"{path} holds LoRA adapters, but the recipe has no [model] lora; resume it with the "
+                                f"recipe it was trained with, or start from its merged weights with [model] "
+                                f"pretrained = \"{path}\"")
+        if self.lora is not None:  # the base weights are the recipe's; the adapters are the checkpoint's
+            self.lora.load(state.get("lora"), path)
+        else:
+            load_weights(self.clip.model, path, expected_model=self.model_name)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if self.precision.scaler is not None and state.get("scaler"):
@@ -360,6 +373,8 @@ class Trainer:
         if finished_before:  # resumed from final.pt: nothing left to train or mix
             final = self.last_checkpoint
         else:
+            if self.lora is not None:
+                self.lora.merge()
             if self.cfg.wise_ft is not None and self.initial is not None:
                 self._wise_ft(self.cfg.wise_ft)
             final = self.save(ckpt.FINAL)
