@@ -106,6 +106,7 @@ def mine_ray(recipe: Recipe, captions: Sequence[str], *, address: str | None = N
         if started_here:
             ray.init(address=address, num_cpus=workers if address is None else None, include_dashboard=False,
                      log_to_driver=False, configure_logging=False)
+        actors: list[Any] = []
         try:
             n = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
             n = min(n, len(todo))
@@ -130,6 +131,8 @@ def mine_ray(recipe: Recipe, captions: Sequence[str], *, address: str | None = N
                         f"{str(exc).strip().splitlines()[0][:200]}); {done}/{len(shard_dirs)} shards are saved in "
                         f"{root}; run the same command again to mine only the rest") from None
         finally:
+            for a in actors:  # free their CPUs now, not when the handles are collected
+                ray.kill(a)
             if started_here:
                 ray.shutdown()
     table = stage._load(shard_dirs)
