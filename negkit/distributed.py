@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -74,6 +75,14 @@ def any_rank(flag: bool, device: torch.device | str = "cpu") -> bool:
     return bool(t.item())
 
 
+def sum_over_ranks(t: Tensor) -> Tensor:
+    """The element-wise sum of ``t`` over every rank (``t`` itself in a single process)."""
+    if is_distributed():
+        t = t.clone()
+        dist.all_reduce(t)
+    return t
+
+
 def broadcast_from_main(value: object) -> object:
     """Rank 0's ``value`` on every rank (any picklable object)."""
     if not is_distributed():
@@ -81,6 +90,36 @@ def broadcast_from_main(value: object) -> object:
     box = [value]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums every rank's gradient of this rank's slice (an all_reduce, which gloo
+    has, unlike reduce_scatter)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
+        ctx.rank, ctx.rows = rank(), tensor.shape[0]
+        parts = [torch.empty_like(tensor) for _ in range(world_size())]
+        dist.all_gather(parts, tensor.contiguous())
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows]
+
+
+def gather_with_grad(tensor: Tensor) -> Tensor:
+    """Concatenate ``tensor`` (same shape on every rank) along dim 0, with gradients flowing back to every
+    rank: a rank's slice receives the sum of all ranks' gradients on it (open_clip's ``gather_with_grad``).
+
+    For a sharded loss: each rank computes only its own rows against the gathered columns, and the sum of the
+    ranks' losses has the gradient of the global loss.
+    """
+    if not is_distributed():
+        return tensor
+    return _GatherWithGrad.apply(tensor)
 
 
 @dataclass(frozen=True)

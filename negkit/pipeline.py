@@ -268,7 +268,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
                             console=console)
         trainer = Trainer(clip, dataset, build_losses(recipe.losses, where), recipe.train, seed=seed,
                           precision=precision, env=env, ckpt_dir=run_dir / rd.CHECKPOINTS, feedback=feedback,
-                          model_name=recipe.model.name)
+                          model_name=recipe.model.name, lora=recipe.model.lora)
         if env.is_main and recipe.eval and recipe.report.reference:
             evaluate_reference(clip, recipe, env.device, precision.autocast, data, run_dir, say)
         result = trainer.fit(resume_from)

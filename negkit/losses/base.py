@@ -26,6 +26,9 @@ class LossInputs:
     logit_bias: Tensor | None = None
     neg_kind_ids: Tensor | None = None  # [B, K] long index into kind_names, -1 where masked
     kind_names: tuple[str, ...] = field(default=())  # what each kind id means ("swap-adj", ...)
+    # Sharded loss (train.sharded_loss): this process computes only these rows (its own images and texts)
+    # against every column; the loss terms are then this process's share of the global sum. None = all rows.
+    rows: slice | None = None
 
     @property
     def batch_size(self) -> int:
@@ -34,6 +37,11 @@ class LossInputs:
     @property
     def num_negatives(self) -> int:
         return int(self.neg_text.shape[1])
+
+    @property
+    def own_rows(self) -> slice:
+        """The rows this process computes: ``rows``, or every row."""
+        return self.rows if self.rows is not None else slice(0, self.batch_size)
 
     @classmethod
     def without_negatives(cls, image: Tensor, text: Tensor, logit_scale: Tensor,
@@ -49,10 +57,13 @@ class Loss(nn.Module):
     Subclasses set ``name`` (the recipe name), take their parameters as keyword arguments of ``__init__``
     and implement ``forward``. Compute logits and softmax in float32 (``inputs.image.float()``) so that
     bf16 autocast cannot overflow, vectorise over the batch, and stay finite when K = 0, every negative
-    is masked, or B = 1.
+    is masked, or B = 1. A loss that honours ``inputs.rows`` sets ``shardable = True``.
     """
 
     name: ClassVar[str]
+    # True when forward honours ``inputs.rows`` (computes only those rows and divides by the global count),
+    # so that train.sharded_loss can use it
+    shardable: ClassVar[bool] = False
 
     def forward(self, inputs: LossInputs) -> dict[str, Tensor]:  # pragma: no cover - abstract
         """Named scalar terms. Keys ending in ``"loss"`` are weighted by the recipe and summed into the

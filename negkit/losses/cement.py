@@ -51,6 +51,7 @@ class Cement(Loss):
     """
 
     name = "cement"
+    shardable = True
 
     def __init__(
         self,

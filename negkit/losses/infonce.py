@@ -22,6 +22,7 @@ class InfoNCE(Loss):
     """
 
     name = "infonce"
+    shardable = True
 
     def __init__(self) -> None:
         super().__init__()

@@ -10,7 +10,7 @@ from negkit.errors import DataError
 from negkit.mining.base import Miner, Negative, keep_valid
 from negkit.seeding import caption_rng
 
-FORMATS = ("auto", "negclip-tsv", "jsonl")
+FORMATS = ("auto", "negclip-tsv", "jsonl", "negkit-manifest")
 
 
 def _norm(text: str) -> str:
@@ -33,7 +33,9 @@ class Precomputed(Miner):
 
     Parameters:
         path: the file with the negatives.
-        format: ``"negclip-tsv"``, ``"jsonl"`` or ``"auto"`` (by suffix: ``.tsv``/``.csv`` -> negclip-tsv).
+        format: ``"negclip-tsv"``, ``"jsonl"``, ``"negkit-manifest"`` (the ``manifest.json`` of a mining table
+            that ``negkit mine --engine ray`` wrote) or ``"auto"`` (``.tsv``/``.csv`` -> negclip-tsv,
+            ``manifest.json`` -> negkit-manifest, else jsonl).
         caption_key: the caption's key in JSONL objects.
         negatives_key: the negatives' key in JSONL objects (a list of strings).
         kind: the ``Negative.kind`` given to served negatives.
@@ -59,10 +61,11 @@ class Precomputed(Miner):
         from negkit.data.sources.negclip import iter_negclip_rows
 
         path = require_file(self.path, key="path", source=self.name,
-                            expected="NegCLIP's TSV or a JSONL file of {caption, negatives}")
+                            expected="NegCLIP's TSV, a JSONL file of {caption, negatives}, or a mining manifest.json")
         fmt = self.format
         if fmt == "auto":
-            fmt = "negclip-tsv" if path.suffix.lower() in (".tsv", ".csv") else "jsonl"
+            fmt = "negclip-tsv" if path.suffix.lower() in (".tsv", ".csv") else \
+                "negkit-manifest" if path.name == "manifest.json" else "jsonl"
         table: dict[str, list[str]] = {}
 
         def add(caption: str, negatives: list[str]) -> None:
@@ -72,6 +75,9 @@ class Precomputed(Miner):
         if fmt == "negclip-tsv":
             for _, row in iter_negclip_rows(path, source=self.name):
                 add(row["title"], row["neg_caption"])
+        elif fmt == "negkit-manifest":
+            for caption, negatives in iter_manifest(path, source=self.name):
+                add(caption, [n["text"] for n in negatives])
         else:
             for lineno, obj in iter_jsonl(path, source=self.name, key="path"):
                 caption, negs = obj.get(self.caption_key), obj.get(self.negatives_key)
@@ -102,3 +108,25 @@ class Precomputed(Miner):
 
     def describe(self) -> dict[str, Any]:
         return {"path": str(Path(self.path)), **self.stats}
+
+
+def iter_manifest(path: Path, *, source: str) -> Any:
+    """``(caption, negatives)`` of every row of a mining table's ``manifest.json`` (``negkit mine --engine ray``):
+    its shards' Parquet files (or Arrow files of local mining), read with pyarrow."""
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        shards = json.loads(path.read_text(encoding="utf-8"))["shards"]
+        files = [path.parent / f for shard in shards for f in shard["files"]]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(f"{source}: {str(path)!r} is not a negkit mining manifest ({exc})") from None
+    for file in files:
+        try:
+            table = pq.read_table(file) if file.suffix == ".parquet" else pa.ipc.open_stream(
+                pa.memory_map(str(file))).read_all()
+        except (OSError, pa.ArrowException) as exc:
+            raise DataError(f"{source}: cannot read {str(file)!r} listed in {str(path)!r} ({exc})") from None
+        yield from zip(table.column("caption").to_pylist(), table.column("negatives").to_pylist())

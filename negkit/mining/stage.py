@@ -350,7 +350,7 @@ def _load_shard(shard_dir: Path, rows: int) -> datasets.Dataset | None:
         sums = meta["checksums"]
         if any(check_file(shard_dir / f, sums.get(f)) for f in meta["files"]):
             raise ValueError("damaged")  # never hand Arrow a damaged file: it may crash the process
-        parts = [datasets.Dataset.from_file(str(shard_dir / f)) for f in meta["files"]]
+        parts = [_read_part(shard_dir / f) for f in meta["files"]]
         part = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
         if len(part) == meta["rows"] == rows:
             return part
@@ -358,6 +358,18 @@ def _load_shard(shard_dir: Path, rows: int) -> datasets.Dataset | None:
         pass
     shutil.rmtree(shard_dir, ignore_errors=True)
     return None
+
+
+def _read_part(path: Path) -> datasets.Dataset:
+    """One file of a shard: Arrow (written by ``datasets.map``) or Parquet (written by the Ray engine)."""
+    import datasets
+
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return datasets.Dataset(pq.read_table(path).cast(features().arrow_schema),
+                                info=datasets.DatasetInfo(features=features()))
+    return datasets.Dataset.from_file(str(path))
 
 
 def _load(shard_dirs: list[Path]) -> datasets.Dataset | None:

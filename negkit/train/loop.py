@@ -5,8 +5,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,7 +16,16 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
 from negkit import interrupts
-from negkit.distributed import DistEnv, any_rank, gather, gather_with_local_grad, share_scalar
+from negkit.distributed import (
+    DistEnv,
+    any_rank,
+    gather,
+    gather_with_grad,
+    gather_with_local_grad,
+    rank,
+    share_scalar,
+    sum_over_ranks,
+)
 from negkit.errors import Interrupted, RecipeError, TrainingError
 from negkit.losses.base import Loss, LossInputs
 from negkit.recipe import PrecisionName
@@ -109,13 +118,27 @@ def combine_losses(losses: Sequence[WeightedLoss], inputs: LossInputs) -> tuple[
     return total, terms
 
 
+def check_shardable(losses: Sequence[WeightedLoss], exact_accumulation: bool) -> None:
+    """train.sharded_loss needs losses that compute only their rows, and no exact accumulation."""
+    plain = [wl.key for wl in losses if not getattr(wl.loss, "shardable", False)]
+    if plain:
+        raise RecipeError(f"train.sharded_loss = true, but loss {', '.join(plain)} cannot compute only this "
+                          f"process's rows (its class does not set shardable = True); set sharded_loss = false",
+                          key="train.sharded_loss")
+    if exact_accumulation:
+        raise RecipeError("train.sharded_loss = true does not combine with exact accumulation (accum_steps > 1, "
+                          "accum_mode = \"exact\"): use accum_mode = \"sum\" or accum_steps = 1",
+                          key="train.sharded_loss")
+
+
 # -- one forward -----------------------------------------------------------------------------------------------
 
 
-def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], precision: Precision,
-                 kind_names: tuple[str, ...] = (), world: int = 1) -> tuple[Tensor, dict[str, Tensor]]:
+def loss_inputs(net: nn.Module, batch: Batch, precision: Precision, kind_names: tuple[str, ...] = (),
+                world: int = 1, *, sharded: bool = False) -> LossInputs:
     """Images and all texts through the towers (one call each), negatives scattered into ``[B, K, D]``,
-    features gathered across ranks, then the weighted losses of the global batch."""
+    features gathered across ranks: the ``LossInputs`` of the global batch. ``sharded``: gathered with
+    gradients, and ``rows`` set to this rank's rows: the losses compute only those (docs/scaling.md)."""
     with precision.autocast():
         img, txt, scale, bias = net(batch.images, batch.tokens)
     b, k = batch.size, batch.k
@@ -123,13 +146,25 @@ def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], p
     pos = txt[:b]
     neg = scatter_negatives(txt[b:], batch.neg_slot, b, k)
     mask, conc, kinds = batch.neg_mask, batch.neg_concreteness, batch.neg_kind_ids
+    rows = None
     if world > 1:
-        img, pos, neg = gather_with_local_grad(img), gather_with_local_grad(pos), gather_with_local_grad(neg)
+        gather_feats = gather_with_grad if sharded else gather_with_local_grad
+        img, pos, neg = gather_feats(img), gather_feats(pos), gather_feats(neg)
         mask, conc, kinds = gather(mask), gather(conc), gather(kinds)
-        scale, bias = share_scalar(scale), share_scalar(bias)
-    inputs = LossInputs(img, pos, neg, mask, conc, scale.float(), None if bias is None else bias.float(), kinds,
-                        kind_names)
-    return combine_losses(losses, inputs)
+        if sharded:  # each rank's loss is its rows' share: the scalars' gradients add up across ranks as they are
+            me = rank()
+            rows = slice(me * b, (me + 1) * b)
+        else:
+            scale, bias = share_scalar(scale), share_scalar(bias)
+    return LossInputs(img, pos, neg, mask, conc, scale.float(), None if bias is None else bias.float(), kinds,
+                      kind_names, rows)
+
+
+def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], precision: Precision,
+                 kind_names: tuple[str, ...] = (), world: int = 1, *,
+                 sharded: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
+    """The weighted losses of the global batch (``loss_inputs`` then ``combine_losses``)."""
+    return combine_losses(losses, loss_inputs(net, batch, precision, kind_names, world, sharded=sharded))
 
 
 # -- the trainer -----------------------------------------------------------------------------------------------
@@ -151,11 +186,15 @@ class Trainer:
 
     def __init__(self, clip: ClipModel, dataset: TrainDataset, losses: list[WeightedLoss], cfg: Any, *, seed: int,
                  precision: Precision, env: DistEnv, ckpt_dir: Path | None, feedback: Feedback,
-                 model_name: str | None = None) -> None:
+                 model_name: str | None = None, lora: Any = None) -> None:
         self.clip, self.dataset, self.losses, self.cfg = clip, dataset, losses, cfg
         self.seed, self.precision, self.env, self.ckpt_dir, self.feedback = seed, precision, env, ckpt_dir, feedback
         self.model_name = model_name or clip.name
         self.kind_names = dataset.negatives.kind_names
+        self.exact = cfg.accum_steps > 1 and getattr(cfg, "accum_mode", "exact") == "exact"
+        self.sharded = bool(getattr(cfg, "sharded_loss", False)) and env.world > 1
+        if getattr(cfg, "sharded_loss", False):
+            check_shardable(losses, self.exact)
         self.spe = steps_per_epoch(len(dataset), cfg.batch_size, cfg.accum_steps)
         if self.spe == 0:
             raise RecipeError(f"the training split has {len(dataset)} records: fewer than one step of "
@@ -177,6 +216,11 @@ class Trainer:
         self.initial = None
         if cfg.wise_ft is not None:
             self.initial = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+        self.lora = None
+        if lora is not None:  # after the WiSE-FT snapshot: that holds the plain initial weights
+            from negkit.train.lora import apply_lora
+
+            self.lora = apply_lora(model, lora)
         self.net: nn.Module = TwoTower(model)
         if env.world > 1:
             self.net = nn.parallel.DistributedDataParallel(
@@ -207,7 +251,8 @@ class Trainer:
                 "batch_in_epoch": self.batch_in_epoch, "samples": self.samples, "bad_images": self.bad_images,
                 "seconds": self.seconds, "total_steps": self.total, "world": self.env.world}
         return {
-            "state_dict": self.clip.model.state_dict(),
+            "state_dict": self.lora.merged_state_dict() if self.lora else self.clip.model.state_dict(),
+            "lora": self.lora.checkpoint() if self.lora else None,
             "negkit": meta,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -237,7 +282,14 @@ class Trainer:
                                 f"its weights, set [model] pretrained = \"{path}\" instead of --resume")
         from negkit.train.model import load_weights
 
-        load_weights(self.clip.model, path, expected_model=self.model_name)
+        if state.get("lora") and self.lora is None:
+            raise TrainingError(f"{path} holds LoRA adapters, but the recipe has no [model] lora; resume it with the "
+                                f"recipe it was trained with, or start from its merged weights with [model] "
+                                f"pretrained = \"{path}\"")
+        if self.lora is not None:  # the base weights are the recipe's; the adapters are the checkpoint's
+            self.lora.load(state.get("lora"), path)
+        else:
+            load_weights(self.clip.model, path, expected_model=self.model_name)
         if bad := ckpt.non_finite(self.clip.model.state_dict()):
             raise TrainingError(f"{path} holds non-finite weights ({', '.join(bad[:3])}); resume from an earlier "
                                 f"checkpoint by deleting it, or start over with --force")
@@ -282,14 +334,21 @@ class Trainer:
         interrupts.defer_termination(True)  # SIGTERM now stops at the next step boundary, with a checkpoint
         try:
             micro_per_epoch = self.spe * self.cfg.accum_steps
+            pending: list[Batch] = []
             while self.step < self.total:
                 self.sampler.set_epoch(self.epoch, self.batch_in_epoch, micro_per_epoch)
                 for micro_index, batch in enumerate(self._loader()):
                     batch = self._admit(batch)
                     last = (micro_index + 1) % self.cfg.accum_steps == 0
-                    terms = self._micro_step(model, batch, sync=last) if batch.size else {}
+                    if self.exact:  # the step's micro-batches are kept and accumulated together
+                        pending += [batch] if batch.size else []
+                        terms = self._exact_step(model, pending) if last and pending else {}
+                        pending = [] if last else pending
+                    else:
+                        terms = self._micro_step(model, batch, sync=last) if batch.size else {}
                     for key, value in terms.items():
-                        window["sums"][key] = window["sums"].get(key, 0.0) + value / self.cfg.accum_steps
+                        window["sums"][key] = window["sums"].get(key, 0.0) + value / (1 if self.exact else
+                                                                                      self.cfg.accum_steps)
                     window["samples"] += batch.size * self.env.world
                     self.batch_in_epoch += 1
                     if not last:
@@ -317,6 +376,8 @@ class Trainer:
         if finished_before:  # resumed from final.pt: nothing left to train or mix
             final = self.last_checkpoint
         else:
+            if self.lora is not None:
+                self.lora.merge()
             if self.cfg.wise_ft is not None and self.initial is not None:
                 self._wise_ft(self.cfg.wise_ft)
             final = self.save(ckpt.FINAL)
@@ -361,30 +422,59 @@ class Trainer:
         return batch.to(self.env.device, non_blocking=True)
 
     def _micro_step(self, model: nn.Module, batch: Batch, sync: bool) -> dict[str, float]:
+        """Plain gradient summation (``accum_mode = "sum"``): this micro-batch's own loss, backpropagated."""
         no_sync = model.no_sync if (self.env.world > 1 and not sync and hasattr(model, "no_sync")) else nullcontext
+        with self._oom_hint(batch), no_sync():
+            total, terms = forward_loss(model, batch, self.losses, self.precision, self.kind_names,
+                                        self.env.world, sharded=self.sharded)
+            values = self._backward(total, terms, self.cfg.accum_steps)
+        self.samples += batch.size * self.env.world
+        return values
+
+    def _exact_step(self, model: nn.Module, batches: list[Batch]) -> dict[str, float]:
+        """Exact accumulation (``accum_mode = "exact"``): the loss and gradients of all ``batches`` as one batch."""
+        from negkit.train.accumulate import exact_accumulation
+
+        def sync(last: bool) -> Any:
+            return model.no_sync() if self.env.world > 1 and not last and hasattr(model, "no_sync") else nullcontext()
+
+        with self._oom_hint(batches[0]):
+            values = exact_accumulation(
+                batches, lambda b: loss_inputs(model, b, self.precision, self.kind_names, self.env.world),
+                lambda x: combine_losses(self.losses, x), lambda total, terms: self._backward(total, terms, 1), sync)
+        self.samples += sum(b.size for b in batches) * self.env.world
+        return values
+
+    def _backward(self, total: Tensor, terms: dict[str, Tensor], divide_by: int) -> dict[str, float]:
+        """Stop on a non-finite loss, else scale (world size for DDP's mean, ``divide_by``, fp16 scaler) and
+        backpropagate; returns the terms as numbers."""
+        stacked = torch.stack([v.float().mean() for v in terms.values()])
+        if self.sharded:  # each rank holds its rows' share of the losses; diagnostics are averaged
+            share = [1.0 if k.endswith("loss") else self.env.world for k in terms]
+            stacked = sum_over_ranks(stacked) / torch.tensor(share, device=stacked.device)
+        values = dict(zip(terms, stacked.tolist()))
+        if not math.isfinite(values["loss"]):
+            bad_terms = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
+            kept = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else \
+                "no checkpoint was written yet"
+            raise TrainingError(
+                f"non-finite loss at step {self.step + 1} (epoch {self.epoch}): {bad_terms}; training stopped "
+                f"and {kept}. Try a lower train.lr, grad_clip > 0, or precision amp_bf16/fp32")
+        loss = total * self.env.world / divide_by
+        if self.precision.scaler is not None:
+            loss = self.precision.scaler.scale(loss)
+        loss.backward()
+        return values
+
+    @contextmanager
+    def _oom_hint(self, batch: Batch) -> Iterator[None]:
         try:
-            with no_sync():
-                total, terms = forward_loss(model, batch, self.losses, self.precision, self.kind_names,
-                                            self.env.world)
-                values = dict(zip(terms, torch.stack([v.float().mean() for v in terms.values()]).tolist()))
-                if not math.isfinite(values["loss"]):
-                    bad_terms = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
-                    kept = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else \
-                        "no checkpoint was written yet"
-                    raise TrainingError(
-                        f"non-finite loss at step {self.step + 1} (epoch {self.epoch}): {bad_terms}; training stopped "
-                        f"and {kept}. Try a lower train.lr, grad_clip > 0, or precision amp_bf16/fp32")
-                loss = total * self.env.world / self.cfg.accum_steps
-                if self.precision.scaler is not None:
-                    loss = self.precision.scaler.scale(loss)
-                loss.backward()
+            yield
         except torch.OutOfMemoryError:
             raise TrainingError(
                 f"out of memory on {self.env.device} at batch_size {self.cfg.batch_size} "
                 f"({batch.size} per process) with up to {batch.k} negatives per caption: lower train.batch_size and "
                 f"raise train.accum_steps to keep the samples per step, or use precision amp_bf16") from None
-        self.samples += batch.size * self.env.world
-        return values
 
     def _optimizer_step(self, want_norm: bool) -> float:
         return optimizer_step(self.optimizer, self.scheduler, self.clip.model, self.precision.scaler,
