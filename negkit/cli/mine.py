@@ -15,11 +15,17 @@ def mine(
     set_: list[str] = typer.Option([], "--set", help="Override a key: section.key=value or miners.0.key=value."),
     split: str = typer.Option("train", "--split", help="The data split whose captions to mine."),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show mining progress."),
+    export: Path = typer.Option(None, "--export", help="Also write the mined table to this .parquet or .jsonl "
+                                "file (caption, negatives, kinds, edits, concreteness of old and new words)."),
 ) -> None:
     """Only the mining stage: mine negatives for every caption into the cache (reused when it exists)."""
     from negkit.mining.stage import mine_cached
     from negkit.recipe import load_recipe
 
+    if export is not None:
+        from negkit.mining.export import export_format
+
+        export_format(export)  # a wrong suffix fails before mining, not after
     loaded = load_recipe(recipe, set_)
     source = loaded.data.build(where=str(recipe))
     captions = source.captions(split)
@@ -32,3 +38,9 @@ def mine(
     console.print(f"{how} in {result.seconds:.1f}s", highlight=False)
     console.print(f"cache: {result.path}", highlight=False, soft_wrap=True)
     console.print(f"coverage: {result.coverage():.1%} of captions have at least one negative", highlight=False)
+    if export is not None:
+        from negkit.lexicon.norms import load_norms
+        from negkit.mining.export import export_table
+
+        written = export_table(result.dataset, export, norms=load_norms())
+        console.print(f"exported: {written}", highlight=False, soft_wrap=True)

@@ -197,3 +197,111 @@ def _parent(synset: SynsetLine) -> SynsetLine | None:
     if len(parents) < 2:
         return parents[0] if parents else None
     return max(parents, key=lambda h: (lines.min_depth(h), h.name))
+
+
+# -- senses that fit a caption, and relations that keep a caption true ---------------------------------------
+
+_GLOSS_WORD = __import__("re").compile(r"[a-z]+")
+_STOP = frozenset("a an the of or and to in on at by for with from as is are be that which this it its their "
+                  "his her something someone used especially usually often one any some who whose into than "
+                  "other more most very not such being having has have etc e g".split())
+
+
+def senses(lemma: str, upos: str, n: int) -> list[SynsetLine]:
+    """The first ``n`` senses of ``lemma`` for ``upos`` (physical senses first for nouns)."""
+    return _senses(lemma, upos, n)
+
+
+@functools.lru_cache(maxsize=50_000)
+def signature(synset: SynsetLine) -> frozenset[str]:
+    """Words that describe a sense (extended Lesk): its gloss's content words, its lemmas, and the lemmas
+    of its hypernyms and hyponyms."""
+    from negkit.lexicon.norms import lemmas
+
+    lines = synset_lines()
+    out: set[str] = set()
+    for word in _GLOSS_WORD.findall(lines.gloss(synset).lower()):
+        if word not in _STOP and len(word) > 2:
+            out.add(word)
+            out.update(lemmas(word))
+    for related in (synset, *lines.related(synset, HYPERNYM), *lines.related(synset, HYPONYM)):
+        for name in related.lemma_names:
+            out.update(name.lower().split("_"))
+    return frozenset(out - _STOP)
+
+
+def fitting_sense(lemma: str, upos: str, context: frozenset[str], n: int) -> SynsetLine | None:
+    """Of the first ``n`` senses, the one whose ``signature`` shares most words with ``context`` (the
+    caption's other lemmas); ties go to the more frequent sense. None when WordNet lacks the word."""
+    found = _senses(lemma, upos, n)
+    if not found:
+        return None
+    best, best_overlap = found[0], 0
+    for synset in found[1:]:
+        overlap = len(signature(synset) & context)
+        if overlap > best_overlap:
+            best, best_overlap = synset, overlap
+    if best is not found[0] and len(signature(found[0]) & context) >= best_overlap:
+        return found[0]
+    return best
+
+
+@word_cache
+def sense_replacements(lemma: str, upos: str, pos: str, offset: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(antonyms, co-hyponyms) of ``lemma`` in one sense (the synset at ``pos``/``offset``), as
+    ``antonyms`` and ``cohyponyms`` give them for a word's first senses."""
+    lines = synset_lines()
+    synset = lines.get(pos, offset)
+    name = lemma.replace(" ", "_").lower()
+    heads = lines.related(synset, ("&",)) if synset.pos == "s" else []
+    own = [(synset, i) for i, n in enumerate(synset.lemma_names) if n.lower() == name]
+    ants: dict[str, None] = {}
+    for source, index in own + [(head, i) for head in heads for i in range(len(head.lemma_names))]:
+        found = sorted(((p.target.lemma_names[p.target_lemma], p.target) for p in lines.lemma_pointers(source, "!")
+                        if p.source == index), key=lambda a: a[0])
+        ants.update(dict.fromkeys(_words([n for ant, target in found for n in (ant, target.lemma_names[0])])))
+    if upos == "ADJ":
+        sisters = cohyponyms(lemma, upos, 1)
+    else:
+        sisters = _exclude_synonyms(lemma, upos, _relatives([synset]))
+    return tuple(ants), sisters
+
+
+@word_cache
+def _ancestry(lemma: str, upos: str) -> tuple[frozenset, frozenset]:
+    """(the synsets of every sense of ``lemma``, those synsets and all their hypernyms at any depth)."""
+    lines = synset_lines()
+    own = _senses(lemma, upos, None)
+    seen: set[tuple[str, int]] = set()
+    stack = list(own)
+    while stack:
+        synset = stack.pop()
+        key = (synset.pos, synset.offset)
+        if key in seen:
+            continue
+        seen.add(key)
+        stack.extend(lines.related(synset, HYPERNYM))
+    return frozenset((s.pos, s.offset) for s in own), frozenset(seen)
+
+
+def taxonomic_relation(original: str, new: str, upos: str) -> str | None:
+    """How WordNet relates ``new`` to ``original`` (lemmas, any senses), when the change can leave a caption
+    true: "synonym" (a shared synset), "hypernym" (``new`` is more general, at any depth) or "hyponym"
+    (``new`` is more specific); None otherwise."""
+    if original == new:
+        return "synonym"
+    if len(original) > 3 and len(new) > 3 and new.replace(" ", "").endswith(original.replace(" ", "")):
+        return "hyponym"  # named as a kind of it: "flower" -> "wildflower", "table" -> "coffee table"
+    if len(original) > 3 and len(new) > 3 and original.replace(" ", "").endswith(new.replace(" ", "")):
+        return "hypernym"
+    if upos not in WN_POS:
+        return None
+    own_a, up_a = _ancestry(original, upos)
+    own_b, up_b = _ancestry(new, upos)
+    if own_a & own_b:
+        return "synonym"
+    if own_b & up_a:
+        return "hypernym"
+    if own_a & up_b:
+        return "hyponym"
+    return None

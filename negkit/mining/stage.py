@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from negkit.mining.base import WARM_UP, Miner, Negative
+from negkit.mining.corpus import attach_corpus
 from negkit.mining.process import tuned_for_mining
 from negkit.seeding import caption_rng
 
@@ -285,6 +286,7 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
     todo = [i for i, d in enumerate(shard_dirs) if _load_shard(d, ranges[i][1] - ranges[i][0]) is None]
     if todo:
         miners = [(spec.build(), spec.weight) for spec in recipe.miners]
+        attach_corpus([m for m, _ in miners], captions, cache_root(recipe).parent / "corpus")
         show = sys.stderr.isatty() if progress is None else progress
         done_before = sum(hi - lo for i, (lo, hi) in enumerate(ranges) if i not in todo)
         with _Progress(len(captions), done_before, show, log) as bar:
