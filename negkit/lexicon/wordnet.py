@@ -290,9 +290,9 @@ def taxonomic_relation(original: str, new: str, upos: str) -> str | None:
     (``new`` is more specific); None otherwise."""
     if original == new:
         return "synonym"
-    if len(original) > 3 and len(new) > 3 and new.replace(" ", "").endswith(original.replace(" ", "")):
+    if upos == "NOUN" and _kind_of(new, original):
         return "hyponym"  # named as a kind of it: "flower" -> "wildflower", "table" -> "coffee table"
-    if len(original) > 3 and len(new) > 3 and original.replace(" ", "").endswith(new.replace(" ", "")):
+    if upos == "NOUN" and _kind_of(original, new):
         return "hypernym"
     if upos not in WN_POS:
         return None
@@ -305,3 +305,12 @@ def taxonomic_relation(original: str, new: str, upos: str) -> str | None:
     if own_a & up_b:
         return "hyponym"
     return None
+
+
+def _kind_of(compound: str, head: str) -> bool:
+    """Whether ``compound`` is ``head`` with a word before it ("wildflower", "coffee table"; not "unhappy")."""
+    compound, head = compound.replace("-", " "), head.replace("-", " ")
+    if len(head) < 3 or len(compound) <= len(head) or not compound.endswith(head):
+        return False
+    modifier = compound[:-len(head)].strip()
+    return len(modifier) >= 3 and has_sense(modifier.split()[-1], "NOUN") or has_sense(modifier, "ADJ")

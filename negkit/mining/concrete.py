@@ -95,7 +95,7 @@ class ConcretenessMiner(LexicalMiner):
         skip_words: tuple[str, ...] = DEPICTION_WORDS,
         norms: str = "brysbaert",
         norms_scale: tuple[float, float] | None = None,
-        senses: int = 3,
+        senses: int = 4,
         spacy_model: str = "en_core_web_sm",
         batch_size: int = 256,
     ) -> None:

@@ -301,7 +301,9 @@ class LexicalMiner(CorpusUser, NormsMiner):
         that lose more than ``max_logprob_drop`` (nats) against the caption go to ``deferred`` instead
         (the caller offers them last)."""
         assert self._replacer is not None
-        found = self._replacer(unit, context_lemmas(tokens, unit))
+        context = context_lemmas(tokens, unit)
+        # a word the caption already has makes a muddle, not a negative ("a dog and two cats" -> "two dogs")
+        found = [c for c in self._replacer(unit, context) if c.word not in context]
         corpus = self.caption_corpus() if self.plausibility else None
         if corpus is None:
             antonyms = [c for c in found if c.antonym]
