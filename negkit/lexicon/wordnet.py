@@ -207,15 +207,16 @@ _STOP = frozenset("a an the of or and to in on at by for with from as is are be 
                   "other more most very not such being having has have etc e g".split())
 
 
-def senses(lemma: str, upos: str, n: int) -> list[SynsetLine]:
+@word_cache
+def senses(lemma: str, upos: str, n: int) -> tuple[SynsetLine, ...]:
     """The first ``n`` senses of ``lemma`` for ``upos`` (physical senses first for nouns)."""
-    return _senses(lemma, upos, n)
+    return tuple(_senses(lemma, upos, n))
 
 
 @functools.lru_cache(maxsize=50_000)
 def signature(synset: SynsetLine) -> frozenset[str]:
     """Words that describe a sense (extended Lesk): its gloss's content words, its lemmas, and the lemmas
-    of its hypernyms and hyponyms."""
+    of its hypernyms."""
     from negkit.lexicon.norms import lemmas
 
     lines = synset_lines()
@@ -224,7 +225,9 @@ def signature(synset: SynsetLine) -> frozenset[str]:
         if word not in _STOP and len(word) > 2:
             out.add(word)
             out.update(lemmas(word))
-    for related in (synset, *lines.related(synset, HYPERNYM), *lines.related(synset, HYPONYM)):
+    # hyponyms would add the most words, but a broad sense has hundreds of them: parsing them cold cost more
+    # than the rest of mining a caption
+    for related in (synset, *lines.related(synset, HYPERNYM)):
         for name in related.lemma_names:
             out.update(name.lower().split("_"))
     return frozenset(out - _STOP)
@@ -233,9 +236,11 @@ def signature(synset: SynsetLine) -> frozenset[str]:
 def fitting_sense(lemma: str, upos: str, context: frozenset[str], n: int) -> SynsetLine | None:
     """Of the first ``n`` senses, the one whose ``signature`` shares most words with ``context`` (the
     caption's other lemmas); ties go to the more frequent sense. None when WordNet lacks the word."""
-    found = _senses(lemma, upos, n)
+    found = senses(lemma, upos, n)
     if not found:
         return None
+    if len(found) == 1 or not context:
+        return found[0]
     best, best_overlap = found[0], 0
     for synset in found[1:]:
         overlap = len(signature(synset) & context)

@@ -34,7 +34,8 @@ class ConcretenessMiner(LexicalMiner):
       times in the training captions, never offensive, never a WordNet synonym, hypernym or hyponym of the
       original (a change that can leave the caption true), re-inflected like the original
       ("dogs" -> "cats", "a apple" -> "an apple");
-    - swap: exchange it with another word of the same class, each re-inflected for the other's slot.
+    - swap: exchange it with another word of the same class, each re-inflected for the other's slot
+      (with ``operation = "both"``, only once no word of the caption has a replacement).
 
     With ``plausibility`` the candidates of a word are ranked by a trigram language model of the training
     captions (most plausible first); a candidate that loses more than ``max_logprob_drop`` nats against the
@@ -45,7 +46,8 @@ class ConcretenessMiner(LexicalMiner):
     swapped words.
 
     Parameters:
-        operation: "replace", "swap", or "both" (replace, and swap when no replacement passes the filters).
+        operation: "replace", "swap", or "both" (replace, and swap when no word has a replacement that passes
+            the filters).
         min_concreteness: lowest concreteness (1-5) a replacement word may have (not applied to relations);
             None (default): no absolute floor, only ``concreteness_window``.
         concreteness_window: largest difference in concreteness between a replacement and the original
@@ -135,16 +137,25 @@ class ConcretenessMiner(LexicalMiner):
         return self._edits(tokens, ordered, rng)
 
     def _edits(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> Iterator[Negative]:
+        # Replacements of every word (in policy order) come before any swap: a swap reverses roles and
+        # makes an absurd scene more often than a replacement does.
         deferred: list[tuple[float, Negative]] = []
-        for unit in ordered:
-            made = 0
-            if self.operation in ("replace", "both"):
+        replaced = set()
+        if self.operation in ("replace", "both"):
+            for unit in ordered:
+                made = 0
                 for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred):
                     yield neg
                     made += 1
                     if made >= self.edits_per_word:
                         break
-            if self.operation == "swap" or (self.operation == "both" and made == 0):
+                if made:
+                    replaced.add(unit.start)
+        if self.operation in ("swap", "both"):
+            for unit in ordered:
+                if unit.start in replaced and self.operation == "both":
+                    continue
+                made = 0
                 for neg in self._swaps(tokens, unit, ordered, rng, deferred):
                     yield neg
                     made += 1
