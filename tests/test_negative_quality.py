@@ -263,3 +263,20 @@ def test_audit_json_lists_skipped_miners(tmp_path, capsys):
     skipped = {r["miner"]: r["skipped"] for r in out if "skipped" in r}
     audited = [r["miner"] for r in out if "skipped" not in r]
     assert "precomputed" in skipped and "concrete-plant" in audited
+
+
+def test_edits_that_leave_a_caption_true_or_broken_are_not_made(corpus_path):
+    """Seen by a reader on SugarCrepe captions: a bus "sitting" -> "standing" in a field is the same bus;
+    "computer desk" -> "motor desk" is not English; "A man walking his dog" -> "A woman walking his dog"."""
+    m = miner(corpus_path=corpus_path)
+    caps = ["A double decker bus sitting on a green field.", "An old blender and printer sitting on a table.",
+            "a computer desk with multiple computers and screens", "A man walking his dog down a sidewalk."]
+    for negs in m.mine(caps, k=5, seed=0):
+        for neg in negs:
+            changed = {e.before.lower() for e in neg.edits}
+            assert "sitting" not in changed and "computer" not in changed, neg.text
+            assert not neg.text.startswith("A woman walking his"), neg.text
+    from negkit.lexicon import wordnet as wn
+
+    assert wn.animate("dog") and wn.animate("woman") and not wn.animate("printer") and not wn.animate("bus")
+    assert (wn.gender("man"), wn.gender("girl"), wn.gender("person")) == ("m", "f", None)

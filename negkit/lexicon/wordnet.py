@@ -319,3 +319,27 @@ def _kind_of(compound: str, head: str) -> bool:
         return False
     modifier = compound[:-len(head)].strip()
     return len(modifier) >= 3 and has_sense(modifier.split()[-1], "NOUN") or has_sense(modifier, "ADJ")
+
+
+@word_cache
+def gender(lemma: str) -> str | None:
+    """"m" or "f" when every sense of the noun ``lemma`` that is a person is male or female ("man", "girl"),
+    else None; read from WordNet's hypernyms (male person, female person)."""
+    lines = synset_lines()
+    marks = {}
+    for mark, head in (("m", "male"), ("f", "female")):
+        for synset in lines.synsets(head, "n"):
+            if synset.lexname == "noun.person":
+                marks[(synset.pos, synset.offset)] = mark
+    _, up = _ancestry(lemma, "NOUN")
+    found = {marks[key] for key in up if key in marks}
+    return found.pop() if len(found) == 1 else None
+
+
+@word_cache
+def animate(lemma: str) -> bool:
+    """Whether the noun names a person or an animal: its most likely physical sense does, and none of its
+    three most frequent senses is an artifact ("printer" is first a person in WordNet, but also a machine)."""
+    found = _senses(lemma, "NOUN", 3)
+    return bool(found) and found[0].lexname in ("noun.person", "noun.animal") and \
+        not any(s.lexname == "noun.artifact" for s in found)

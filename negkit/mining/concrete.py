@@ -13,7 +13,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Literal
 
 from negkit.mining.base import Edit, Negative
-from negkit.mining.lexical import DEPICTION_WORDS, LexicalMiner, Unit, find_units, order_units, ranked, surface
+from negkit.mining.lexical import (
+    DEPICTION_WORDS,
+    LexicalMiner,
+    Unit,
+    edit_matters,
+    find_units,
+    order_units,
+    ranked,
+    surface,
+)
 from negkit.mining.tagged import Token, render, swapped
 from negkit.seeding import caption_rng
 
@@ -129,7 +138,7 @@ class ConcretenessMiner(LexicalMiner):
         self._set_resources(norms, norms_scale, spacy_model, batch_size)
 
     def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
-        units = find_units(tokens, self._norms, self.classes, self.skip_words)
+        units = [u for u in find_units(tokens, self._norms, self.classes, self.skip_words) if edit_matters(tokens, u)]
         if not units:
             return ()
         rng = caption_rng(caption, seed, self.name)

@@ -304,6 +304,9 @@ class LexicalMiner(CorpusUser, NormsMiner):
         context = context_lemmas(tokens, unit)
         # a word the caption already has makes a muddle, not a negative ("a dog and two cats" -> "two dogs")
         found = [c for c in self._replacer(unit, context) if c.word not in context]
+        pronoun = _pronoun_gender(tokens, unit) if unit.cls == "NOUN" else None
+        if pronoun is not None:  # "A man walking his dog" -> never "A woman walking his dog"
+            found = [c for c in found if wn.gender(c.word) in (None, pronoun)]
         corpus = self.caption_corpus() if self.plausibility else None
         if corpus is None:
             antonyms = [c for c in found if c.antonym]
@@ -326,6 +329,32 @@ class LexicalMiner(CorpusUser, NormsMiner):
 
 
 _CONTEXT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
+_PRONOUN_GENDER = {"he": "m", "his": "m", "him": "m", "himself": "m", "she": "f", "her": "f", "hers": "f",
+                   "herself": "f"}
+
+
+def _pronoun_gender(tokens: Sequence[Token], unit: Unit) -> str | None:
+    """The gender of the first gendered pronoun after ``unit`` when the unit's noun has that gender."""
+    for tok in tokens[unit.end:]:
+        mark = _PRONOUN_GENDER.get(tok.lower)
+        if mark is not None:
+            return mark if wn.gender(unit.lemma) == mark else None
+    return None
+
+
+def edit_matters(tokens: Sequence[Token], unit: Unit) -> bool:
+    """Whether changing ``unit`` can make the caption false and keep it fluent: not a noun that only
+    modifies the next noun ("computer desk" -> "motor desk"), not the verb of a thing rather than a person or
+    animal (a bus "sitting" or "standing" in a field is the same bus)."""
+    if unit.cls == "NOUN" and unit.end < len(tokens) and tokens[unit.end].pos == "NOUN":
+        return False
+    if unit.cls == "VERB":
+        for tok in reversed(tokens[:unit.start]):
+            if tok.pos in ("NOUN", "PROPN"):
+                return tok.pos == "PROPN" or wn.animate(lemma(tok.lower, "NOUN"))
+            if tok.pos == "PRON":
+                return tok.lower not in ("it", "this", "that", "which")
+    return True
 
 
 def context_lemmas(tokens: Sequence[Token], unit: Unit) -> frozenset[str]:
