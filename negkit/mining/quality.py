@@ -196,14 +196,15 @@ def quality_figure(reports: Sequence[QualityAudit], path: Path | str) -> Path:
 
     path = Path(path)
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for r in reports:
-        label = r.miner
+    for i, r in enumerate(reports):
+        style = {"histtype": "step", "label": r.miner, "density": True, "color": f"C{i % 10}",
+                 "linestyle": "-" if i < 10 else "--"}  # one colour per miner in every panel
         if r.log_odds:
-            axes[0].hist(r.log_odds, bins=40, range=(-20, 10), histtype="step", label=label, density=True)
+            axes[0].hist(r.log_odds, bins=40, range=(-20, 10), **style)
         if r.edited_scores:
-            axes[1].hist(r.edited_scores, bins=16, range=(1, 5), histtype="step", label=label, density=True)
+            axes[1].hist(r.edited_scores, bins=16, range=(1, 5), **style)
         if r.new_scores:
-            axes[2].hist(r.new_scores, bins=16, range=(1, 5), histtype="step", label=label, density=True)
+            axes[2].hist(r.new_scores, bins=16, range=(1, 5), **style)
     axes[0].axvline(0, color="grey", lw=0.8)
     axes[0].set_title("judge log P(negative) - log P(caption)")
     axes[1].set_title("concreteness of edited words")
