@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import chain
+from itertools import chain, islice
 from typing import Any, NamedTuple, TypeVar
 
 from negkit.lexicon import word_cache
@@ -167,10 +167,13 @@ class Replacer:
                 continue
             if cls == "NOUN" and not _head_final_noun(cand):
                 continue
-            if wn.taxonomic_relation(word, cand, cls) is not None:
-                continue
             out.append(Candidate(cand, score, antonym))
         return tuple(out)
+
+    def keeps_false(self, unit: Unit, cand: Candidate) -> bool:
+        """Whether ``cand`` is no WordNet synonym, hypernym or hyponym of the unit's word (checked last and
+        lazily, on the few candidates a miner looks at: each check walks every sense's hypernyms)."""
+        return cand.antonym or wn.taxonomic_relation(unit.lemma, cand.word, unit.cls) is None
 
 
 _FUNCTION_WORDS = frozenset({"of", "off", "on", "in", "for", "to", "with", "de", "la", "a", "the", "and", "or",
@@ -308,16 +311,17 @@ class LexicalMiner(CorpusUser, NormsMiner):
         if pronoun is not None:  # "A man walking his dog" -> never "A woman walking his dog"
             found = [c for c in found if wn.gender(c.word) in (None, pronoun)]
         corpus = self.caption_corpus() if self.plausibility else None
+        replacer = self._replacer
         if corpus is None:
             antonyms = [c for c in found if c.antonym]
             others = [c for c in found if not c.antonym]
             for cand in chain(lazy_shuffle(antonyms, rng), lazy_shuffle(others, rng)):
-                yield self._replaced(tokens, unit, cand.word, kind)
+                if replacer.keeps_false(unit, cand):
+                    yield self._replaced(tokens, unit, cand.word, kind)
             return
-        pool = list(found)
-        if len(pool) > self.max_scored:
-            pool.sort(key=lambda c: -corpus.count(c.word))
-            pool = pool[:self.max_scored]
+        if len(found) > self.max_scored:
+            found.sort(key=lambda c: -corpus.count(c.word))
+        pool = list(islice((c for c in found if replacer.keeps_false(unit, c)), self.max_scored))
         yield from ranked(corpus, render(tokens, []), (self._replaced(tokens, unit, c.word, kind) for c in pool),
                           rng, self.max_logprob_drop, deferred)
 
