@@ -19,6 +19,8 @@ def mine(
     address: str | None = typer.Option(None, "--address", help="Ray cluster to join (e.g. auto); default: "
                                        "a local Ray."),
     workers: int | None = typer.Option(None, "--workers", min=1, help="Ray actors (default: the cluster's CPUs)."),
+    export: Path = typer.Option(None, "--export", help="Also write the mined table to this .parquet or .jsonl "
+                                "file (caption, negatives, kinds, edits, concreteness of old and new words)."),
 ) -> None:
     """Only the mining stage: mine negatives for every caption into the cache (reused when it exists)."""
     from negkit.errors import RecipeError
@@ -31,6 +33,10 @@ def mine(
         from negkit.mining.ray_engine import import_ray
 
         import_ray()  # without ray: one line with the install command, before the data loads
+    if export is not None:
+        from negkit.mining.export import export_format
+
+        export_format(export)  # a wrong suffix fails before mining, not after
     loaded = load_recipe(recipe, set_)
     source = loaded.data.build(where=str(recipe))
     captions = source.captions(split)
@@ -48,3 +54,9 @@ def mine(
     console.print(f"{how} in {result.seconds:.1f}s", highlight=False)
     console.print(f"cache: {result.path}", highlight=False, soft_wrap=True)
     console.print(f"coverage: {result.coverage():.1%} of captions have at least one negative", highlight=False)
+    if export is not None:
+        from negkit.lexicon.norms import load_norms
+        from negkit.mining.export import export_table
+
+        written = export_table(result.dataset, export, norms=load_norms())
+        console.print(f"exported: {written}", highlight=False, soft_wrap=True)

@@ -98,6 +98,7 @@ def bench_miners(names: Sequence[str], captions: Sequence[str], *, k: int = 1, b
     from negkit.lexicon import clear_word_caches
     from negkit.lexicon.spacy_pipeline import load_pipeline
     from negkit.mining.base import WARM_UP
+    from negkit.mining.corpus import attach_corpus
     from negkit.mining.process import tuned_for_mining
     from negkit.plugins import get_component
 
@@ -115,6 +116,7 @@ def bench_miners(names: Sequence[str], captions: Sequence[str], *, k: int = 1, b
             if not runs or not warm_caches:
                 try:
                     miner = get_component("miners", name)()
+                    attach_corpus([miner], captions)  # as the mining stage does (built once, then cached)
                     miner.mine([WARM_UP], k=k, seed=0)  # loads its resources, outside the timing
                 except UnknownComponentError:
                     raise

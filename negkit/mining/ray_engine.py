@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 from negkit.errors import NegkitError
 from negkit.mining import stage
 from negkit.mining.base import Miner
+from negkit.mining.corpus import attach_corpus
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -102,6 +103,8 @@ def mine_ray(recipe: Recipe, captions: Sequence[str], *, address: str | None = N
     todo = [i for i, d in enumerate(shard_dirs) if stage._load_shard(d, ranges[i][1] - ranges[i][0]) is None]
     if todo:
         miners = [(spec.build(), spec.weight) for spec in recipe.miners]
+        # the same corpus as local mining (a cache path: each actor loads it once)
+        attach_corpus([m for m, _ in miners], captions, stage.cache_root(recipe).parent / "corpus")
         started_here = not ray.is_initialized()
         if started_here:
             ray.init(address=address, num_cpus=workers if address is None else None, include_dashboard=False,

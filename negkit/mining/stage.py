@@ -38,6 +38,7 @@ from negkit.atomic import check_file, disk_full, file_checksum, is_disk_full, sw
 from negkit.interrupts import child_processes_follow_parent
 from negkit.mining.base import WARM_UP, Miner, Negative
 from negkit.mining.contract import checked_mine
+from negkit.mining.corpus import attach_corpus
 from negkit.mining.process import tuned_for_mining
 from negkit.seeding import caption_rng
 
@@ -280,6 +281,7 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
     todo = [i for i, d in enumerate(shard_dirs) if _load_shard(d, ranges[i][1] - ranges[i][0]) is None]
     if todo:
         miners = [(spec.build(), spec.weight) for spec in recipe.miners]
+        attach_corpus([m for m, _ in miners], captions, cache_root(recipe).parent / "corpus")
         show = sys.stderr.isatty() if progress is None else progress
         done_before = sum(hi - lo for i, (lo, hi) in enumerate(ranges) if i not in todo)
         with _Progress(len(captions), done_before, show, log) as bar:
