@@ -24,12 +24,12 @@ import hashlib
 import os
 import shutil
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from negkit.atomic import file_checksum, sweep_temp, temp_dir
 from negkit.errors import NegkitError
 from negkit.mining import stage
 from negkit.mining.base import Miner
@@ -96,7 +96,7 @@ def mine_ray(recipe: Recipe, captions: Sequence[str], *, address: str | None = N
     ranges = [(lo, min(lo + shard_size, len(captions))) for lo in range(0, len(captions), shard_size)]
     shard_dirs = [root / f"shard-{lo:09d}-{hi:09d}" for lo, hi in ranges]
     root.mkdir(parents=True, exist_ok=True)
-    stage._sweep_temp(root)
+    sweep_temp(root)  # temporary shards of dead miners (never a live one's)
     stage._write_json(root / "config.json", {"fingerprint": fingerprint, "k": recipe.mining.k,
                                               "seed": recipe.mining_seed, "captions": len(captions),
                                               "miners": stage.miner_config(recipe)})
@@ -154,10 +154,11 @@ def _write_shard(table: pa.Table, final: Path) -> None:
     """The shard's Parquet file and ``shard.json`` in a temp folder, renamed into place when complete."""
     import pyarrow.parquet as pq
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    tmp = temp_dir(final)  # names its owner: a concurrent sweep leaves it alone while this job lives
     try:
         pq.write_table(table, tmp / PART)
-        stage._write_json(tmp / "shard.json", {"rows": len(table), "files": [PART]})
+        stage._write_json(tmp / "shard.json", {"rows": len(table), "files": [PART],
+                                               "checksums": {PART: file_checksum(tmp / PART)}})
         try:
             os.replace(tmp, final)
         except OSError:
