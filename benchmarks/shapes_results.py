@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/shapes_results.py --jobs 2      # what docs/results.md ran
     .venv/bin/python benchmarks/shapes_results.py --seeds 0 --out runs/shapes-results-quick
+    .venv/bin/python benchmarks/shapes_results.py --image-arms --out runs/shapes-image-arms   # + image negatives
 
 First the mining stage of each recipe with miners is filled once (``negkit mine``; the shapes recipes fix
 ``[mining] seed``, so every seed reuses the same negatives). Each run is
@@ -30,7 +31,10 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPES = ("plain-clip", "random-swap-infonce", "concrete-plant-infonce", "slipform")
 # The reference column: plain-clip's model and evaluation with no training step (chance level, per seed).
 REFERENCE = {"untrained": ("plain-clip", ["train.epochs=0"])}
-COLUMNS = ("untrained", *RECIPES)
+# The image-negative arms (--image-arms): image negatives only, and text + image negatives; text only is
+# concrete-plant-infonce, none is plain-clip.
+IMAGE_ARMS = ("image-negatives-infonce", "text-and-image-infonce")
+COLUMNS = ("untrained", *RECIPES, *IMAGE_ARMS)
 HEADLINE = (
     ("shapes-compositional/macro/acc", "compositional macro"),
     ("shapes-compositional/micro/acc", "compositional micro"),
@@ -94,10 +98,11 @@ def summarise(out: Path, seeds: list[int]) -> tuple[str, dict]:
                 value = metric(metrics, key)
                 if value is not None:
                     table.setdefault(recipe, {}).setdefault(key, []).append(value)
-    lines = ["| metric | " + " | ".join(COLUMNS) + " |", "|---|" + "---|" * len(COLUMNS)]
+    columns = [c for c in COLUMNS if c in table or c not in IMAGE_ARMS]
+    lines = ["| metric | " + " | ".join(columns) + " |", "|---|" + "---|" * len(columns)]
     for key, label in HEADLINE:
         cells = []
-        for recipe in COLUMNS:
+        for recipe in columns:
             values = table.get(recipe, {}).get(key, [])
             if not values:
                 cells.append("-")
@@ -106,7 +111,7 @@ def summarise(out: Path, seeds: list[int]) -> tuple[str, dict]:
             else:
                 cells.append(f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values):.1f}")
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    runs = {r: len(next(iter(table.get(r, {}).values()), [])) for r in COLUMNS}
+    runs = {r: len(next(iter(table.get(r, {}).values()), [])) for r in columns}
     lines.append("")
     lines.append("Values in %, mean ± sample standard deviation over seeds; runs per recipe: "
                  + ", ".join(f"{r} {n}" for r, n in runs.items()) + ".")
@@ -149,16 +154,21 @@ def miner_diagnostics(n: int = 2000) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--recipes", nargs="+", default=list(COLUMNS), choices=COLUMNS)
+    parser.add_argument("--recipes", nargs="+", default=None, choices=COLUMNS,
+                        help="default: every column but the image-negative arms")
+    parser.add_argument("--image-arms", action="store_true",
+                        help="also run the image-negative arms (image only, text + image)")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "shapes-results")
     parser.add_argument("--jobs", type=int, default=1, help="runs at a time (each then uses one thread)")
     parser.add_argument("--set", dest="extra", action="append", default=[],
                         help="extra --set for every run (e.g. train.max_steps=50 for a smoke test)")
     args = parser.parse_args()
+    if args.recipes is None:
+        args.recipes = [c for c in COLUMNS if c not in IMAGE_ARMS or args.image_arms]
     args.out.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     for recipe in args.recipes:  # fill the mining cache once, before runs share it
-        if recipe in RECIPES and recipe != "plain-clip":
+        if recipe in (*RECIPES, *IMAGE_ARMS) and recipe not in ("plain-clip", "image-negatives-infonce"):
             subprocess.run([*negkit(), "mine", str(REPO / "recipes" / "shapes" / f"{recipe}.toml"), "--no-progress",
                             *[a for s in args.extra for a in ("--set", s)]], check=True, cwd=REPO)
     # seed-major: an interrupted sweep still has every recipe at the first seeds

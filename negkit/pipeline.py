@@ -154,10 +154,13 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         env.barrier()
         if not env.is_main:
             result = mine_cached(recipe, captions, progress=False)
-        negatives = NegativeTable.from_mined(result.dataset["negatives"], k)
+        mined = recipe.mining.mined_per_caption
+        negatives = NegativeTable.from_mined(result.dataset["negatives"], mined)
         covered = sum(1 for row in negatives.rows if row)
         how = "reused from the cache" if result.reused else f"mined in {result.seconds:.1f} s"
-        say(f"mining: negatives for {covered}/{len(captions)} captions (k = {k}), {how}")
+        say(f"mining: negatives for {covered}/{len(captions)} captions (k = {mined}), {how}")
+        if recipe.mining.select == "hardest":
+            say(f"mining: each step keeps the {k} of {mined} candidates the model finds hardest")
     else:
         negatives = NegativeTable.empty(len(captions))
 
@@ -168,20 +171,28 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
                           f"train.batch_size", path=where, key="train.batch_size")
     clip = create_model(recipe.model, env.device, seed=seed)
     precision = resolve_precision(recipe.model.precision, env.device)
-    dataset = TrainDataset(records, negatives, clip.preprocess_train, seed)
+    dataset = TrainDataset(records, negatives, clip.preprocess_train, seed,
+                           image_negatives=recipe.mining.image_negatives)
+    losses = build_losses(recipe.losses, where)
+    blind = [wl.key for wl in losses if not getattr(wl.loss, "uses_image_negatives", False)]
+    if recipe.mining.image_negatives and blind:
+        say(f"image negatives: not used by loss(es) {', '.join(blind)} (text negatives only)")
     started = time.time()
     train_info: dict[str, Any] = {"steps": 0}
     if steps > 0:
         tb = run_dir / "tensorboard" if recipe.report.tensorboard else None
         feedback = Feedback(steps, log_path=run_dir / rd.LOG, enabled=env.is_main, tensorboard_dir=tb,
                             console=console)
-        trainer = Trainer(clip, dataset, build_losses(recipe.losses, where), recipe.train, seed=seed,
-                          precision=precision, env=env, ckpt_dir=run_dir / rd.CHECKPOINTS, feedback=feedback,
-                          model_name=recipe.model.name)
+        sampler = recipe.sampler.build(where=where)
+        keep = k if recipe.mining.select == "hardest" else 0
+        trainer = Trainer(clip, dataset, losses, recipe.train, seed=seed, precision=precision, env=env,
+                          ckpt_dir=run_dir / rd.CHECKPOINTS, feedback=feedback, model_name=recipe.model.name,
+                          sampler=sampler, keep=keep)
         result = trainer.fit(resume_from)
         train_info = {"steps": result.steps, "epochs": round(result.epochs_done, 4), "samples": result.samples,
                       "train_seconds": round(result.seconds, 2), "bad_images": result.bad_images,
-                      "checkpoint": str(result.final_checkpoint) if result.final_checkpoint else None}
+                      "checkpoint": str(result.final_checkpoint) if result.final_checkpoint else None,
+                      "sampler": {"name": recipe.sampler.name, **sampler.stats()}}
     else:
         say("no training steps ([train] epochs = 0): evaluating the initial model")
 
@@ -189,6 +200,9 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     run_info = {"name": recipe.run_name, "recipe": str(recipe.path) if recipe.path else None,
                 "run_dir": str(run_dir), "model": recipe.model.name, "pretrained": recipe.model.pretrained,
                 "processes": env.world, "device": str(env.device), **train_info}
+    if recipe.mining.image_negatives:
+        run_info["image_negatives"] = recipe.mining.image_negatives
+        run_info["losses_ignoring_image_negatives"] = blind
     if env.is_main:
         if recipe.eval:
             metrics = evaluate_model(clip, recipe.eval, env.device, precision.autocast, seed=seed, data=data,

@@ -118,7 +118,7 @@ def mining_fingerprint(recipe: Recipe, captions: Sequence[str] | None = None, *,
     payload = {
         "format": CACHE_FORMAT,
         "negkit": __version__,
-        "k": recipe.mining.k,
+        "k": recipe.mining.mined_per_caption,
         "seed": recipe.mining_seed,
         "captions": digest,
         "miners": miner_config(recipe),
@@ -279,7 +279,7 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
 
     root.mkdir(parents=True, exist_ok=True)
     _sweep_temp(root)
-    _write_json(root / "config.json", {"fingerprint": fingerprint, "k": recipe.mining.k,
+    _write_json(root / "config.json", {"fingerprint": fingerprint, "k": recipe.mining.mined_per_caption,
                                         "seed": recipe.mining_seed, "captions": len(captions),
                                         "miners": miner_config(recipe)})
     todo = [i for i, d in enumerate(shard_dirs) if _load_shard(d, ranges[i][1] - ranges[i][0]) is None]
@@ -288,7 +288,7 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
         show = sys.stderr.isatty() if progress is None else progress
         done_before = sum(hi - lo for i, (lo, hi) in enumerate(ranges) if i not in todo)
         with _Progress(len(captions), done_before, show, log) as bar:
-            _warm_up(miners, recipe.mining.k, recipe.mining_seed)
+            _warm_up(miners, recipe.mining.mined_per_caption, recipe.mining_seed)
             with tuned_for_mining():  # after the warm-up: the loaded resources are what it freezes
                 for i in todo:
                     lo, hi = ranges[i]
@@ -315,7 +315,7 @@ def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, floa
         bars = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
         try:
-            mined = table.map(_MineBatch(miners, recipe.mining.k, recipe.mining_seed), batched=True,
+            mined = table.map(_MineBatch(miners, recipe.mining.mined_per_caption, recipe.mining_seed), batched=True,
                               batch_size=recipe.mining.batch_size, num_proc=num_proc if num_proc > 1 else None,
                               features=features(), cache_file_name=str(tmp / "mined.arrow"),
                               new_fingerprint=fingerprint, load_from_cache_file=False)

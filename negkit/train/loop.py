@@ -25,6 +25,7 @@ from negkit.train.batch import (
     Collator,
     GlobalBatchSampler,
     TrainDataset,
+    image_negative_features,
     sample_seed,
     scatter_negatives,
     seed_worker,
@@ -34,6 +35,8 @@ from negkit.train.batch import (
 from negkit.train.feedback import Feedback
 from negkit.train.model import ClipModel, TwoTower
 from negkit.train.optim import build_optimizer, build_scheduler
+from negkit.train.samplers import batch_sampler
+from negkit.train.select import HardestOfK
 
 
 class BadImageWarning(UserWarning):
@@ -130,21 +133,30 @@ def _share_scalar(t: Tensor | None, world: int) -> Tensor | None:
 
 def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], precision: Precision,
                  kind_names: tuple[str, ...] = (), world: int = 1) -> tuple[Tensor, dict[str, Tensor]]:
-    """Images and all texts through the towers (one call each), negatives scattered into ``[B, K, D]``,
-    features gathered across ranks, then the weighted losses of the global batch."""
+    """Images (and image negatives) and all texts through the towers (one call each; hardest-of-K picks
+    its negatives in between), negatives scattered into ``[B, K, D]``, features gathered across ranks,
+    then the weighted losses of the global batch."""
+    select = HardestOfK(batch) if batch.keep else None
+    images = batch.images if not batch.m else torch.cat([batch.images, batch.neg_images])
     with precision.autocast():
-        img, txt, scale, bias = net(batch.images, batch.tokens)
+        img, txt, scale, bias = net(images, batch.tokens, select) if select else net(images, batch.tokens)
+    if select is not None:
+        batch = select.selected
     b, k = batch.size, batch.k
     img, txt = img.float(), txt.float()
+    img, neg_img = img[:b], image_negative_features(img[b:], batch)
+    neg_img_mask = batch.neg_image_mask if neg_img is not None else None
     pos = txt[:b]
     neg = scatter_negatives(txt[b:], batch.neg_slot, b, k)
     mask, conc, kinds = batch.neg_mask, batch.neg_concreteness, batch.neg_kind_ids
     if world > 1:
         img, pos, neg = gather_with_local_grad(img), gather_with_local_grad(pos), gather_with_local_grad(neg)
         mask, conc, kinds = _gather_plain(mask, world), _gather_plain(conc, world), _gather_plain(kinds, world)
+        if neg_img is not None:
+            neg_img, neg_img_mask = gather_with_local_grad(neg_img), _gather_plain(neg_img_mask, world)
         scale, bias = _share_scalar(scale, world), _share_scalar(bias, world)
     inputs = LossInputs(img, pos, neg, mask, conc, scale.float(), None if bias is None else bias.float(), kinds,
-                        kind_names)
+                        kind_names, neg_img, neg_img_mask)
     return combine_losses(losses, inputs)
 
 
@@ -167,7 +179,7 @@ class Trainer:
 
     def __init__(self, clip: ClipModel, dataset: TrainDataset, losses: list[WeightedLoss], cfg: Any, *, seed: int,
                  precision: Precision, env: DistEnv, ckpt_dir: Path | None, feedback: Feedback,
-                 model_name: str | None = None) -> None:
+                 model_name: str | None = None, sampler: Any = None, keep: int = 0) -> None:
         self.clip, self.dataset, self.losses, self.cfg = clip, dataset, losses, cfg
         self.seed, self.precision, self.env, self.ckpt_dir, self.feedback = seed, precision, env, ckpt_dir, feedback
         self.model_name = model_name or clip.name
@@ -204,8 +216,11 @@ class Trainer:
         except ValueError as exc:
             raise RecipeError(str(exc), key="train.lock_image") from None
         self.scheduler = build_scheduler(self.optimizer, cfg.warmup_steps, self.total)
-        self.sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, seed, env.rank, env.world)
-        self.collate = Collator(clip.tokenize, dataset.negatives.k, pad_multiple=8 if env.device.type == "cuda" else 1)
+        # sampler: a BatchSampler from the registry (``[sampler]``); keep: hardest-of-K's negatives per caption
+        self.sampler = batch_sampler(sampler, dataset.records, cfg.batch_size, seed, env) if sampler is not None \
+            else GlobalBatchSampler(len(dataset), cfg.batch_size, seed, env.rank, env.world)
+        self.collate = Collator(clip.tokenize, dataset.negatives.k, pad_multiple=8 if env.device.type == "cuda" else 1,
+                                image_negatives=dataset.image_negatives, keep=keep)
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0  # micro-batches of this epoch already consumed
