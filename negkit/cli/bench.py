@@ -27,6 +27,8 @@ def step(
                                   "eager, as the GPU target defines)."),
     compile_plain: bool = typer.Option(False, "--compile-plain", help="Also torch.compile the plain loop."),
     loss: str = typer.Option("infonce", "--loss", help="The negkit loss (registry name)."),
+    candidates: int = typer.Option(0, "--candidates", min=0, help="Also time hardest-of-K: K candidates per "
+                                   "caption, the --negatives hardest kept each step (ratio in the same run)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the numbers as JSON to this file."),
 ) -> None:
     """Time one negkit training step against a plain open_clip loop on the same model, batch and negatives."""
@@ -36,7 +38,7 @@ def step(
 
     res = bench_step(model, batch_size=batch_size, negatives=negatives, steps=steps, warmup=warmup,
                      precision=precision, device=device, compile=compile_, loss=loss,
-                     compile_plain=compile_plain)
+                     compile_plain=compile_plain, candidates=candidates)
     table = Table(title=f"training step: {model}, batch {batch_size}, {negatives} negative(s), {res.precision}, "
                         f"{res.device}{' ' + res.gpu if res.gpu else ''}")
     for col in ("loop", "text tokens", "step (ms)", "images/s", "TFLOP/step", "MFU"):
@@ -49,8 +51,14 @@ def step(
                   f"{res.plain_img_s:.1f}", opt(res.plain_tflop_per_step, ".4f"), opt(res.plain_mfu, ".1%"))
     table.add_row("negkit", str(res.text_tokens_negkit), f"{res.negkit_step_s * 1e3:.1f}",
                   f"{res.negkit_img_s:.1f}", opt(res.negkit_tflop_per_step, ".4f"), opt(res.negkit_mfu, ".1%"))
+    if res.hardest_step_s is not None:
+        table.add_row(f"negkit, hardest {negatives} of {candidates}", "-", f"{res.hardest_step_s * 1e3:.1f}",
+                      f"{batch_size / res.hardest_step_s:.1f}", "-", "-")
     console.print(table)
     console.print(f"ratio negkit / plain: {res.ratio:.2f}x", highlight=False)
+    if res.hardest_extra is not None:
+        console.print(f"hardest-of-{candidates} extra step time over negkit with {negatives} mined: "
+                      f"{res.hardest_extra:+.1%}", highlight=False)
     if json_out is not None:
         json_out.write_text(json.dumps(res.as_dict(), indent=2) + "\n", encoding="utf-8")
 
