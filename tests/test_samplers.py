@@ -171,3 +171,23 @@ def test_samplers_kind_is_registered():
 
     assert get_component("samplers", "neighbours") is NeighboursSampler
     assert issubclass(SamplerError, NegkitError)
+
+
+def test_neighbours_from_a_reference_model_are_computed_once_and_cached(tmp_path, monkeypatch):
+    from negkit.data.shapes.world import ShapesWorld
+
+    records = ShapesWorld(train_size=24, image_size=32, grid=2).records("train")
+    sampler = NeighboursSampler(k=1, reference_model="negkit-tiny", candidates=2, cache_dir=str(tmp_path))
+    sampler.setup(records, batch_size=8, world=2, seed=0)
+    cached = list(tmp_path.glob("negkit-tiny-*.npy"))
+    assert len(cached) == 1
+    emb = np.load(cached[0])
+    assert emb.shape[0] == 24 and np.allclose(np.linalg.norm(emb, axis=1), 1, atol=1e-4)
+    assert sampler.lists == nearest_neighbours(emb, 2)
+
+    import negkit.train.model as model
+
+    monkeypatch.setattr(model, "create_model", lambda *a, **k: pytest.fail("embedded again"))
+    again = NeighboursSampler(k=1, reference_model="negkit-tiny", candidates=2, cache_dir=str(tmp_path))
+    again.setup(records, batch_size=8, world=2, seed=0)
+    assert again.lists == sampler.lists and again.batches(0) == sampler.batches(0)

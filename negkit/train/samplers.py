@@ -135,14 +135,20 @@ class NeighboursSampler(BatchSampler):
     processes (``batch_size / processes`` must be a multiple of ``1 + k``).
 
     Neighbour lists come from a record field (``field``, default ``neg_image``: the ``negclip-tsv``
-    source's row indices) or from a file of image embeddings (``embeddings``: a ``.npy`` ``[N, D]`` array
-    in record order; the ``candidates`` nearest by cosine similarity become each record's list).
+    source's row indices), from a file of image embeddings (``embeddings``: a ``.npy`` ``[N, D]`` array
+    in record order), or from image embeddings negkit computes once with a reference model and caches
+    (``reference_model``, e.g. ``"ViT-B-32-quickgelu"`` with ``reference_pretrained = "openai"``, as NegCLIP
+    used CLIP). With embeddings, each record's ``candidates`` nearest by cosine similarity become its list.
 
     Parameters:
         k: neighbours per anchor (NegCLIP: 1).
         field: the record field holding each record's neighbour indices.
         embeddings: a ``.npy`` file of image embeddings, one row per record; overrides ``field``.
         candidates: neighbours kept per record when they come from ``embeddings``.
+        reference_model: an open_clip model name whose image embeddings give the neighbours (computed
+            once, on the GPU when there is one, and cached; overrides ``field``).
+        reference_pretrained: the reference model's weights (an open_clip tag or a checkpoint path).
+        cache_dir: where reference embeddings are cached (default ``<datasets cache>/negkit/neighbours``).
         allow_missing: skip (and count) neighbour indices out of range or pointing at missing images
             instead of stopping before training.
     """
@@ -150,12 +156,15 @@ class NeighboursSampler(BatchSampler):
     name = "neighbours"
 
     def __init__(self, k: int = 1, field: str = "neg_image", embeddings: str | None = None, candidates: int = 3,
+                 reference_model: str | None = None, reference_pretrained: str = "", cache_dir: str | None = None,
                  allow_missing: bool = False) -> None:
         if k < 1:
             raise ValueError(f"k must be >= 1, got {k}")
         if candidates < 1:
             raise ValueError(f"candidates must be >= 1, got {candidates}")
         self.k, self.field, self.embeddings, self.candidates = k, field, embeddings, candidates
+        self.reference_model, self.reference_pretrained = reference_model, reference_pretrained
+        self.cache_dir = cache_dir
         self.allow_missing = allow_missing
         self.skipped = 0
         self.filled_randomly = 0
@@ -166,8 +175,8 @@ class NeighboursSampler(BatchSampler):
         if self.local % g:
             raise SamplerError(f"sampler 'neighbours': groups of 1 + k = {g} records do not divide the per-process "
                                f"batch {self.local} (batch_size {batch_size} on {world} process(es))")
-        raw = self._neighbour_lists(records)
         has_image: dict[int, bool] = {}
+        raw = self._neighbour_lists(records, has_image)
         self.lists: list[list[int]] = []
         problems: list[str] = []
         for i, row in enumerate(raw):
@@ -177,7 +186,7 @@ class NeighboursSampler(BatchSampler):
                     problems.append(f"record {i}: neighbour index {j!r} out of range 0..{self.n - 1}")
                     continue
                 j = int(j)
-                if self.embeddings is None and j not in has_image:  # listed neighbours: paths to check
+                if self.field_lists and j not in has_image:  # listed neighbours: paths to check
                     has_image[j] = _image_exists(records[j].get("image"))
                 if not has_image.get(j, True):
                     problems.append(f"record {i}: neighbour {j} has no image ({records[j].get('image')!r})")
@@ -190,8 +199,22 @@ class NeighboursSampler(BatchSampler):
                                f"{problems[0]}; fix the lists or set [sampler] allow_missing = true to skip them")
         self.skipped = len(problems)
 
-    def _neighbour_lists(self, records: Sequence[Mapping[str, Any]]) -> list[list[Any]]:
-        if self.embeddings is None:
+    @property
+    def field_lists(self) -> bool:
+        return self.embeddings is None and self.reference_model is None
+
+    def _neighbour_lists(self, records: Sequence[Mapping[str, Any]], has_image: dict[int, bool]) -> list[list[Any]]:
+        if self.reference_model is not None:
+            from negkit.train.reference import reference_embeddings
+
+            def bad(i: int, reason: str) -> None:
+                has_image[i] = False
+
+            captions = [str(c) for c in _column(records, "caption")]
+            emb = reference_embeddings(records, captions, self.reference_model, self.reference_pretrained,
+                                       cache_dir=self.cache_dir, on_bad=bad)
+            return nearest_neighbours(emb, self.candidates)
+        if self.field_lists:
             column = _column(records, self.field)
             return [list(v) if isinstance(v, (list, tuple, np.ndarray)) else [v] for v in column]
         path = Path(self.embeddings).expanduser()
