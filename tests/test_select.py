@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from negkit.recipe import ModelConfig
@@ -60,3 +61,17 @@ def test_bench_step_measures_hardest_of_k_in_the_same_run():
     res = bench_step("negkit-tiny", batch_size=4, negatives=1, steps=1, warmup=0, candidates=3)
     assert res.candidates == 3 and res.hardest_step_s > 0
     assert res.hardest_extra == res.hardest_step_s / res.negkit_step_s - 1
+
+
+def test_captions_with_no_more_candidates_than_they_keep_are_not_scored(monkeypatch):
+    import negkit.train.select as select
+
+    clip = create_model(ModelConfig(name="negkit-tiny", precision="fp32"), "cpu", seed=0)
+    items = _items(k=2)
+    batch = Collator(clip.tokenize, 3, keep=2)(items)  # every row has at most 2 candidates
+    monkeypatch.setattr(select, "encode_text", lambda *a, **k: pytest.fail("scored candidates it keeps anyway"))
+    hook = HardestOfK(batch)
+    with torch.no_grad():
+        TwoTower(clip.model)(batch.images, batch.tokens, hook)
+    assert hook.selected.neg_mask.tolist() == [[True, True], [True, True], [True, False], [True, True]]
+    assert torch.equal(hook.selected.tokens, batch.tokens)  # all kept, in their order

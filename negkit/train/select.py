@@ -1,7 +1,8 @@
 """Hardest-of-K selection (model-aware mining): of the K candidate negatives mined offline per caption,
 each step keeps the ``keep`` that the current model scores closest to the image.
 
-The choice costs one extra text forward without gradient over the candidates. It runs inside the model's
+The choice costs one extra text forward without gradient over the candidates of the captions that have
+more valid candidates than they keep (the others keep all of theirs and are not scored). It runs inside the model's
 single forward (``TwoTower``), between the image tower and the text tower: the image features are the
 ones the step computes anyway, so only the candidates' text features are extra, and the text tower then
 runs with gradient on the positives and the chosen negatives only. The choice is a ``topk`` of
@@ -37,11 +38,19 @@ class HardestOfK:
         of ``image_features``; image negatives may follow) and return the tokens to encode with gradient."""
         batch = self.batch
         b, k = batch.size, batch.k
-        with torch.no_grad():
-            candidates = encode_text(clip, tokens[b:]).float() if batch.neg_slot.numel() else \
-                image_features.new_zeros(0, image_features.shape[-1]).float()
-            sim = hardness(image_features[:b].detach().float(), scatter_negatives(candidates, batch.neg_slot, b, k),
-                           batch.neg_mask)
+        mask = batch.neg_mask.to(torch.bool)
+        # rows with no more valid candidates than they keep need no scoring: they keep them all
+        choose = mask.sum(dim=1) > batch.keep
+        scored = choose[batch.neg_slot // max(k, 1)] if batch.neg_slot.numel() else choose[:0]
+        order = -torch.arange(k, dtype=torch.float32, device=mask.device).expand(b, k)  # keep index order
+        sim = order.masked_fill(~mask, float("-inf"))
+        if bool(scored.any()):
+            with torch.no_grad():
+                feats = image_features.new_zeros(batch.neg_slot.numel(), image_features.shape[-1]).float()
+                feats[scored] = encode_text(clip, tokens[b:][scored]).float()
+                cos = hardness(image_features[:b].detach().float(), scatter_negatives(feats, batch.neg_slot, b, k),
+                               mask)
+            sim = torch.where(choose[:, None], cos, sim)
         self.chosen = sim.topk(min(batch.keep, k), dim=1).indices  # [B, keep]
         self.selected = keep_chosen(batch, self.chosen)
         return self.selected.tokens
