@@ -47,3 +47,8 @@ class DataError(NegkitError):
 
 class TrainingError(NegkitError):
     """Training cannot go on (non-finite loss, out of memory, a checkpoint that does not fit)."""
+
+
+class SweepError(RecipeError):
+    """A sweep file that cannot be read or does not validate, or a sweep that cannot start. Names the file
+    and the key."""

@@ -1,4 +1,6 @@
-"""Built-in evaluators for published benchmarks: SugarCrepe, ARO, Winoground, VALSE.
+"""Built-in evaluators for published benchmarks: the eleven of FSC-CLIP's compositionality table (ARO, CREPE,
+EqBen, ImageCoDe, SugarCrepe, SVO-Probes, VALSE, VL-CheckList, What'sUp, Winoground, SPEC), their suite, and
+the clip-benchmark wrapper for zero-shot classification and retrieval.
 
 Registered as classes so that ``negkit validate`` builds them and rejects bad settings (an unknown
 subset, say); they import numpy, never torch, and read their files only when they run.
@@ -6,14 +8,12 @@ subset, say); they import numpy, never torch, and read their files only when the
 
 from __future__ import annotations
 
-from negkit.eval.tasks.aro import ARO
-from negkit.eval.tasks.sugarcrepe import SugarCrepe
-from negkit.eval.tasks.valse import VALSE
-from negkit.eval.tasks.winoground import Winoground
+from negkit.eval.tasks.clip_benchmark import ClipBenchmark
+from negkit.eval.tasks.suite import BENCHMARKS, CompositionalSuite
 from negkit.hookspecs import hookimpl
 
 
 @hookimpl
 def register_evaluators(register):
-    for cls in (SugarCrepe, ARO, Winoground, VALSE):
+    for cls in (*BENCHMARKS.values(), CompositionalSuite, ClipBenchmark):
         register(cls)

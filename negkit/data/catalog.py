@@ -25,6 +25,7 @@ BLIP_URL = "https://storage.googleapis.com/sfr-vision-language-research/datasets
 VALSE_URL = "https://raw.githubusercontent.com/Heidelberg-NLP/VALSE/main/data/{}"
 GDRIVE_URL = "https://drive.google.com/uc?export=download&id={}"
 WINOGROUND_URL = "https://huggingface.co/datasets/facebook/winoground/resolve/main/data/{}"
+RAW_GITHUB = "https://raw.githubusercontent.com/{}"
 
 
 @dataclass(frozen=True)
@@ -150,8 +151,114 @@ def _winoground() -> DataSetEntry:
     )
 
 
+VG_IMAGES = Manual("Visual Genome images (VG_100K and VG_100K_2)",
+                   "https://homes.cs.washington.edu/~ranjay/visualgenome/api.html (images.zip and images2.zip), "
+                   "unzipped", "vg (holding VG_100K/ and VG_100K_2/)")
+
+
+def _crepe() -> DataSetEntry:
+    return DataSetEntry(
+        "crepe", "CREPE's productivity hard negatives (atom, swap, negate; complexities 4-12)",
+        (RemoteFile(RAW_GITHUB.format("RAIVNLab/CREPE/master/data/prod_hard_negatives.zip"),
+                    "prod_hard_negatives.zip", extract=True),),
+        (VG_IMAGES,),
+        recipe='[[eval]]\nname = "crepe"\ndata_dir = "{root}/crepe/prod_hard_negatives"\nimage_dir = "{root}/vg"',
+        notes=("The zip is unpacked next to itself; crepe's data_dir is the folder holding atom/, swap/ and negate/.",),
+    )
+
+
+def _eqben() -> DataSetEntry:
+    return DataSetEntry(
+        "eqben", "EqBen's annotation files and images (hosted by the EqBen authors, not fetched by negkit)", (),
+        (Manual("EqBen's per-subset annotation files (eqbenag.json, eqbengebc.json, eqbenyoucook2.json, "
+                "eqbenkubric_loc.json, eqbenkubric_cnt.json, eqbenkubric_attr.json, eqbensd.json; rename the "
+                "released files to these names or set files.<subset>)",
+                "the download links in https://github.com/Wangt-CN/EqBen (README, 'EqBen data')", "eqben/ann"),
+         Manual("EqBen's images (YouCook2 frames are .npy arrays)",
+                "the same README's image archives, unpacked so that the files' image0/image1 paths resolve",
+                "eqben/images")),
+        recipe='[[eval]]\nname = "eqben"\ndata_dir = "{root}/eqben/ann"\nimage_dir = "{root}/eqben/images"',
+    )
+
+
+def _imagecode() -> DataSetEntry:
+    # sha256 verified against McGill-NLP/imagecode at 609f07611aed (2,302 descriptions: 1,872 video, 430 static)
+    return DataSetEntry(
+        "imagecode", "ImageCoDe's validation descriptions (2,302)",
+        (RemoteFile(RAW_GITHUB.format("McGill-NLP/imagecode/main/data/valid_data.json"), "valid_data.json",
+                    "cb4b8482354ba9bac62b6e101f145f9e59722dcf3b3fd42583f5b6de12bc698a"),),
+        (Manual("ImageCoDe's image sets (image-sets.zip, <set>/img0.jpg ... img9.jpg)",
+                "the image-sets link in https://github.com/McGill-NLP/imagecode (README, 'Data'), unzipped",
+                "imagecode/image-sets"),),
+        recipe=('[[eval]]\nname = "imagecode"\ndata_file = "{root}/imagecode/valid_data.json"\n'
+                'image_dir = "{root}/imagecode/image-sets"'),
+    )
+
+
+def _svo_probes() -> DataSetEntry:
+    return DataSetEntry(
+        "svo-probes", "SVO-Probes' sentences and image pairs (svo_probes.csv and image_urls.txt)",
+        (RemoteFile(RAW_GITHUB.format("google-deepmind/svo_probes/main/svo_probes.csv"), "svo_probes.csv"),
+         RemoteFile(RAW_GITHUB.format("google-deepmind/svo_probes/main/image_urls.txt"), "image_urls.txt")),
+        (Manual("SVO-Probes' images, named <pos_image_id>.jpg / <neg_image_id>.jpg (many original URLs are gone; "
+                "score with skip_missing = true and report the missing count)",
+                "the URLs in image_urls.txt (downloaded by the user; Google Image Search results)",
+                "svo-probes/images"),),
+        recipe=('[[eval]]\nname = "svo-probes"\ndata_file = "{root}/svo-probes/svo_probes.csv"\n'
+                'image_dir = "{root}/svo-probes/images"'),
+    )
+
+
+def _vl_checklist() -> DataSetEntry:
+    return DataSetEntry(
+        "vl-checklist", "VL-CheckList's corpus (YAML files naming each annotation file and image folder)", (),
+        (Manual("VL-CheckList's corpus/ folder and its data/ annotation files",
+                "a clone of https://github.com/om-ai-lab/VL-CheckList (corpus/, and data/ as its DATASETS.md says)",
+                "vl-checklist (holding corpus/ and the paths its YAML files name)"),
+         Manual("the images the corpus names (Visual Genome, SWiG, HAKE, VAW)",
+                "the sources listed in VL-CheckList's DATASETS.md", "vl-checklist (at each YAML's IMG_ROOT)")),
+        recipe=('[[eval]]\nname = "vl-checklist"\ncorpus_dir = "{root}/vl-checklist/corpus"\n'
+                'root = "{root}/vl-checklist"'),
+    )
+
+
+def _whatsup() -> DataSetEntry:
+    # Google Drive ids as What'sUp's dataset_zoo/aro_datasets.py downloads them
+    files = {"controlled_images_dataset.json": "1ap8mmmpQjLIjPGuplkpBgc1hoEHCj4hm",
+             "controlled_clevr_dataset.json": "1unNNosLbdy9NDjgj4l8fsQP3WiAAGA6z",
+             "coco_qa_one_obj.json": "1RsMdpE9mmwnK4zzMPpC1-wTU_hNis-dq",
+             "coco_qa_two_obj.json": "1TCEoM0mgFmz8T4cF7PQ3XJmO6JjtiQ-s",
+             "vg_qa_one_obj.json": "1ARMRzRdohs9QTr1gpIfzyUzvW20wYp_p",
+             "vg_qa_two_obj.json": "1sjVG5O3QMY8s118k7kQM8zzDZH12i_95"}
+    return DataSetEntry(
+        "whatsup", "What'sUp's six annotation files (Controlled A/B, COCO-QA and VG-QA with one and two objects)",
+        tuple(RemoteFile(GDRIVE_URL.format(i), name) for name, i in files.items()),
+        (Manual("What'sUp's controlled photographs", "`gdown 19KGYVQjrV3syb00GgcavB2nZTW5NXX0H` "
+                "(controlled_images.tar.gz) and `gdown 13jdBpg8t3NqW3jrL6FK8HO93vwsUjDxG` (controlled_clevr.tar.gz), "
+                "unpacked", "whatsup/controlled_images and whatsup/controlled_clevr"),
+         Manual("COCO val2017 images", "http://images.cocodataset.org/zips/val2017.zip (or a link to coco/val2017)",
+                "whatsup/val2017"),
+         Manual("What'sUp's Visual Genome images", "`gdown 1idW7Buoz7fQm4-670n-oERw9U-2JLJvE` (vg_images.tar.gz), "
+                "unpacked", "whatsup/vg_images")),
+        recipe='[[eval]]\nname = "whatsup"\ndata_dir = "{root}/whatsup"\nimage_root = "{root}/whatsup"',
+        notes=("The files are served by Google Drive; if the download returns a web page, fetch them with "
+               "`gdown <id>` into the folder instead.",),
+    )
+
+
+def _spec() -> DataSetEntry:
+    return DataSetEntry(
+        "spec", "SPEC's six subsets (image2text.json, text2image.json and images per subset)", (),
+        (Manual("SPEC's data (absolute_size, relative_size, absolute_spatial, relative_spatial, existence, count)",
+                "the Hugging Face data set linked from https://github.com/wjpoom/SPEC (README, 'Data'), unpacked",
+                "spec (one folder per subset)"),),
+        recipe='[[eval]]\nname = "spec"\ndata_dir = "{root}/spec"',
+    )
+
+
 def catalogue() -> dict[str, DataSetEntry]:
-    entries = [_sugarcrepe(), _aro(), _karpathy(), _valse(), _winoground()]
+    entries = [_sugarcrepe(), _aro(), _karpathy(), _valse(), _winoground(), _crepe(), _eqben(), _imagecode(),
+               _svo_probes(), _vl_checklist(), _whatsup(), _spec()]
     return {e.name: e for e in entries}
 
 

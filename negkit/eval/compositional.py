@@ -26,7 +26,8 @@ class ShapesCompositional(Evaluator):
 
     Outputs ``<category>/acc`` and ``<category>/n`` per category, ``micro/acc`` (all items),
     ``macro/acc`` (mean over categories), ``novel/acc`` (items whose scene shows a colour-shape combination
-    held out of training) and ``ties`` (items whose two scores were equal).
+    held out of training) and ``ties`` (items whose two scores were equal). Per-item results (1 right, 0
+    wrong; item key ``"<scene row>:<category>"``) are recorded for each category, ``micro`` and ``novel``.
 
     Parameters:
         split: the shapes split whose scenes are used (test: never seen in training).
@@ -87,13 +88,17 @@ class ShapesCompositional(Evaluator):
         out: dict[str, float] = {}
         by_category: dict[str, np.ndarray] = {}
         cats = np.array([it["category"] for it in items])
+        ids = np.array([f"{it['row']}:{it['category']}" for it in items])
         for category in self.categories:
             mask = cats == category
             by_category[category] = correct[mask]
+            ctx.record_items(category, ids[mask], correct[mask])
             out[f"{category}/acc"] = float(correct[mask].mean()) if mask.any() else float("nan")
             out[f"{category}/n"] = float(mask.sum())
         out["micro/acc"], out["macro/acc"] = micro_macro(by_category)
+        ctx.record_items("micro", ids, correct)
         novel = np.array([it["novel"] for it in items], dtype=bool)
+        ctx.record_items("novel", ids[novel], correct[novel])
         out["novel/acc"] = float(correct[novel].mean()) if novel.any() else float("nan")
         out["ties"] = float((pos == neg).sum())
         ctx.meta[self.name] = {"tie_rule": TIE_RULE, "split": self.split, "scenes": len(rows),

@@ -21,6 +21,12 @@ class Labelled:
     multilabel: bool
     y: np.ndarray  # [N] class index, or [N, C] 0/1 for multi-label
 
+    def record_correct(self, ctx: Any, scores: np.ndarray, label: str) -> None:
+        """Per-item results of single-label scores: 1 where the top class is right, keyed by position (the
+        rows are the same for every run on the same data and seed). Multi-label (mAP) has no per-item result."""
+        if not self.multilabel:
+            ctx.record_items(label, [str(i) for i in range(len(self.y))], scores.argmax(axis=1) == self.y)
+
     def score(self, scores: np.ndarray, label: str) -> dict[str, float]:
         """Metrics of ``[N, C]`` class scores."""
         if self.multilabel:

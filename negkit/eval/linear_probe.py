@@ -21,7 +21,8 @@ class LinearProbe(SourceEvaluator):
     Single label (a class name or index per record): multinomial regression; outputs ``<label>/acc`` and
     ``<label>/balanced-acc``. Multi-label (a list per record): one-vs-rest, one binary regression per
     class; outputs ``<label>/mAP`` (scikit-learn's ``average_precision_score``, macro over the classes that
-    occur in the test rows). Records whose ``label`` is None are skipped.
+    occur in the test rows). Records whose ``label`` is None are skipped. Single-label probes record per
+    test image whether it was classified right (items of group ``<label>``).
 
     Train and test rows: ``train_split`` when given (with ``train_limit``), else a seeded
     ``test_fraction`` of ``split`` is held out for testing.
@@ -74,6 +75,7 @@ class LinearProbe(SourceEvaluator):
         x_test = ctx.encode_images(test.images).numpy()
         scores = self._fit_predict(x_train, train, x_test)
         out = test.score(scores, self.label)
+        test.record_correct(ctx, scores, self.label)
         out[f"{self.label}/n-train"] = float(len(train.y))
         ctx.meta[self.name + "/" + self.label] = {"split": self.split, "train_split": self.train_split,
                                                   "multilabel": test.multilabel, "c": self.c, "seed": self.seed}

@@ -46,6 +46,13 @@ def recall_at_k(similarity, positives, ks: Iterable[int] = (1, 5, 10)) -> dict[i
     correct item ranks in its top k. Ties in score are broken against the query: a correct item ranks
     below every wrong item with an equal score. Queries without any correct item are left out.
     """
+    _, hits = recall_hits(similarity, positives, ks)
+    return {k: float(h.mean()) if h.size else float("nan") for k, h in hits.items()}
+
+
+def recall_hits(similarity, positives, ks: Iterable[int] = (1, 5, 10)) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+    """Per query, whether it is found at each k (the items behind :func:`recall_at_k`): the indices of the
+    queries kept (those with a correct item) and ``{k: bool array over the kept queries}``."""
     sim = np.asarray(similarity, dtype=np.float64)
     pos = np.asarray(positives, dtype=bool)
     if sim.shape != pos.shape:
@@ -53,11 +60,11 @@ def recall_at_k(similarity, positives, ks: Iterable[int] = (1, 5, 10)) -> dict[i
     keep = pos.any(axis=1)
     sim, pos = sim[keep], pos[keep]
     if not len(sim):
-        return {k: float("nan") for k in ks}
+        return np.flatnonzero(keep), {k: np.zeros(0, dtype=bool) for k in ks}
     best_correct = np.where(pos, sim, -np.inf).max(axis=1)
     # rank of the best correct item = number of wrong items scoring >= it (pessimistic on ties)
     rank = (np.where(pos, -np.inf, sim) >= best_correct[:, None]).sum(axis=1)
-    return {k: float((rank < k).mean()) for k in ks}
+    return np.flatnonzero(keep), {k: rank < k for k in ks}
 
 
 def mean_average_precision(targets, scores) -> tuple[float, np.ndarray]:

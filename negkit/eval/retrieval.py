@@ -9,7 +9,7 @@ import numpy as np
 
 from negkit.eval.base import EvalContext
 from negkit.eval.general import SourceEvaluator
-from negkit.eval.metrics import recall_at_k
+from negkit.eval.metrics import recall_hits
 
 
 class Retrieval(SourceEvaluator):
@@ -19,7 +19,8 @@ class Retrieval(SourceEvaluator):
     as in one-record-per-caption COCO tables) are one gallery image, records whose ``caption_key`` holds a
     list give several captions, and equal caption strings are one text correct for all their images.
     Ties in similarity count against the query. Outputs ``i2t/R@k``, ``t2i/R@k`` and ``mean/R`` (the
-    mean of all of them).
+    mean of all of them). Per query, whether it was found at each k is recorded as items of the groups
+    ``i2t/R@k`` (keyed by image path, or record row) and ``t2i/R@k`` (keyed by caption text).
 
     Parameters:
         split: the split to search.
@@ -68,9 +69,12 @@ class Retrieval(SourceEvaluator):
             positives[i, t] = True
         sim = ctx.encode_images(images).numpy() @ ctx.encode_texts(texts).numpy().T
         out: dict[str, float] = {}
-        for direction, s, p in (("i2t", sim, positives), ("t2i", sim.T, positives.T)):
-            for k, value in recall_at_k(s, p, self.ks).items():
-                out[f"{direction}/R@{k}"] = value
+        image_ids = [str(key[1]) if isinstance(key, tuple) else key for key in image_index]
+        for direction, s, p, ids in (("i2t", sim, positives, image_ids), ("t2i", sim.T, positives.T, texts)):
+            kept, hits = recall_hits(s, p, self.ks)
+            for k, found in hits.items():
+                out[f"{direction}/R@{k}"] = float(found.mean()) if found.size else float("nan")
+                ctx.record_items(f"{direction}/R@{k}", [ids[q] for q in kept], found)
         out["mean/R"] = float(np.mean(list(out.values())))
         out["images"], out["texts"] = float(len(images)), float(len(texts))
         ctx.meta[self.name] = {"split": self.split, "tie_rule": "ties rank the correct item below wrong ones",

@@ -19,7 +19,8 @@ class ZeroShot(SourceEvaluator):
     Each class is the normalised mean of its prompts' text embeddings (``templates`` with ``{}`` replaced by
     the class name, as in CLIP). Records whose ``label`` is None are skipped. A single label (class name or
     index) gives ``<label>/acc`` (top-1) and ``<label>/balanced-acc`` (mean per-class recall); a list of
-    labels (multi-label) gives ``<label>/mAP`` over the classes that occur.
+    labels (multi-label) gives ``<label>/mAP`` over the classes that occur. Single-label runs record per
+    image whether it was classified right (items of group ``<label>``).
 
     Parameters:
         label: the record key holding the class (e.g. "shape" on shapes, "label" on an image folder).
@@ -60,6 +61,7 @@ class ZeroShot(SourceEvaluator):
         text /= np.linalg.norm(text, axis=1, keepdims=True)
         scores = ctx.encode_images(data.images).numpy() @ text.T
         out = data.score(scores, self.label)
+        data.record_correct(ctx, scores, self.label)
         ctx.meta[self.name + "/" + self.label] = {"split": self.split, "templates": templates,
                                                   "classes": data.names, "seed": self.seed}
         return out

@@ -8,14 +8,34 @@ from typing import Any
 
 from negkit.errors import DataError
 from negkit.report.report import fmt
-from negkit.rundir import read_metrics
+from negkit.rundir import METRICS, read_metrics
+
+
+def is_sweep_dir(path: Path) -> bool:
+    """A ``negkit sweep`` directory: it holds sweep.json and its runs under runs/."""
+    return (Path(path) / "sweep.json").is_file() and not (Path(path) / METRICS).is_file()
+
+
+def expand_sweeps(paths: Sequence[Path]) -> list[Path]:
+    """Run directories, with each sweep directory replaced by its finished runs (in name order)."""
+    out: list[Path] = []
+    for path in map(Path, paths):
+        if is_sweep_dir(path):
+            runs = sorted(d for d in (path / "runs").glob("*") if (d / METRICS).is_file())
+            if not runs:
+                raise DataError(f"{path}: a sweep directory without a finished run yet")
+            out.extend(runs)
+        else:
+            out.append(path)
+    return out
 
 
 def collect(run_dirs: Sequence[Path]) -> tuple[list[str], list[str], dict[str, dict[str, Any]]]:
-    """Run names (in the order given), the union of metric keys (sorted), and values by run then metric."""
+    """Run names (in the order given; a sweep directory gives its runs), the union of metric keys (sorted),
+    and values by run then metric."""
     names: list[str] = []
     values: dict[str, dict[str, Any]] = {}
-    for run_dir in run_dirs:
+    for run_dir in expand_sweeps(run_dirs):
         data = read_metrics(Path(run_dir))
         name = str(data.get("run", {}).get("name") or Path(run_dir).name)
         base, i = name, 2

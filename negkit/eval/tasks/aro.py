@@ -193,6 +193,7 @@ class ARO(Evaluator):
         paths = [root / it["image_path"] for it in items]
         mask, n_missing = present_images(self.name, paths, key="vg_image_dir", skip_missing=self.skip_missing,
                                          where=f"the {task} file")
+        item_ids = [i for i, ok in enumerate(mask) if ok]
         items = [it for it, ok in zip(items, mask) if ok]
         keys = [(str(root / it["image_path"]), *(float(it[f]) for f in ("bbox_x", "bbox_y", "bbox_w", "bbox_h")))
                 for it in items]
@@ -213,6 +214,7 @@ class ARO(Evaluator):
         true = text_scores(ctx, feats, [it["true_caption"] for it in items])
         false = text_scores(ctx, feats, [it["false_caption"] for it in items])
         correct = pairwise_correct(true, false)  # strict: ties go to the false caption
+        ctx.record_items(task, [f"{i}" for i in item_ids], correct)
         if task == "vg-relation":
             groups = np.array([it["relation_name"] for it in items])
             excluded = set(self.exclude_relations)
@@ -272,12 +274,14 @@ class ARO(Evaluator):
         key = "coco_image_root" if task == "coco-order" else "flickr_image_root"
         mask, n_missing = present_images(self.name, [it["image"] for it in items], key=key,
                                          skip_missing=self.skip_missing, where=f"the {task} captions")
+        item_ids = [i for i, ok in enumerate(mask) if ok]
         items = [it for it, ok in zip(items, mask) if ok]
         image_feats = ctx.encode_images([it["image"] for it in items]).numpy()
         scores = np.stack([text_scores(ctx, image_feats, [it["options"][j] for it in items]) for j in range(5)],
                           axis=1) if items else np.zeros((0, 5))
         # ARO: argmax over [true, 4 shuffles]; numpy's argmax takes the first maximum, so ties go to the true one
         correct = scores.argmax(axis=1) == 0 if len(scores) else np.zeros(0, dtype=bool)
+        ctx.record_items(task, item_ids, correct)
         acc = float(correct.mean()) if len(correct) else float("nan")
         out[f"{task}/acc"] = acc
         out[f"{task}/n"] = float(len(items))

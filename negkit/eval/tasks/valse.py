@@ -137,6 +137,7 @@ class VALSE(Evaluator):
                 correct = pairwise_correct(text_scores(ctx, feats, [it["caption"] for it in items]),
                                            text_scores(ctx, feats, [it["foil"] for it in items]))
             correct_by_piece[piece] = correct
+            ctx.record_items(piece, [it["key"] for it in items], correct)
             counts_by_piece[piece] = counts
             out[f"{piece}/acc"] = float(correct.mean()) if len(correct) else float("nan")
             out[f"{piece}/n"] = float(len(correct))

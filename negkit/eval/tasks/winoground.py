@@ -10,7 +10,7 @@ import numpy as np
 from negkit.data.sources.common import iter_jsonl, require_dir, require_file
 from negkit.errors import DataError
 from negkit.eval.base import EvalContext, Evaluator
-from negkit.eval.tasks.common import present_images
+from negkit.eval.tasks.common import image_with_suffix, present_images, two_by_two
 
 FIELDS = ("id", "image_0", "image_1", "caption_0", "caption_1")
 TIE_RULE = "strict inequalities: a tie between the two similarities counts as wrong"
@@ -59,19 +59,10 @@ class Winoground(Evaluator):
             items.append(obj)
         return (items[: self.limit] if self.limit else items), root
 
-    @staticmethod
-    def _image(root: Path, name: str) -> Path:
-        if Path(name).suffix:
-            return root / name
-        for suffix in IMAGE_SUFFIXES:
-            if (root / f"{name}{suffix}").is_file():
-                return root / f"{name}{suffix}"
-        return root / f"{name}.png"
-
     def evaluate(self, ctx: EvalContext) -> dict[str, float]:
         items, root = self.load()
-        img0 = [self._image(root, str(it["image_0"])) for it in items]
-        img1 = [self._image(root, str(it["image_1"])) for it in items]
+        img0 = [image_with_suffix(root, str(it["image_0"]), IMAGE_SUFFIXES) for it in items]
+        img1 = [image_with_suffix(root, str(it["image_1"]), IMAGE_SUFFIXES) for it in items]
         mask, n_missing = present_images(self.name, img0 + img1, key="image_dir", skip_missing=self.skip_missing,
                                          where="examples_file")
         keep = mask[: len(items)] & mask[len(items):]
@@ -79,13 +70,12 @@ class Winoground(Evaluator):
         img0 = [p for p, ok in zip(img0, keep) if ok]
         img1 = [p for p, ok in zip(img1, keep) if ok]
         i0, i1 = ctx.encode_images(img0).numpy(), ctx.encode_images(img1).numpy()
-        c0 = ctx.encode_texts([it["caption_0"] for it in items]).numpy()
-        c1 = ctx.encode_texts([it["caption_1"] for it in items]).numpy()
-        s00, s01 = (c0 * i0).sum(1), (c0 * i1).sum(1)  # s(caption, image)
-        s10, s11 = (c1 * i0).sum(1), (c1 * i1).sum(1)
-        text = (s00 > s10) & (s11 > s01)
-        image = (s00 > s01) & (s11 > s10)
-        group = text & image
+        texts = ctx.encode_texts([it["caption_0"] for it in items] + [it["caption_1"] for it in items]).numpy()
+        c0, c1 = texts[: len(items)], texts[len(items):]
+        text, image, group = two_by_two(c0, c1, i0, i1)
+        ids = [it["id"] for it in items]
+        for label, right in (("text", text), ("image", image), ("group", group)):
+            ctx.record_items(label, ids, right)
         out = _scores(text, image, group)
         out["n"] = float(len(items))
         tags = [it.get("collapsed_tag") for it in items]
