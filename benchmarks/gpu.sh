@@ -30,3 +30,15 @@ python3 -m negkit bench step --model ViT-B-32 --batch-size 512 --negatives 1 --p
 python3 benchmarks/loss.py --device cuda --amp 2>&1 | tee "$OUT/loss.txt"
 python3 -m negkit bench step --model ViT-B-32 --batch-size 512 --negatives 3 --precision amp_bf16 --device cuda \
   --loss cement --steps 20 --json "$OUT/step-k3-cement.json" 2>&1 | tee "$OUT/step-k3-cement.txt"
+# Issue 16: the exact-accumulation step (4 micro-batches of 128 vs one batch of 512, and plain summation) and the
+# LoRA step (r 16 on c_fc, c_proj, out_proj vs full fine-tuning). The LoRA step needs peft: add
+#   peft transformers accelerate huggingface-hub safetensors tokenizers
+# to the wheels above; without it the benchmark prints "skipped". Both skip cleanly without a CUDA device.
+if python3 -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)"; then
+  python3 benchmarks/scale.py accum --device cuda --model ViT-B-32 --precision amp_bf16 --micro 128 --n 4 \
+    --rounds 10 --json "$OUT/scale-accum.json" 2>&1 | tee "$OUT/scale-accum.txt"
+  python3 benchmarks/scale.py lora --device cuda --model ViT-B-32 --precision amp_bf16 --batch 256 \
+    --rounds 10 --json "$OUT/scale-lora.json" 2>&1 | tee "$OUT/scale-lora.txt"
+else
+  echo "no CUDA device: skipping the accumulation and LoRA steps" | tee "$OUT/scale-skipped.txt"
+fi

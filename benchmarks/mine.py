@@ -3,10 +3,10 @@
     .venv/bin/python benchmarks/mine.py                      # every miner, k=1, plus the num_proc 1 vs 2 stage run
     .venv/bin/python benchmarks/mine.py --miner concrete-plant --no-scaling [--warm-caches]
 
-The same as ``negkit bench mine ../shared/data/sugarcrepe --scaling`` (see ``negkit/mining/bench.py`` for
-how it measures). Options: ``--sugarcrepe DIR`` (default: ../shared/data/sugarcrepe next to the repo),
-``--no-scaling``, and every option of ``negkit bench mine`` (``--miner``, ``-k``, ``--repeats``,
-``--warm-caches``, ``--limit``, ``--json``, ...).
+The same as ``negkit bench mine tests/fixtures/sugarcrepe --scaling`` (see ``negkit/mining/bench.py`` for
+how it measures). Options: ``--sugarcrepe DIR`` (default: tests/fixtures/sugarcrepe, the seven caption
+files shipped with the tests), ``--no-scaling``, and every option of ``negkit bench mine`` (``--miner``,
+``-k``, ``--repeats``, ``--warm-caches``, ``--limit``, ``--json``, ...).
 
 Targets (issue 5): concrete-plant >= 600 captions/s per core and within 1.2x of the floor's time.
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-DEFAULT_SUGARCREPE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe"
+DEFAULT_SUGARCREPE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "sugarcrepe"
 
 
 def main(argv: list[str]) -> None:

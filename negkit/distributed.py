@@ -1,11 +1,15 @@
-"""Processes and devices: the device a run uses, the torchrun process group, and the collective helpers
-training uses. Every helper is a no-op in a single process."""
+"""Processes and devices: the device a run uses, the torchrun process group, and every collective the run
+makes (gathering features with or without gradients, sharing a scalar, broadcasting a choice of rank 0).
+
+The training loop and the pipeline use these; losses do not (they see one global batch in ``LossInputs``).
+Every helper is a no-op in a single process."""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -42,6 +46,80 @@ def gather_with_local_grad(tensor: Tensor) -> Tensor:
     dist.all_gather(parts, tensor.detach().contiguous())
     parts[rank()] = tensor
     return torch.cat(parts, dim=0)
+
+
+def gather(tensor: Tensor) -> Tensor:
+    """Concatenate ``tensor`` from every rank along dim 0, without gradients (masks, counts, ids)."""
+    if not is_distributed():
+        return tensor
+    parts = [torch.empty_like(tensor) for _ in range(world_size())]
+    dist.all_gather(parts, tensor.contiguous())
+    return torch.cat(parts)
+
+
+def share_scalar(t: Tensor | None) -> Tensor | None:
+    """Every rank computes the global loss from the same scalar; each rank's copy takes 1/world of its
+    gradient so that, after the loop's x world and DDP's mean, it gets the single-process gradient once."""
+    if t is None or not is_distributed():
+        return t
+    world = world_size()
+    return t / world + t.detach() * (1 - 1 / world)
+
+
+def any_rank(flag: bool, device: torch.device | str = "cpu") -> bool:
+    """True on every rank when ``flag`` is true on at least one (so all ranks stop at the same step)."""
+    if not is_distributed():
+        return flag
+    t = torch.tensor([1.0 if flag else 0.0], device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return bool(t.item())
+
+
+def sum_over_ranks(t: Tensor) -> Tensor:
+    """The element-wise sum of ``t`` over every rank (``t`` itself in a single process)."""
+    if is_distributed():
+        t = t.clone()
+        dist.all_reduce(t)
+    return t
+
+
+def broadcast_from_main(value: object) -> object:
+    """Rank 0's ``value`` on every rank (any picklable object)."""
+    if not is_distributed():
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+class _GatherWithGrad(torch.autograd.Function):
+    """all_gather whose backward sums every rank's gradient of this rank's slice (an all_reduce, which gloo
+    has, unlike reduce_scatter)."""
+
+    @staticmethod
+    def forward(ctx: Any, tensor: Tensor) -> Tensor:
+        ctx.rank, ctx.rows = rank(), tensor.shape[0]
+        parts = [torch.empty_like(tensor) for _ in range(world_size())]
+        dist.all_gather(parts, tensor.contiguous())
+        return torch.cat(parts, dim=0)
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        grad = grad.contiguous().clone()
+        dist.all_reduce(grad)
+        return grad[ctx.rank * ctx.rows:(ctx.rank + 1) * ctx.rows]
+
+
+def gather_with_grad(tensor: Tensor) -> Tensor:
+    """Concatenate ``tensor`` (same shape on every rank) along dim 0, with gradients flowing back to every
+    rank: a rank's slice receives the sum of all ranks' gradients on it (open_clip's ``gather_with_grad``).
+
+    For a sharded loss: each rank computes only its own rows against the gathered columns, and the sum of the
+    ranks' losses has the gradient of the global loss.
+    """
+    if not is_distributed():
+        return tensor
+    return _GatherWithGrad.apply(tensor)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,37 @@ class TrainingError(NegkitError):
     """Training cannot go on (non-finite loss, out of memory, a checkpoint that does not fit)."""
 
 
+class DiskFullError(NegkitError):
+    """No space left (or quota exceeded) while writing a file; names the file and the space it needed."""
+
+
+class RunLockedError(NegkitError):
+    """Another live process holds the run directory (or cache entry) this one wanted."""
+
+
+class IntegrityError(NegkitError):
+    """A file negkit wrote earlier no longer matches the checksum recorded when it was written."""
+
+
+class PluginError(NegkitError):
+    """A plugin's component broke its contract (raised, or returned the wrong type); names it and its plugin."""
+
+
+class Interrupted(NegkitError):
+    """The run was stopped by a signal (Ctrl-C, SIGTERM); ``exit_code`` is what the command line exits with."""
+
+    def __init__(self, message: str, *, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+    def __reduce__(self) -> tuple:
+        return (_interrupted, (str(self), self.exit_code))
+
+
+def _interrupted(message: str, exit_code: int) -> Interrupted:
+    return Interrupted(message, exit_code=exit_code)
+
+
 class SweepError(RecipeError):
     """A sweep file that cannot be read or does not validate, or a sweep that cannot start. Names the file
     and the key."""

@@ -6,15 +6,19 @@ mines first (the others then read the cache), and only rank 0 writes files and p
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import shutil
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from negkit import interrupts
 from negkit.errors import NegkitError, RecipeError
+from negkit.interrupts import handle_signals
 from negkit.recipe import Recipe
 
 # Keys that may change between a run and its --resume without --force: they do not change what is trained.
@@ -52,10 +56,37 @@ def recipe_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[s
                         for s in RESUME_SAFE)]
 
 
-def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool) -> Path | None:
-    """Check the run directory for ``resume``/``force`` and return the checkpoint to resume from (if any)."""
+def plugin_changes(saved: Any, current: list[dict[str, Any]], recipe: Recipe) -> list[str]:
+    """``"name old -> new"`` for each plugin providing one of the recipe's components whose version changed."""
+    used = recipe_components(recipe)
+
+    def versions(records: Any) -> dict[str, Any]:
+        out = {}
+        for rec in records if isinstance(records, list) else []:
+            if isinstance(rec, dict) and any(name in used.get(kind, ()) for kind, names in
+                                             (rec.get("registers") or {}).items() for name in names):
+                out[str(rec.get("name"))] = rec.get("version")
+        return out
+
+    before, now = versions(saved), versions(current)
+    return [f"plugin {name} {before.get(name, '<absent>')} -> {now.get(name, '<absent>')}"
+            for name in sorted(set(before) | set(now)) if before.get(name, "<absent>") != now.get(name, "<absent>")]
+
+
+def recipe_components(recipe: Recipe) -> dict[str, set[str]]:
+    return {"miners": {m.name for m in recipe.miners}, "losses": {x.name for x in recipe.losses},
+            "datasets": {recipe.data.name}, "evaluators": {e.name for e in recipe.eval}}
+
+
+def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool,
+                    mining: str | None = None) -> Path | None:
+    """Check the run directory for ``resume``/``force`` and return the checkpoint to resume from (if any).
+
+    Everything is checked before anything is changed: a refused ``--force`` or ``--resume`` leaves the run
+    directory as it was. Changes accepted with ``--resume --force`` are recorded in ``resumes.jsonl``."""
     from negkit import rundir as rd
-    from negkit.train.checkpoint import latest_checkpoint
+    from negkit.plugins import plugin_records
+    from negkit.train.checkpoint import checkpoint_meta, latest_checkpoint
 
     holds_run = (run_dir / rd.LOG).exists() or (run_dir / rd.CHECKPOINTS).exists() or (run_dir / rd.METRICS).exists()
     if not resume:
@@ -63,9 +94,9 @@ def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool)
             raise NegkitError(f"run directory {run_dir} already holds a run: add --resume to continue it, --force to "
                               f"start it over (deletes its checkpoints and logs), or set another run.name / --out")
         if holds_run:
-            for name in (rd.CHECKPOINTS, rd.PLOTS):
+            for name in (rd.CHECKPOINTS, rd.PLOTS, rd.REFERENCE, "tensorboard"):
                 shutil.rmtree(run_dir / name, ignore_errors=True)
-            for name in (rd.LOG, rd.METRICS, rd.REPORT):
+            for name in (rd.LOG, rd.METRICS, rd.REPORT, rd.ITEMS, rd.EVAL_META, RESUMES, MINING):
                 (run_dir / name).unlink(missing_ok=True)
         return None
     saved_path = run_dir / rd.RECIPE
@@ -73,11 +104,41 @@ def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool)
         raise NegkitError(f"--resume: {run_dir} holds no run (no {rd.RECIPE}); run without --resume, or give the "
                           f"same --out and run.name as the run to continue")
     diffs = recipe_differences(rd.read_json(saved_path), recipe.to_dict())
-    if diffs and not force:
+    plugins = plugin_changes(rd.read_json(run_dir / rd.PLUGINS), plugin_records(), recipe) \
+        if (run_dir / rd.PLUGINS).is_file() else []
+    saved_mining = rd.read_json(run_dir / MINING).get("fingerprint") if (run_dir / MINING).is_file() else None
+    if saved_mining and mining and saved_mining != mining and not diffs and not plugins:
+        plugins.append(f"the miners' output (mining fingerprint {saved_mining} -> {mining}: a file a miner reads, "
+                       f"or negkit itself, changed)")
+    if (diffs or plugins) and not force:
         shown = ", ".join(diffs[:8]) + (f" and {len(diffs) - 8} more" if len(diffs) > 8 else "")
-        raise NegkitError(f"--resume: the recipe differs from the one {run_dir} was started with, at {shown}; "
-                          f"undo the change, or add --force to resume with the new values")
-    return latest_checkpoint(run_dir / rd.CHECKPOINTS)
+        what = [f"the recipe differs from the one {run_dir} was started with, at {shown}" if diffs else "",
+                f"changed since {run_dir} was started: {', '.join(plugins)}" if plugins else ""]
+        raise NegkitError(f"--resume: {'; '.join(w for w in what if w)}; undo the change, or add --force to resume "
+                          f"with the new values (recorded in {RESUMES})")
+    checkpoint = latest_checkpoint(run_dir / rd.CHECKPOINTS)
+    if checkpoint is not None:
+        saved_model = checkpoint_meta(checkpoint).get("model")
+        if saved_model and saved_model != recipe.model.name:
+            raise NegkitError(f"--resume: {checkpoint} was trained as model {saved_model!r}, the recipe now builds "
+                              f"{recipe.model.name!r}; --force cannot change the model of a run: set model.name = "
+                              f"\"{saved_model}\", or start a new run (another run.name, or --force without --resume)")
+    if diffs or plugins:
+        record_resume(run_dir, {"recipe": diffs, "plugins": plugins})
+    return checkpoint
+
+
+RESUMES = "resumes.jsonl"
+MINING = "mining.json"
+
+
+def record_resume(run_dir: Path, changes: dict[str, Any]) -> None:
+    """Append what a ``--resume --force`` changed to ``resumes.jsonl`` (the log keeps the rest)."""
+    from negkit.atomic import write_text
+
+    path = run_dir / RESUMES
+    before = path.read_text(encoding="utf-8") if path.is_file() else ""
+    write_text(path, before + json.dumps({"time": round(time.time(), 3), **changes}) + "\n")
 
 
 def seed_everything(seed: int) -> None:
@@ -96,18 +157,42 @@ def run(recipe: Recipe, *, out: str | Path = "runs", resume: bool = False, force
 
     env = init_distributed(recipe.run.device)
     try:
-        return _run(recipe, Path(out), resume, force, env, console)
+        with handle_signals(), _run_lock(Path(out) / recipe.run_name, env.is_main):
+            return _run(recipe, Path(out), resume, force, env, console)
     except RecipeError as exc:
         raise exc.in_file(str(recipe.path) if recipe.path else None) from exc
     finally:
         close_distributed(env)
 
 
+@contextlib.contextmanager
+def _run_lock(run_dir: Path, is_main: bool) -> Iterator[None]:
+    """Rank 0 holds the run directory for the run's whole life; temporary files of dead runs are swept."""
+    if not is_main:
+        yield
+        return
+    from negkit import rundir as rd
+    from negkit.atomic import sweep_temp
+    from negkit.locks import LOCK_FILE, DirectoryLock
+
+    created = not run_dir.exists()
+    lock = DirectoryLock(run_dir, hint="or set another run.name / --out").acquire()
+    try:
+        for folder in (run_dir, run_dir / rd.CHECKPOINTS):
+            sweep_temp(folder)
+        yield
+    finally:
+        lock.release()
+        if created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:  # refused before it began
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console: Any) -> RunResult:
-    import torch
     from rich.console import Console
 
     from negkit import rundir as rd
+    from negkit.distributed import broadcast_from_main
+    from negkit.lexicon.spacy_pipeline import default_pipeline_name
     from negkit.mining.stage import mine_cached
     from negkit.plugins import plugin_records
     from negkit.report.report import write_report
@@ -115,7 +200,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     from negkit.train.evaluate import evaluate_model
     from negkit.train.feedback import Feedback
     from negkit.train.loop import Trainer, build_losses, resolve_precision
-    from negkit.train.model import check_model_name, create_model, register_model_configs
+    from negkit.train.model import create_model
 
     console = console or Console()
     where = str(recipe.path) if recipe.path else None
@@ -125,26 +210,40 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         if env.is_main:
             console.print(text, highlight=False, markup=False, soft_wrap=True)
 
-    resume_from = prepare_run_dir(run_dir, recipe, resume=resume, force=force) if env.is_main else None
+    # Everything a typo could break is checked before the run directory changes (--force deletes, --resume
+    # rewrites recipe.json).
+    seed = recipe.run.seed
+    seed_everything(seed)
+    # the model first: a wrong name, tag or checkpoint fails before anything changes on disk or mining starts
+    clip = create_model(recipe.model, env.device, seed=seed)
+    precision = resolve_precision(recipe.model.precision, env.device)
+    losses = build_losses(recipe.losses, where)
+    sampler = recipe.sampler.build(where=where)
+    data = recipe.data.build(where=where)
+    records = data.records("train")
+    captions = data.captions("train")
+
+    mining = None
+    if env.is_main and recipe.mining.k > 0 and recipe.miners:
+        from negkit.mining.stage import mining_fingerprint
+
+        mining = mining_fingerprint(recipe, captions)
+    resume_from = prepare_run_dir(run_dir, recipe, resume=resume, force=force, mining=mining) \
+        if env.is_main else None
     if env.world > 1:  # every rank resumes from the checkpoint rank 0 chose
-        box = [str(resume_from) if resume_from else None]
-        torch.distributed.broadcast_object_list(box, src=0)
-        resume_from = Path(box[0]) if box[0] else None
+        chosen = broadcast_from_main(str(resume_from) if resume_from else None)
+        resume_from = Path(chosen) if chosen else None
     if env.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
         rd.write_json(run_dir / rd.RECIPE, recipe.to_dict())
         rd.write_json(run_dir / rd.PLUGINS, plugin_records())
-        rd.write_json(run_dir / rd.ENV, rd.environment(str(env.device), env.world))
+        spacy = default_pipeline_name() if recipe.miners else None  # what miners naming none use
+        rd.write_json(run_dir / rd.ENV, {**rd.environment(str(env.device), env.world), "spacy_pipeline": spacy})
+        if mining:
+            rd.write_json(run_dir / MINING, {"fingerprint": mining})
         if resume and resume_from is None:  # killed before its first checkpoint: start over
             say(f"--resume: {run_dir} has no checkpoint yet; training from step 0")
 
-    register_model_configs(recipe.model.config_dir)  # a wrong model name fails before the mining stage
-    check_model_name(recipe.model.name)
-    seed = recipe.run.seed
-    seed_everything(seed)
-    data = recipe.data.build(where=where)
-    records = data.records("train")
-    captions = data.captions("train")
     say(f"{recipe.run_name}: {len(captions)} training captions from {recipe.data.name!r}")
 
     k = recipe.mining.k
@@ -164,31 +263,26 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     else:
         negatives = NegativeTable.empty(len(captions))
 
-    steps = total_steps(len(records), recipe.train)
-    if steps == 0 and recipe.train.epochs > 0:
-        raise RecipeError(f"the training split has {len(records)} records: fewer than one step of batch_size x "
-                          f"accum_steps = {recipe.train.batch_size * recipe.train.accum_steps}; lower "
-                          f"train.batch_size", path=where, key="train.batch_size")
-    clip = create_model(recipe.model, env.device, seed=seed)
-    precision = resolve_precision(recipe.model.precision, env.device)
     dataset = TrainDataset(records, negatives, clip.preprocess_train, seed,
                            image_negatives=recipe.mining.image_negatives)
-    losses = build_losses(recipe.losses, where)
     blind = [wl.key for wl in losses if not getattr(wl.loss, "uses_image_negatives", False)]
     if recipe.mining.image_negatives and blind:
         say(f"image negatives: not used by loss(es) {', '.join(blind)} (text negatives only)")
     started = time.time()
     train_info: dict[str, Any] = {"steps": 0}
-    if steps > 0:
+    if recipe.train.epochs > 0:  # the Trainer rejects a split too small for one step
+        steps = total_steps(len(records), recipe.train)
         tb = run_dir / "tensorboard" if recipe.report.tensorboard else None
         feedback = Feedback(steps, log_path=run_dir / rd.LOG, enabled=env.is_main, tensorboard_dir=tb,
                             console=console)
-        sampler = recipe.sampler.build(where=where)
         keep = k if recipe.mining.select == "hardest" else 0
         trainer = Trainer(clip, dataset, losses, recipe.train, seed=seed, precision=precision, env=env,
                           ckpt_dir=run_dir / rd.CHECKPOINTS, feedback=feedback, model_name=recipe.model.name,
-                          sampler=sampler, keep=keep)
+                          lora=recipe.model.lora, sampler=sampler, keep=keep)
+        if env.is_main and recipe.eval and recipe.report.reference:
+            evaluate_reference(clip, recipe, env.device, precision.autocast, data, run_dir, say)
         result = trainer.fit(resume_from)
+        interrupts.raise_if_stop_requested(f"training finished ({result.final_checkpoint}); --resume evaluates")
         train_info = {"steps": result.steps, "epochs": round(result.epochs_done, 4), "samples": result.samples,
                       "train_seconds": round(result.seconds, 2), "bad_images": result.bad_images,
                       "checkpoint": str(result.final_checkpoint) if result.final_checkpoint else None,
@@ -213,6 +307,24 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         print_results(console, recipe.run_name, metrics, run_dir, report)
     # No barrier here: the other ranks leave while rank 0 evaluates (a long evaluation must not time them out).
     return RunResult(run_dir, metrics, run_info)
+
+
+def evaluate_reference(clip: Any, recipe: Recipe, device: Any, autocast: Any, data: Any, run_dir: Path,
+                       say: Any) -> None:
+    """The recipe's evaluators on the model before its first step: ``report.md``'s reference ("before").
+    Written once to ``<run dir>/reference/`` (metrics.json, items.jsonl); a resumed run keeps it."""
+    from negkit import rundir as rd
+    from negkit.train.evaluate import evaluate_model
+
+    out = run_dir / rd.REFERENCE
+    if (out / rd.METRICS).is_file():
+        return
+    say("evaluating the model before training (the report's reference; [report] reference = false skips it)")
+    where = str(recipe.path) if recipe.path else None
+    metrics = evaluate_model(clip, recipe.eval, device, autocast, seed=recipe.run.seed, data=data, out_dir=out,
+                             where=where)
+    rd.write_json(out / rd.METRICS, {"run": {"step": 0, "model": recipe.model.name,
+                                             "pretrained": recipe.model.pretrained}, "metrics": metrics})
 
 
 def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *, console: Any = None,

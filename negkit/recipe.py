@@ -26,12 +26,23 @@ class RunConfig(_Section):
     device: str = "auto"  # auto | cpu | cuda | cuda:N
 
 
+PrecisionName = Literal["fp32", "amp", "amp_bf16"]
+
+
+class LoraSettings(_Section):
+    r: int = Field(16, ge=1)  # rank of the adapters
+    alpha: float = Field(32, gt=0)  # scaling: the update is alpha / r x B A
+    targets: list[str] = Field(default_factory=lambda: ["c_fc", "c_proj", "out_proj"])  # module names to adapt
+    dropout: float = Field(0.0, ge=0, lt=1)
+
+
 class ModelConfig(_Section):
     name: str = "ViT-B-32-quickgelu"  # any open_clip model name (or one of negkit's small configs)
     pretrained: str = ""  # open_clip tag, local checkpoint path, or "" for random init
-    precision: Literal["fp32", "amp", "amp_bf16"] = "amp_bf16"
+    precision: PrecisionName = "amp_bf16"
     config_dir: str | None = None  # extra open_clip model-config folder (open_clip.add_model_config)
     cache_dir: str | None = None  # where open_clip keeps downloaded weights
+    lora: LoraSettings | None = None  # LoRA adapters (peft) on the towers: only they train
 
 
 class MiningConfig(_Section):
@@ -70,7 +81,13 @@ class TrainConfig(_Section):
     beta2: float = 0.98
     eps: float = 1e-6
     grad_clip: float = Field(0.0, ge=0)  # max gradient norm; 0 = off
-    accum_steps: int = Field(1, ge=1)  # gradient accumulation
+    accum_steps: int = Field(1, ge=1)  # micro-batches per optimiser step
+    # "exact": the micro-batches form one batch of accum_steps x batch_size (features cached, then recomputed
+    # with gradients); "sum": plain gradient summation, each micro-batch its own loss and in-batch negatives
+    accum_mode: Literal["exact", "sum"] = "exact"
+    # each process computes the loss of its own images and texts against the gathered batch (open_clip's
+    # local_loss + gather_with_grad): per-process logits shrink with the number of processes
+    sharded_loss: bool = False
     checkpoint_every: int = Field(500, ge=0)  # steps; 0 = only the final checkpoint
     keep_checkpoints: int = Field(2, ge=1)  # last N kept besides the final one
     compile: bool = False  # torch.compile the model (GPU)
@@ -85,6 +102,8 @@ class TrainConfig(_Section):
 class ReportConfig(_Section):
     plots: bool = True
     tensorboard: bool = False  # also log to <run dir>/tensorboard when tensorboard is installed
+    reference: bool = True  # evaluate the model before training too: report.md's "before" column
+    headline: list[str] = Field(default_factory=list)  # metric keys report.md opens with; [] = the defaults
 
 
 SECTIONS: dict[str, type[_Section]] = {

@@ -6,7 +6,10 @@
   plugins.json    loaded plugins, their versions and what they register
   env.json        python, torch, open_clip, negkit versions; device; processes
   log.jsonl       one JSON object per logged step
-  checkpoints/    step-N.pt (last N kept) and final.pt
+  checkpoints/    step-N.pt (last N kept) and final.pt, each with <name>.checksum.json
+  mining.json     the mining fingerprint the run trained on
+  resumes.jsonl   what each --resume --force changed
+  .negkit.lock    held by the live run (negkit.locks.DirectoryLock)
   metrics.json    {"run": {...}, "metrics": {"<evaluator>/<metric>": value}}
   items.jsonl     per-item results: {"group": "<evaluator>/<group>", "item": key, "value": 1.0}
   report.md       metrics table and plots/
@@ -18,12 +21,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import sys
 from pathlib import Path
 from typing import Any
 
+from negkit.atomic import atomic_write, write_text
 from negkit.errors import DataError
 
 RECIPE = "recipe.json"
@@ -36,14 +39,12 @@ CHECKPOINTS = "checkpoints"
 PLOTS = "plots"
 EVAL_META = "eval_meta.json"
 ITEMS = "items.jsonl"
+REFERENCE = "reference"  # the step-0 evaluation: its own metrics.json, items.jsonl and eval_meta.json
 
 
 def write_json(path: Path, data: Any) -> None:
     """Atomic JSON write (temp file + rename): a killed run never leaves half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(_finite(data), indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_text(path, json.dumps(_finite(data), indent=2, sort_keys=False) + "\n")
 
 
 def _finite(value: Any) -> Any:
@@ -100,16 +101,25 @@ def environment(device: str = "cpu", world: int = 1) -> dict[str, Any]:
 
 def read_log(run_dir: Path) -> list[dict[str, Any]]:
     """The records of ``log.jsonl`` (a torn last line from a killed run is skipped)."""
-    path = run_dir / LOG
-    if not path.is_file():
+    return [record for _, record in log_lines(Path(run_dir) / LOG)]
+
+
+def log_lines(path: Path) -> list[tuple[bytes, dict[str, Any]]]:
+    """Each readable record of a JSON Lines log with its raw line. Torn or damaged lines (half a line, bytes
+    that are not UTF-8, NUL padding a crash left) are skipped, never fatal: the log is a record, not state."""
+    try:
+        raw = Path(path).read_bytes()
+    except FileNotFoundError:
         return []
-    records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
+    out = []
+    for line in raw.split(b"\n"):
         try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
             continue
-    return records
+        if isinstance(record, dict):
+            out.append((line, record))
+    return out
 
 
 def read_metrics(run_dir: Path) -> dict[str, Any]:
@@ -124,13 +134,10 @@ def read_metrics(run_dir: Path) -> dict[str, Any]:
 
 def write_items(path: Path, items: dict[str, tuple[list[str], list[float]]]) -> None:
     """Per-item results as JSON Lines (atomic), one row per (group, item)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with tmp.open("w", encoding="utf-8") as fh:
+    with atomic_write(path) as fh:
         for group, (ids, values) in items.items():
             for item, value in zip(ids, values):
                 fh.write(json.dumps({"group": group, "item": item, "value": _finite(value)}) + "\n")
-    os.replace(tmp, path)
 
 
 def read_items(run_dir: Path) -> dict[str, dict[str, float]]:

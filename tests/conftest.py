@@ -1,12 +1,13 @@
 import os
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-SHARED = REPO.parent / "shared"
-SUGARCREPE = SHARED / "data" / "sugarcrepe"
+# SugarCrepe's seven caption files (MIT, licence beside them), shipped so that a plain clone runs every test.
+SUGARCREPE = REPO / "tests" / "fixtures" / "sugarcrepe"
 
 
 @pytest.fixture(autouse=True)
@@ -23,8 +24,6 @@ def _fresh_plugin_host(monkeypatch):
 
 @pytest.fixture
 def sugarcrepe_dir() -> Path:
-    if not SUGARCREPE.is_dir():
-        pytest.skip(f"SugarCrepe caption files not found at {SUGARCREPE}")
     return SUGARCREPE
 
 
@@ -35,3 +34,15 @@ def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None):
     full_env = {**os.environ, **(env or {})}
     return subprocess.run([sys.executable, "-m", "negkit", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd or REPO, timeout=600)
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 2 MB tmpfs (root only; skipped where it cannot be mounted): a really full disk."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], capture_output=True)
+    if done.returncode:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=False)

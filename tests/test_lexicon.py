@@ -89,12 +89,25 @@ def test_pipeline_falls_back_to_an_installed_english_pipeline():
         warnings.simplefilter("always")
         name = spacy_pipeline.resolve_pipeline_name("en_core_web_sm")
     assert name in installed
-    if name != "en_core_web_sm":
-        assert any("not installed" in str(w.message) for w in caught)
+    assert not caught  # the default resolves silently: en_core_web_sm, else the same pipeline re-uploaded
+    assert name == spacy_pipeline.default_pipeline_name()
     nlp = spacy_pipeline.load_pipeline("en_core_web_sm")
     assert "parser" not in nlp.pipe_names and "ner" not in nlp.pipe_names and "tagger" in nlp.pipe_names
     assert "parser" in spacy_pipeline.load_pipeline("en_core_web_sm", parser=True).pipe_names
     assert spacy_pipeline.load_pipeline("en_core_web_sm") is nlp  # cached
+
+
+def test_a_named_pipeline_that_is_missing_warns(monkeypatch):
+    import spacy
+
+    monkeypatch.setattr(spacy.util, "is_package", lambda name: name == "en_core_web_md")
+    monkeypatch.setattr(spacy_pipeline, "installed_english_pipelines", lambda: ["en_core_web_md"])
+    spacy_pipeline.resolve_pipeline_name.cache_clear()
+    with pytest.warns(UserWarning, match="'en_core_web_lg' is not installed; using 'en_core_web_md'"):
+        assert spacy_pipeline.resolve_pipeline_name("en_core_web_lg") == "en_core_web_md"
+    with pytest.warns(UserWarning, match="'en_core_web_sm' is not installed"):  # no re-upload to take silently
+        assert spacy_pipeline.resolve_pipeline_name("en_core_web_sm") == "en_core_web_md"
+    spacy_pipeline.resolve_pipeline_name.cache_clear()
 
 
 def test_missing_pipeline_errors_name_the_install_command(monkeypatch):

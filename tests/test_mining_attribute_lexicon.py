@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
+from conftest import SUGARCREPE
 
 from negkit.mining.attribute_lexicon import LEXICONS, AttributeLexicon
 from negkit.plugins import get_component
 from negkit.testing import MinerContract
-
-SUGARCREPE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe"
 
 
 class TestAttributeLexiconContract(MinerContract):
@@ -95,7 +93,6 @@ def test_deterministic_per_seed_and_seed_matters():
     assert any(mine(caption, k=3, seed=s) != mine(caption, k=3, seed=1) for s in range(2, 6))
 
 
-@pytest.mark.skipif(not SUGARCREPE.is_dir(), reason="shared SugarCrepe captions not present")
 def test_real_captions_edit_attribute_words_only():
     captions = []
     for f in sorted(SUGARCREPE.glob("*.json")):

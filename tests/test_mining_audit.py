@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from conftest import SUGARCREPE
 
 from negkit.data.caption_files import read_captions
 from negkit.errors import DataError
@@ -101,10 +101,6 @@ def test_cli_audit_needs_captions(capsys):
     assert "--captions" in capsys.readouterr().err
 
 
-SUGARCREPE = Path(__file__).resolve().parents[2] / "shared" / "data" / "sugarcrepe"
-
-
-@pytest.mark.skipif(not SUGARCREPE.is_dir(), reason="shared SugarCrepe captions not present")
 def test_audit_orders_the_concreteness_controls_on_real_captions():
     """The audit shows what the paper's controls are for: concrete-plant edits more concrete words than
     random-word, which edits more concrete words than abstract-first."""
@@ -119,6 +115,10 @@ def test_audit_orders_the_concreteness_controls_on_real_captions():
     assert means["concrete-plant"] > means["random-word"] + 0.3 > means["abstract-first"] + 0.6
 
 
+CAPTIONS = ("a red car", "two cats", "the idea of it", "a blue bus", "a green tree", "one dog", "a red ball",
+            "three birds", "a blue cup", "a green bowl")
+
+
 def test_cli_audit_a_recipe_uses_its_data_and_miners(tmp_path, capsys):
     from negkit.cli import main
     from negkit.data.base import DataSource
@@ -130,7 +130,7 @@ def test_cli_audit_a_recipe_uses_its_data_and_miners(tmp_path, capsys):
         name = "audit-captions"
 
         def records(self, split="train"):
-            return [{"image": None, "caption": c} for c in ("a red car", "two cats", "the idea of it")]
+            return [{"image": None, "caption": c} for c in CAPTIONS]
 
     recipe = tmp_path / "r.toml"
     recipe.write_text('[data]\nsource = "audit-captions"\n[mining]\nk = 2\n'
@@ -138,6 +138,13 @@ def test_cli_audit_a_recipe_uses_its_data_and_miners(tmp_path, capsys):
     with registered_components(datasets=[Captions]):
         main(["audit", str(recipe), "--json"])
     (report,) = json.loads(capsys.readouterr().out)
-    assert report["miner"] == "attribute-lexicon" and report["captions"] == 3
-    assert report["coverage"] == pytest.approx(1 / 3)  # only colours: "two cats" is left alone
-    assert report["negatives"] == 2 and set(report["kinds"]) == {"replace-colour"}
+    from negkit.mining.quality import split_captions
+
+    mined, judged = split_captions(CAPTIONS)  # the judge part trains the blind judge and is never mined
+    coloured = [c for c in mined if c.split()[1] in ("red", "blue", "green")]
+    assert judged and coloured and len(coloured) < len(mined)
+    assert report["miner"] == "attribute-lexicon" and report["captions"] == len(mined)
+    # only colours: "two cats" is left alone
+    assert report["coverage"] == pytest.approx(len(coloured) / len(mined))
+    assert report["negatives"] == 2 * len(coloured) and set(report["kinds"]) == {"replace-colour"}
+    assert report["blind_accuracy"] is not None

@@ -34,3 +34,18 @@ def test_bench_mine_user_errors_are_one_line(tmp_path):
     caps.write_text("a dog on a bench\n")
     unknown = run_cli("bench", "mine", str(caps), "--miner", "concrete-plantt")
     assert unknown.returncode == 1 and "concrete-plant" in unknown.stderr and "Traceback" not in unknown.stderr
+
+
+def test_bench_mine_is_a_library_call(tmp_path):
+    """What the command prints comes from ``negkit.mining.bench.bench_mine``: tests and plugins can call it."""
+    import pytest
+
+    from negkit.errors import DataError
+    from negkit.mining.bench import bench_mine
+
+    res = bench_mine(["a red car next to a blue house", "two dogs on the grass"] * 5, ["ngram-shuffle"], k=1,
+                     batch_size=4, repeats=1)
+    assert [t.name for t in res.timings] == ["ngram-shuffle"] and res.as_dict()["captions"] == 10
+    assert res.table().row_count == 1 and res.notes() == []
+    with pytest.raises(DataError, match="empty.txt: no captions in it"):
+        bench_mine([], source="empty.txt")

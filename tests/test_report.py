@@ -118,3 +118,37 @@ def test_per_item_results_are_written_per_evaluator_and_read_back(tmp_path):
     assert read_items(tmp_path) == {"two[0]/swap": {"k1": 1.0, "k2": 0.0}, "two[1]/swap": {"k1": 1.0, "k2": 0.0}}
     with pytest.raises(ValueError, match="2 ids but 1 values"):
         ctx.record_items("x", ["a", "b"], [1])
+
+
+def test_report_opens_with_the_headline_against_the_step_0_reference_and_a_category_chart(tmp_path):
+    after = {"sugarcrepe/swap-att/acc": 0.75, "sugarcrepe/add-obj/acc": 0.9, "sugarcrepe/micro/acc": 0.8,
+             "sugarcrepe/macro/acc": 0.825, "sugarcrepe/swap-att/n": 4.0, "retrieval/mean/R": 0.5}
+    run_dir = _fake_run(tmp_path, "h", after)
+    write_json(run_dir / "reference" / "metrics.json", {"run": {"step": 0}, "metrics": {
+        "sugarcrepe/swap-att/acc": 0.5, "sugarcrepe/add-obj/acc": 0.6, "sugarcrepe/macro/acc": 0.55,
+        "retrieval/mean/R": None}})
+    text = write_report(run_dir).read_text()
+    head, rest = text.split("## Run", 1)
+    assert "## Headline" in head and "before its first training step" in head
+    assert "| sugarcrepe/macro/acc | 0.5500 | 0.8250 | +0.2750 |" in head
+    assert "| retrieval/mean/R | - | 0.5000 | - |" in head  # an unknown reference value: no change claimed
+    assert "swap-att" not in head.replace("(plots/categories.png)", "")  # categories: in the chart, not the headline
+    assert "![accuracy per category](plots/categories.png)" in head
+    assert (run_dir / "plots" / "categories.png").read_bytes()[:4] == b"\x89PNG"
+    assert "| sugarcrepe/swap-att/acc | 0.7500 |" in rest  # then the full table
+
+
+def test_report_headline_takes_the_recipes_keys_and_says_when_there_is_no_reference(tmp_path):
+    from negkit.report.report import category_accuracies, headline_keys
+
+    run_dir = _fake_run(tmp_path, "n", {"zero-shot/shape/acc": 0.4, "retrieval/mean/R": 0.2})
+    recipe = json.loads((run_dir / "recipe.json").read_text())
+    write_json(run_dir / "recipe.json", {**recipe, "report": {"headline": ["zero-shot/shape/acc", "nope/acc"]}})
+    text = write_report(run_dir, plots=False).read_text()
+    assert "(no reference: the run did not train" in text
+    assert "| zero-shot/shape/acc | 0.4000 |" in text.split("## Run")[0]
+    assert "retrieval/mean/R" not in text.split("## Run")[0]
+    assert "headline names metrics this run does not have: nope/acc" in text
+    assert headline_keys({"a/macro/acc": 1.0, "a/x/acc": 1.0, "b/mean/R": 1.0}) == ["a/macro/acc", "b/mean/R"]
+    assert category_accuracies({"a/macro/acc": 1.0, "a/micro/acc": 1.0, "a/x/acc": 0.5, "a/x/n": 3.0,
+                                "a/novel/acc": 0.1}) == {"a": {"x": 0.5}}

@@ -26,6 +26,18 @@ def test_plain_lines_when_not_a_terminal(tmp_path):
     assert {k: v for k, v in logged.items() if k != "time"} == RECORD
 
 
+def test_plain_lines_are_at_most_one_per_5_percent_but_the_log_has_every_record(tmp_path):
+    out = io.StringIO()
+    fb = Feedback(200, log_path=tmp_path / "log.jsonl", console=Console(file=out, force_terminal=False, width=200))
+    fb.start(0)
+    for step in range(1, 201):
+        fb.log({**RECORD, "step": step})
+    fb.close()
+    printed = [int(line.split()[1].split("/")[0]) for line in out.getvalue().splitlines()]
+    assert printed == [1, *range(11, 200, 10), 200]
+    assert len((tmp_path / "log.jsonl").read_text().splitlines()) == 200
+
+
 def test_progress_bar_on_a_terminal_and_nothing_from_other_ranks(tmp_path):
     out = io.StringIO()
     fb = Feedback(4, log_path=tmp_path / "log.jsonl", console=Console(file=out, force_terminal=True, width=120))

@@ -28,7 +28,8 @@ def _final_weights(run_dir) -> dict[str, torch.Tensor]:
 
 
 def test_run_writes_the_run_directory(tmp_path):
-    raw = recipe_dict(data={"n": 32}, report={"plots": True}, train={"checkpoint_every": 2, "keep_checkpoints": 1})
+    raw = recipe_dict(data={"n": 32}, report={"plots": True, "headline": ["test-retrieval/swap/acc"]},
+                      train={"checkpoint_every": 2, "keep_checkpoints": 1})
     result = run_world(raw, tmp_path)
     run_dir = tmp_path / "tiny"
     assert result.run_dir == run_dir
@@ -39,6 +40,13 @@ def test_run_writes_the_run_directory(tmp_path):
     assert "test-components" in {p["name"] for p in json.loads((run_dir / "plugins.json").read_text())}
     env = json.loads((run_dir / "env.json").read_text())
     assert env["torch"] == torch.__version__ and env["open_clip_torch"] and env["device"] == "cpu"
+    reference = json.loads((run_dir / "reference" / "metrics.json").read_text())  # the step-0 evaluation
+    assert reference["run"]["step"] == 0 and set(reference["metrics"]) == set(result.metrics)
+    headline = (run_dir / "report.md").read_text().split("## Run")[0]
+    assert "before its first training step" in headline and "| test-retrieval/swap/acc |" in headline
+    from negkit.lexicon.spacy_pipeline import installed_english_pipelines
+
+    assert env["spacy_pipeline"] in installed_english_pipelines()  # the pipeline a miner naming none uses
 
     log = [json.loads(line) for line in (run_dir / "log.jsonl").read_text().splitlines()]
     assert [r["step"] for r in log] == [1, 2, 3, 4]
@@ -59,7 +67,8 @@ def test_run_writes_the_run_directory(tmp_path):
     assert (run_dir / "plots" / "diagnostics.png").is_file()
 
     ckpts = sorted(p.name for p in (run_dir / "checkpoints").iterdir())
-    assert ckpts == ["final.pt", "step-2.pt"]  # keep_checkpoints = 1; step 4 is the final one
+    # keep_checkpoints = 1; step 4 is the final one; each with the checksum recorded when it was written
+    assert ckpts == ["final.pt", "final.pt.checksum.json", "step-2.pt", "step-2.pt.checksum.json"]
     final = read_checkpoint(run_dir / "checkpoints" / "final.pt")
     assert final["negkit"]["step"] == 4 and final["negkit"]["model"] == "negkit-tiny"
     model = open_clip.create_model("negkit-tiny")  # a negkit checkpoint is an open_clip checkpoint too

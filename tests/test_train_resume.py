@@ -33,7 +33,9 @@ def test_atomic_save_leaves_no_partial_file(tmp_path, monkeypatch):
     with pytest.raises(OSError):
         atomic_save({"a": torch.zeros(3)}, target)
     assert torch.equal(read_checkpoint(target)["a"], torch.ones(3))  # the old file is intact
-    assert [p.name for p in target.parent.iterdir()] == ["step-1.pt"]  # and no temp file is left
+    # no temp file is left, and the checksum still describes the old file
+    assert sorted(p.name for p in target.parent.iterdir()) == ["step-1.pt", "step-1.pt.checksum.json"]
+    assert read_checkpoint(target) is not None
 
 
 def test_prune_keeps_the_newest_and_the_final(tmp_path):

@@ -191,7 +191,7 @@ def main(argv: list[str]) -> None:
         run_world(raw, Path(argv[1]), resume="--resume" in argv, force="--force" in argv)
     except NegkitError as exc:
         print(f"negkit: error: {exc}", file=sys.stderr)
-        sys.exit(1)
+        sys.exit(getattr(exc, "exit_code", 1))
 
 
 # -- tests of the world itself --------------------------------------------------------------------------------

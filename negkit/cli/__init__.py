@@ -16,7 +16,8 @@ import warnings
 import click
 import typer
 
-from negkit.errors import NegkitError
+from negkit.errors import Interrupted, NegkitError
+from negkit.interrupts import handle_signals, was_interrupted
 
 
 def _load_commands() -> None:
@@ -38,21 +39,49 @@ def main(argv: list[str] | None = None) -> None:
     if not debug:
         warnings.formatwarning = _format_warning
     command = typer.main.get_command(app)
+    args = sys.argv[1:] if argv is None else list(argv)
     try:
-        # click returns a typer.Exit's code instead of exiting when standalone_mode is off
-        code = command.main(args=argv, prog_name="negkit", standalone_mode=False)
+        with handle_signals():
+            # click returns a typer.Exit's code instead of exiting when standalone_mode is off
+            code = command.main(args=args, prog_name="negkit", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
+    except Interrupted as exc:
+        err_console.print(f"negkit: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(exc.exit_code)
     except (click.exceptions.Abort, KeyboardInterrupt):
-        err_console.print("negkit: interrupted")
-        sys.exit(130)
+        _interrupted(err_console, args)
     except NegkitError as exc:
         if debug:
             raise
         err_console.print(f"negkit: error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(1)
+    except BaseException:
+        # Ctrl-C surfaces as whatever it interrupted: a worker pool's TimeoutError, a RuntimeError from inside
+        # torch.save. It is still an interruption.
+        if was_interrupted() and not debug:
+            _interrupted(err_console, args)
+        raise
+    if was_interrupted() or code == 130:  # typer turns a KeyboardInterrupt into a silent return code 130
+        _interrupted(err_console, args)
     if isinstance(code, int) and code:
         sys.exit(code)
+
+
+def _interrupted(console, args: list[str]) -> None:  # noqa: ANN001 - a rich Console
+    """One line, exit 130, and how to pick up where it stopped."""
+    import shlex
+
+    command = args[0] if args else ""
+    if command == "run":
+        again = [a for a in args if a != "--force"] + ([] if "--resume" in args else ["--resume"])
+        hint = f"; resume with: negkit {shlex.join(again)}"
+    elif command == "mine":
+        hint = f"; finished shards are kept: negkit {shlex.join(args)} mines only the rest"
+    else:
+        hint = ""
+    console.print(f"negkit: interrupted{hint}", highlight=False, markup=False, soft_wrap=True)
+    sys.exit(130)

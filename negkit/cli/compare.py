@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from negkit.atomic import write_text
 from negkit.cli.app import app, console
 
 
@@ -28,7 +29,7 @@ def compare(
             console.print(sweep_markdown(*summarise(path)), markup=False, highlight=False, soft_wrap=True)
     if markdown is not None:
         markdown.parent.mkdir(parents=True, exist_ok=True)
-        markdown.write_text(markdown_table(run_dirs), encoding="utf-8")
+        write_text(markdown, markdown_table(run_dirs))
         console.print(f"wrote {markdown}", highlight=False)
     if plot is not None:
         console.print(f"wrote {plot_comparison(run_dirs, plot)}", highlight=False)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from negkit.atomic import atomic_write
 from negkit.errors import DataError, NegkitError
 
 SUGARCREPE_URL = "https://raw.githubusercontent.com/RAIVNLab/sugar-crepe/main/data/{}.json"
@@ -348,7 +349,7 @@ def download(entry: DataSetEntry, root: Path, *, force: bool = False, require_ch
         status = "downloaded" if f.sha256 else "unpinned"
         results.append(FileResult(dest, status, digest))
         log(f"{'verified   ' if f.sha256 else 'unpinned   '} {dest}  sha256 {digest}")
-    with open(to / "SHA256SUMS", "w", encoding="utf-8") as sums:
+    with atomic_write(to / "SHA256SUMS") as sums:
         for r in results:
             sums.write(f"{r.sha256}  {r.dest.name}\n")
     return results

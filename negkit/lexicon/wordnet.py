@@ -197,3 +197,149 @@ def _parent(synset: SynsetLine) -> SynsetLine | None:
     if len(parents) < 2:
         return parents[0] if parents else None
     return max(parents, key=lambda h: (lines.min_depth(h), h.name))
+
+
+# -- senses that fit a caption, and relations that keep a caption true ---------------------------------------
+
+_GLOSS_WORD = __import__("re").compile(r"[a-z]+")
+_STOP = frozenset("a an the of or and to in on at by for with from as is are be that which this it its their "
+                  "his her something someone used especially usually often one any some who whose into than "
+                  "other more most very not such being having has have etc e g".split())
+
+
+@word_cache
+def senses(lemma: str, upos: str, n: int) -> tuple[SynsetLine, ...]:
+    """The first ``n`` senses of ``lemma`` for ``upos`` (physical senses first for nouns)."""
+    return tuple(_senses(lemma, upos, n))
+
+
+@functools.lru_cache(maxsize=50_000)
+def signature(synset: SynsetLine) -> frozenset[str]:
+    """Words that describe a sense (extended Lesk): its gloss's content words, its lemmas, and the lemmas
+    of its hypernyms."""
+    from negkit.lexicon.norms import lemmas
+
+    lines = synset_lines()
+    out: set[str] = set()
+    for word in _GLOSS_WORD.findall(lines.gloss(synset).lower()):
+        if word not in _STOP and len(word) > 2:
+            out.add(word)
+            out.update(lemmas(word))
+    # hyponyms would add the most words, but a broad sense has hundreds of them: parsing them cold cost more
+    # than the rest of mining a caption
+    for related in (synset, *lines.related(synset, HYPERNYM)):
+        for name in related.lemma_names:
+            out.update(name.lower().split("_"))
+    return frozenset(out - _STOP)
+
+
+def fitting_sense(lemma: str, upos: str, context: frozenset[str], n: int) -> SynsetLine | None:
+    """Of the first ``n`` senses, the one whose ``signature`` shares most words with ``context`` (the
+    caption's other lemmas); ties go to the more frequent sense. None when WordNet lacks the word."""
+    found = senses(lemma, upos, n)
+    if not found:
+        return None
+    if len(found) == 1 or not context:
+        return found[0]
+    best, best_overlap = found[0], 0
+    for synset in found[1:]:
+        overlap = len(signature(synset) & context)
+        if overlap > best_overlap:
+            best, best_overlap = synset, overlap
+    if best is not found[0] and len(signature(found[0]) & context) >= best_overlap:
+        return found[0]
+    return best
+
+
+@word_cache
+def sense_replacements(lemma: str, upos: str, pos: str, offset: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(antonyms, co-hyponyms) of ``lemma`` in one sense (the synset at ``pos``/``offset``), as
+    ``antonyms`` and ``cohyponyms`` give them for a word's first senses."""
+    lines = synset_lines()
+    synset = lines.get(pos, offset)
+    name = lemma.replace(" ", "_").lower()
+    heads = lines.related(synset, ("&",)) if synset.pos == "s" else []
+    own = [(synset, i) for i, n in enumerate(synset.lemma_names) if n.lower() == name]
+    ants: dict[str, None] = {}
+    for source, index in own + [(head, i) for head in heads for i in range(len(head.lemma_names))]:
+        found = sorted(((p.target.lemma_names[p.target_lemma], p.target) for p in lines.lemma_pointers(source, "!")
+                        if p.source == index), key=lambda a: a[0])
+        ants.update(dict.fromkeys(_words([n for ant, target in found for n in (ant, target.lemma_names[0])])))
+    if upos == "ADJ":
+        sisters = cohyponyms(lemma, upos, 1)
+    else:
+        sisters = _exclude_synonyms(lemma, upos, _relatives([synset]))
+    return tuple(ants), sisters
+
+
+@word_cache
+def _ancestry(lemma: str, upos: str) -> tuple[frozenset, frozenset]:
+    """(the synsets of every sense of ``lemma``, those synsets and all their hypernyms at any depth)."""
+    lines = synset_lines()
+    own = _senses(lemma, upos, None)
+    seen: set[tuple[str, int]] = set()
+    stack = list(own)
+    while stack:
+        synset = stack.pop()
+        key = (synset.pos, synset.offset)
+        if key in seen:
+            continue
+        seen.add(key)
+        stack.extend(lines.related(synset, HYPERNYM))
+    return frozenset((s.pos, s.offset) for s in own), frozenset(seen)
+
+
+def taxonomic_relation(original: str, new: str, upos: str) -> str | None:
+    """How WordNet relates ``new`` to ``original`` (lemmas, any senses), when the change can leave a caption
+    true: "synonym" (a shared synset), "hypernym" (``new`` is more general, at any depth) or "hyponym"
+    (``new`` is more specific); None otherwise."""
+    if original == new:
+        return "synonym"
+    if upos == "NOUN" and _kind_of(new, original):
+        return "hyponym"  # named as a kind of it: "flower" -> "wildflower", "table" -> "coffee table"
+    if upos == "NOUN" and _kind_of(original, new):
+        return "hypernym"
+    if upos not in WN_POS:
+        return None
+    own_a, up_a = _ancestry(original, upos)
+    own_b, up_b = _ancestry(new, upos)
+    if own_a & own_b:
+        return "synonym"
+    if own_b & up_a:
+        return "hypernym"
+    if own_a & up_b:
+        return "hyponym"
+    return None
+
+
+def _kind_of(compound: str, head: str) -> bool:
+    """Whether ``compound`` is ``head`` with a word before it ("wildflower", "coffee table"; not "unhappy")."""
+    compound, head = compound.replace("-", " "), head.replace("-", " ")
+    if len(head) < 3 or len(compound) <= len(head) or not compound.endswith(head):
+        return False
+    modifier = compound[:-len(head)].strip()
+    return len(modifier) >= 3 and has_sense(modifier.split()[-1], "NOUN") or has_sense(modifier, "ADJ")
+
+
+@word_cache
+def gender(lemma: str) -> str | None:
+    """"m" or "f" when every sense of the noun ``lemma`` that is a person is male or female ("man", "girl"),
+    else None; read from WordNet's hypernyms (male person, female person)."""
+    lines = synset_lines()
+    marks = {}
+    for mark, head in (("m", "male"), ("f", "female")):
+        for synset in lines.synsets(head, "n"):
+            if synset.lexname == "noun.person":
+                marks[(synset.pos, synset.offset)] = mark
+    _, up = _ancestry(lemma, "NOUN")
+    found = {marks[key] for key in up if key in marks}
+    return found.pop() if len(found) == 1 else None
+
+
+@word_cache
+def animate(lemma: str) -> bool:
+    """Whether the noun names a person or an animal: its most likely physical sense does, and none of its
+    three most frequent senses is an artifact ("printer" is first a person in WordNet, but also a machine)."""
+    found = _senses(lemma, "NOUN", 3)
+    return bool(found) and found[0].lexname in ("noun.person", "noun.animal") and \
+        not any(s.lexname == "noun.artifact" for s in found)

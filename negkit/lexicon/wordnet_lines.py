@@ -92,6 +92,13 @@ class SynsetLines:
             found = self._depths[key] = 1 + min(map(self.min_depth, parents)) if parents else 0
         return found
 
+    def gloss(self, line: SynsetLine) -> str:
+        """The synset's definition and examples, as written after the "|" of its data line."""
+        data = self._file(DATA_FILES[line.pos])
+        end = data.find(b"\n", line.offset)
+        row = data[line.offset:end if end >= 0 else len(data)]
+        return row.split(b"|", 1)[1].decode("utf-8").strip() if b"|" in row else ""
+
     def _pointers_of(self, line: SynsetLine) -> tuple[tuple[str, str, int, str], ...]:
         key = (line.pos, line.offset)
         found = self._pointers.get(key)

@@ -56,6 +56,7 @@ class Cement(Loss):
 
     name = "cement"
     uses_image_negatives = True
+    shardable = True
 
     def __init__(
         self,

@@ -17,6 +17,7 @@ class ClipLoss(Loss):
     """
 
     name = "clip"
+    shardable = True
 
     def __init__(self) -> None:
         super().__init__()

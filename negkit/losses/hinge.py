@@ -31,6 +31,7 @@ class Hinge(Loss):
     """
 
     name = "hinge"
+    shardable = True
 
     def __init__(self, threshold: float = 0.1, thresholds: dict[str, float] | None = None) -> None:
         super().__init__()
@@ -57,10 +58,11 @@ class Hinge(Loss):
 
     def forward(self, inputs: LossInputs) -> dict[str, Tensor]:
         pos, neg = own_similarities(inputs)
-        mask = inputs.neg_mask.to(torch.bool)
+        rows = inputs.own_rows
+        mask = inputs.neg_mask.to(torch.bool)[rows]
         with full_precision(pos.device):
-            violation = torch.relu(self.gaps(inputs, pos.dtype) + neg - pos[:, None]) * mask
-            n_valid = mask.sum().clamp(min=1)
+            violation = torch.relu(self.gaps(inputs, pos.dtype)[rows] + neg - pos[:, None]) * mask
+            n_valid = inputs.neg_mask.to(torch.bool).sum().clamp(min=1)  # of the whole batch (sharded: all rows)
             loss = violation.sum() / n_valid
         with torch.no_grad():
             active = ((violation > 0) & mask).sum().to(pos.dtype) / n_valid

@@ -32,6 +32,7 @@ class HardNegativeCE(Loss):
     """
 
     name = "hn-ce"
+    shardable = True
 
     def __init__(self, focal_gamma: float = 0.0, label_smoothing: float = 0.0) -> None:
         super().__init__()
@@ -47,7 +48,9 @@ class HardNegativeCE(Loss):
 
     def forward(self, inputs: LossInputs) -> dict[str, Tensor]:
         pos, neg = own_similarities(inputs)
-        mask = inputs.neg_mask.to(torch.bool)
+        mask = inputs.neg_mask.to(torch.bool)[inputs.own_rows]
+        # images that count, in the whole batch (under a sharded loss the other rows live on other processes)
+        counted = inputs.neg_mask.to(torch.bool).any(dim=1).sum().clamp(min=1)
         with full_precision(pos.device):
             scale = inputs.logit_scale.to(pos.dtype)
             logits = scale * torch.cat([pos[:, None], neg], dim=1)
@@ -64,7 +67,7 @@ class HardNegativeCE(Loss):
                                 eps * mask.to(pos.dtype) / n_valid.clamp(min=1).to(pos.dtype)], dim=1)
             weight = (1.0 - logp.exp()).clamp(min=0.0) ** self.focal_gamma if self.focal_gamma else 1.0
             per_image = -(target * weight * logp).sum(dim=1)
-            loss = (per_image * counts).sum() / counts.sum().clamp(min=1)
+            loss = (per_image * counts).sum() / counted
 
         with torch.no_grad():
             pull = ((1.0 - logp[:, 0].exp()) * counts).sum() / counts.sum().clamp(min=1)

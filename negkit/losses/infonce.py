@@ -28,6 +28,7 @@ class InfoNCE(Loss):
 
     name = "infonce"
     uses_image_negatives = True
+    shardable = True
 
     def __init__(self) -> None:
         super().__init__()

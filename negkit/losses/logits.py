@@ -39,9 +39,12 @@ def full_precision(device: torch.device) -> contextlib.AbstractContextManager:
 class ContrastiveLogits:
     """Image->text logits of one batch in the NegCLIP layout, plus the raw similarities a loss may need.
 
-    ``i2t`` is ``[B, B + B*K]`` (scaled, biased, margins added, masked negatives at ``-inf``);
-    ``pos_sim`` is ``[B]`` (cosine of each image with its positive) and ``own_neg_sim`` ``[B, K]`` (with
-    its own negatives), both unscaled.
+    ``i2t`` is ``[N, B + B*K]`` for the N rows computed here (all B, or a process's own rows under a sharded
+    loss, starting at global row ``offset``): scaled, biased, margins added, masked negatives at ``-inf``.
+    ``pos_sim`` is ``[N]`` (cosine of each image with its positive) and ``own_neg_sim`` ``[N, K]`` (with its
+    own negatives), both unscaled. ``t2i_rows`` holds the text->image logits of the N texts when they are not
+    a slice of ``i2t`` (sharded). ``t2i_neg`` (``[B, B*M]``) holds the text->image logits of the image
+    negatives (never sharded: the Trainer refuses image negatives with a sharded loss).
     """
 
     i2t: Tensor
@@ -50,19 +53,31 @@ class ContrastiveLogits:
     neg_mask: Tensor
     batch: int
     k: int
+    offset: int = 0
+    t2i_rows: Tensor | None = None
     t2i_neg: Tensor | None = None  # [B, B*M] text->image logits of the image negatives (None: none)
     m: int = 0
 
     @property
+    def rows(self) -> int:
+        return int(self.i2t.shape[0])
+
+    @property
     def t2i(self) -> Tensor:
-        """Text->image logits: ``[B, B]`` over the images, then ``[B, B*M]`` over the image negatives."""
-        block = self.i2t[:, : self.batch].T
+        """Text->image logits of the computed texts: ``[N, B]`` over the images, then ``[N, B*M]`` over the
+        image negatives."""
+        block = self.i2t[:, : self.batch].T if self.t2i_rows is None else self.t2i_rows
         return block if self.t2i_neg is None else torch.cat([block, self.t2i_neg], dim=1)
+
+    @property
+    def labels(self) -> Tensor:
+        """The column of each computed row's positive."""
+        return torch.arange(self.offset, self.offset + self.rows, device=self.i2t.device)
 
 
 def build_logits(x: LossInputs, *, negatives: bool = True, own_margin: Tensor | None = None,
                  image_negatives: bool = True, own_image_margin: Tensor | None = None) -> ContrastiveLogits:
-    """The NegCLIP-layout logits of ``x``.
+    """The NegCLIP-layout logits of ``x`` (of its ``own_rows`` against every column).
 
     ``negatives=False`` leaves the mined negatives out (plain CLIP). ``own_margin`` (``[B, K]``, logit
     units, finite) is added to each image's logits of its own negatives before masking.
@@ -71,6 +86,8 @@ def build_logits(x: LossInputs, *, negatives: bool = True, own_margin: Tensor | 
     """
     lg = _text_negative_logits(x, negatives, own_margin)
     if image_negatives and x.num_image_negatives > 0:
+        if x.rows is not None:
+            raise ValueError("image negatives are not computed per row: a sharded loss cannot take them")
         lg.t2i_neg = _own_layout_logits(x.text, x.neg_image, x.neg_image_mask, x, own_image_margin)
         lg.m = x.num_image_negatives
     return lg
@@ -98,41 +115,59 @@ def _text_negative_logits(x: LossInputs, negatives: bool, own_margin: Tensor | N
     dtype = compute_dtype(x.image)
     b, d = x.image.shape
     k = x.num_negatives if negatives else 0
+    rows = x.own_rows
+    lo = rows.start
+    sharded = x.rows is not None
     with full_precision(x.image.device):
-        image = x.image.to(dtype)
+        all_images = x.image.to(dtype)
+        image = all_images[rows]
         text = x.text.to(dtype)
+        n = image.shape[0]
         scale = x.logit_scale.to(dtype)
-        pos = image @ text.T  # [B, B]
-        pos_sim = pos.diagonal()
+        pos = image @ text.T  # [N, B]
+        pos_sim = pos.diagonal(offset=lo)
         logits = scale * pos
+        t2i_rows = None
+        if sharded:
+            t2i_rows = scale * (text[rows] @ all_images.T)
         if x.logit_bias is not None:
             logits = logits + x.logit_bias.to(dtype)
+            if t2i_rows is not None:
+                t2i_rows = t2i_rows + x.logit_bias.to(dtype)
         if k == 0:
-            mask = torch.zeros(b, 0, dtype=torch.bool, device=image.device)
-            return ContrastiveLogits(logits, pos_sim, image.new_zeros(b, 0), mask, b, 0)
+            mask = torch.zeros(n, 0, dtype=torch.bool, device=image.device)
+            return ContrastiveLogits(logits, pos_sim, image.new_zeros(n, 0), mask, b, 0, lo, t2i_rows)
 
         mask = x.neg_mask.to(torch.bool)
         neg = x.neg_text.to(dtype).reshape(b * k, d)
-        neg_sim = image @ neg.T  # [B, B*K]
-        own_neg_sim = neg_sim.view(b, b, k).diagonal(dim1=0, dim2=1).T  # [B, K]
-        # in place on a fresh product: no [B, B*K] copies, and autograd needs none of the overwritten values
+        neg_sim = image @ neg.T  # [N, B*K]
+        own_neg_sim = neg_sim.view(n, b, k).diagonal(offset=lo, dim1=0, dim2=1).T  # [N, K]
+        # in place on a fresh product: no [N, B*K] copies, and autograd needs none of the overwritten values
         neg_logits = scale * neg_sim
         if x.logit_bias is not None:
             neg_logits.add_(x.logit_bias.to(dtype))
         if own_margin is not None:
-            row = torch.arange(b, device=image.device)
-            own_cols = row[:, None] * k + torch.arange(k, device=image.device)[None, :]
-            neg_logits.index_put_((row[:, None].expand(b, k), own_cols), own_margin.to(dtype), accumulate=True)
+            row = torch.arange(n, device=image.device)
+            own_cols = (row[:, None] + lo) * k + torch.arange(k, device=image.device)[None, :]
+            neg_logits.index_put_((row[:, None].expand(n, k), own_cols), own_margin[rows].to(dtype),
+                                  accumulate=True)
         neg_logits.masked_fill_(~mask.reshape(1, b * k), float("-inf"))
-        return ContrastiveLogits(torch.cat([logits, neg_logits], dim=1), pos_sim, own_neg_sim, mask, b, k)
+        return ContrastiveLogits(torch.cat([logits, neg_logits], dim=1), pos_sim, own_neg_sim, mask[rows], b, k,
+                                 lo, t2i_rows)
 
 
 def contrastive_terms(lg: ContrastiveLogits) -> dict[str, Tensor]:
     """``contrastive_loss`` (mean of image->text cross-entropy over all columns and text->image
-    cross-entropy over the images and any image negatives) plus the gradient-share probe."""
-    labels = torch.arange(lg.batch, device=lg.i2t.device)
+    cross-entropy over the images and any image negatives) plus the gradient-share probe, from one
+    log-softmax. Under a sharded loss the rows' sums are divided by the global batch: the processes' losses
+    add up to the global one."""
+    labels = lg.labels
     logp = torch.log_softmax(lg.i2t, dim=1)
-    loss = (F.nll_loss(logp, labels) + F.cross_entropy(lg.t2i, labels)) / 2
+    if lg.rows == lg.batch:
+        loss = (F.nll_loss(logp, labels) + F.cross_entropy(lg.t2i, labels)) / 2
+    else:
+        loss = (F.nll_loss(logp, labels, reduction="sum") + F.cross_entropy(lg.t2i, labels, reduction="sum")) \
+            / (2 * lg.batch)
     return {"contrastive_loss": loss, **gradient_probe(lg, logp.detach())}
 
 
@@ -161,22 +196,24 @@ def gradient_probe(lg: ContrastiveLogits, logp: Tensor | None = None) -> dict[st
     with torch.no_grad(), full_precision(lg.i2t.device):
         if logp is None:
             logp = torch.log_softmax(lg.i2t, dim=1)
-        hard, inbatch, pull = _shares(logp, lg.batch, lg.k)
+        hard, inbatch, pull = _shares(logp, lg.batch, lg.k, lg.offset)
         out = {"grad_share_hard": hard, "grad_share_inbatch": inbatch, "pos_pull": pull,
                "hard_neg_acc": hard_negative_accuracy(lg.pos_sim, lg.own_neg_sim, lg.neg_mask)}
         if lg.t2i_neg is not None:  # the text->image side, where the image negatives are
-            hard, inbatch, pull = _shares(torch.log_softmax(lg.t2i, dim=1), lg.batch, lg.m)
+            hard, inbatch, pull = _shares(torch.log_softmax(lg.t2i, dim=1), lg.batch, lg.m, lg.offset)
             out.update(grad_share_hard_image=hard, grad_share_inbatch_image=inbatch, pos_pull_image=pull)
         return out
 
 
-def _shares(logp: Tensor, b: int, k: int) -> tuple[Tensor, Tensor, Tensor]:
-    """(hard share, in-batch share, mean pull) of row log-softmaxes laid out ``[B positives | B*K negatives]``."""
-    row = torch.arange(b, device=logp.device)
-    hard_cols = b + row[:, None] * k + torch.arange(k, device=logp.device)[None, :]  # [B, K]
+def _shares(logp: Tensor, b: int, k: int, offset: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    """(hard share, in-batch share, mean pull) of row log-softmaxes laid out ``[B positives | B*K negatives]``;
+    row ``r`` of ``logp`` is global row ``offset + r``."""
+    row = torch.arange(logp.shape[0], device=logp.device)
+    col = row + offset  # the global index of each computed row
+    hard_cols = b + col[:, None] * k + torch.arange(k, device=logp.device)[None, :]  # [N, K]
     log_hard = logp.gather(1, hard_cols).logsumexp(dim=1)  # -inf when K = 0
     others = logp.clone()
-    others[row, row] = float("-inf")
+    others[row, col] = float("-inf")
     others.scatter_(1, hard_cols, float("-inf"))
     log_other = others.logsumexp(dim=1)
     log_neg = torch.logaddexp(log_hard, log_other)  # log(1 - p_pos), per row
@@ -196,10 +233,12 @@ def hard_negative_accuracy(pos_sim: Tensor, own_neg_sim: Tensor, neg_mask: Tenso
 
 
 def own_similarities(x: LossInputs) -> tuple[Tensor, Tensor]:
-    """``(pos_sim [B], own_neg_sim [B, K])`` in full precision, without the in-batch products."""
+    """``(pos_sim [N], own_neg_sim [N, K])`` of the ``own_rows`` in full precision, without the in-batch
+    products."""
     dtype = compute_dtype(x.image)
+    rows = x.own_rows
     with full_precision(x.image.device):
-        image = x.image.to(dtype)
-        pos = (image * x.text.to(dtype)).sum(dim=-1)
-        neg = (image[:, None, :] * x.neg_text.to(dtype)).sum(dim=-1)  # faster than bmm on CPU, same on GPU
+        image = x.image[rows].to(dtype)
+        pos = (image * x.text[rows].to(dtype)).sum(dim=-1)
+        neg = (image[:, None, :] * x.neg_text[rows].to(dtype)).sum(dim=-1)  # faster than bmm on CPU, same on GPU
     return pos, neg

@@ -98,6 +98,7 @@ def bench_miners(names: Sequence[str], captions: Sequence[str], *, k: int = 1, b
     from negkit.lexicon import clear_word_caches
     from negkit.lexicon.spacy_pipeline import load_pipeline
     from negkit.mining.base import WARM_UP
+    from negkit.mining.corpus import attach_corpus
     from negkit.mining.process import tuned_for_mining
     from negkit.plugins import get_component
 
@@ -115,6 +116,7 @@ def bench_miners(names: Sequence[str], captions: Sequence[str], *, k: int = 1, b
             if not runs or not warm_caches:
                 try:
                     miner = get_component("miners", name)()
+                    attach_corpus([miner], captions)  # as the mining stage does (built once, then cached)
                     miner.mine([WARM_UP], k=k, seed=0)  # loads its resources, outside the timing
                 except UnknownComponentError:
                     raise
@@ -155,3 +157,71 @@ def time_stage(miner: str, captions: Sequence[str], *, k: int = 1, batch_size: i
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     workers = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     return {"wall_s": clock.wall, "parent_cpu_s": clock.cpu, "workers_cpu_s": workers}
+
+
+@dataclass
+class MineBench:
+    """What ``negkit bench mine`` measured: each miner against the floor, and the stage's scaling if asked."""
+
+    captions: int
+    k: int
+    repeats: int
+    warm_caches: bool
+    timings: list[MinerTiming]
+    scaling: dict[int, dict[str, float]] = field(default_factory=dict)  # num_proc -> time_stage()
+    scaling_miner: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"captions": self.captions, "k": self.k, "repeats": self.repeats, "warm_caches": self.warm_caches,
+                "miners": {t.name: t.as_dict() for t in self.timings}, "scaling": self.scaling}
+
+    def table(self) -> Any:
+        """The timed miners as a rich table (skipped ones are in ``notes``)."""
+        from rich.table import Table
+
+        table = Table(title=f"mining vs spaCy tagging alone, {self.repeats} repeat(s), per-word caches "
+                            f"{'kept' if self.warm_caches else 'emptied before each'} (median-ratio repeat shown)")
+        table.add_column("miner", no_wrap=True)
+        for col in ("CPU s", "cap/CPU-s", "floor s", "ratio", "coverage"):
+            table.add_column(col, justify="right")
+        table.add_column("ratio per repeat")
+        for t in self.timings:
+            if not t.skipped:
+                table.add_row(t.name, f"{t.cpu_s:.2f}", f"{t.rate:,.0f}", f"{t.floor_cpu_s:.2f}", f"{t.ratio:.2f}",
+                              f"{t.coverage:.1%}", " ".join(f"{r:.3f}" for r in t.ratios))
+        return table
+
+    def notes(self) -> list[str]:
+        """Skipped miners, concrete-plant against its targets, and the stage's scaling, one line each."""
+        lines = [f"{t.name}: skipped: {t.skipped}" for t in self.timings if t.skipped]
+        cp = next((t for t in self.timings if t.name == "concrete-plant" and not t.skipped), None)
+        if cp:
+            lines.append(f"concrete-plant: {cp.rate:,.0f} captions/s per core (target >= {TARGET_RATE:.0f}: "
+                         f"{'met' if cp.rate >= TARGET_RATE else 'MISSED'}); {cp.ratio:.2f}x the tagging floor's "
+                         f"time (target <= {TARGET_RATIO}: {'met' if cp.ratio <= TARGET_RATIO else 'MISSED'})")
+        if self.scaling:
+            lines.append(f"mining stage (datasets.map, fresh cache) with {self.scaling_miner}:")
+            single = self.scaling[min(self.scaling)]["wall_s"]
+            for num_proc, t in sorted(self.scaling.items()):
+                lines.append(f"  num_proc={num_proc}: wall {t['wall_s']:.2f} s ({self.captions / t['wall_s']:,.0f} "
+                             f"captions/s, speed-up {single / t['wall_s']:.2f}x); CPU: parent "
+                             f"{t['parent_cpu_s']:.2f} s + workers {t['workers_cpu_s']:.2f} s")
+        return lines
+
+
+def bench_mine(captions: Sequence[str], miners: Sequence[str] | None = None, *, k: int = 1, batch_size: int = 256,
+               repeats: int = 3, warm_caches: bool = False, scaling_miner: str | None = None,
+               source: str = "the captions") -> MineBench:
+    """``negkit bench mine``: every miner (default: every registered one) against the floor on ``captions``,
+    then, with ``scaling_miner``, the mining stage with that miner at ``num_proc`` 1 and 2 (wall time: needs
+    idle cores)."""
+    from negkit.errors import DataError
+    from negkit.plugins import get_host
+
+    if not captions:
+        raise DataError(f"{source}: no captions in it")
+    names = list(miners or get_host().registries["miners"].names())
+    timings = bench_miners(names, captions, k=k, batch_size=batch_size, repeats=repeats, warm_caches=warm_caches)
+    scaling = {num_proc: time_stage(scaling_miner, captions, k=k, batch_size=batch_size, num_proc=num_proc)
+               for num_proc in (1, 2)} if scaling_miner else {}
+    return MineBench(len(captions), k, repeats, warm_caches, timings, scaling, scaling_miner)

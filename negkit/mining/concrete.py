@@ -13,7 +13,16 @@ from collections.abc import Iterable, Iterator
 from typing import Any, ClassVar, Literal
 
 from negkit.mining.base import Edit, Negative
-from negkit.mining.lexical import DEPICTION_WORDS, LexicalMiner, Unit, find_units, order_units
+from negkit.mining.lexical import (
+    DEPICTION_WORDS,
+    LexicalMiner,
+    Unit,
+    edit_matters,
+    find_units,
+    order_units,
+    ranked,
+    surface,
+)
 from negkit.mining.tagged import Token, render, swapped
 from negkit.seeding import caption_rng
 
@@ -27,19 +36,37 @@ class ConcretenessMiner(LexicalMiner):
     relation words ("on", "behind", "in front of"). Each is scored with concreteness norms; words the
     norms do not rate are never edited. For each word in policy order the miner tries:
 
-    - replace: a WordNet antonym (preferred) or co-hyponym ("dog" -> "wolf", "red" -> "blue",
-      "man" -> "woman", "sitting" -> "standing"; relations from a table of opposites: "on" -> "under")
-      whose concreteness is at least ``min_concreteness`` and whose Zipf frequency is within
-      ``zipf_window`` of the original's, re-inflected like the original ("dogs" -> "wolves"), never a
-      WordNet synonym of the original;
-    - swap: exchange it with another word of the same class (the next one in policy order).
+    - replace: a WordNet antonym or co-hyponym of the word's sense that fits the caption ("dog" -> "cat",
+      "red" -> "blue", "man" -> "woman", "sitting" -> "standing"; relations from a table of opposites:
+      "on" -> "under"), of the same class, with a concreteness within ``concreteness_window`` of the
+      original's and a Zipf frequency within ``zipf_window`` of it, used at least ``min_corpus_count``
+      times in the training captions, never offensive, never a WordNet synonym, hypernym or hyponym of the
+      original (a change that can leave the caption true), re-inflected like the original
+      ("dogs" -> "cats", "a apple" -> "an apple");
+    - swap: exchange it with another word of the same class, each re-inflected for the other's slot
+      (with ``operation = "both"``, only once no word of the caption has a replacement).
+
+    With ``plausibility`` the candidates of a word are ranked by a trigram language model of the training
+    captions (most plausible first); a candidate that loses more than ``max_logprob_drop`` nats against the
+    caption is offered only after every word has been tried. So the three policies differ only in which
+    word they edit.
 
     Every negative carries ``concreteness``: the score of the replaced word, or the mean of the two
     swapped words.
 
     Parameters:
-        operation: "replace", "swap", or "both" (replace, and swap when no replacement passes the filters).
-        min_concreteness: lowest concreteness (1-5) a replacement word may have (not applied to relations).
+        operation: "replace", "swap", or "both" (replace, and swap when no word has a replacement that passes
+            the filters).
+        min_concreteness: lowest concreteness (1-5) a replacement word may have (not applied to relations);
+            None (default): no absolute floor, only ``concreteness_window``.
+        concreteness_window: largest difference in concreteness between a replacement and the original
+            word (not applied to relations); None for no limit.
+        min_corpus_count: keep only replacements the training captions use at least this often (0: off).
+        plausibility: rank candidates by the captions' language model and defer implausible ones.
+        max_logprob_drop: with ``plausibility``, the largest loss in log-probability (nats) against the
+            caption before a candidate is deferred; None to rank only.
+        corpus: a captions file to count and model when no mining stage hands in the training captions
+            ("" = the stage's; without either the corpus filters are off, with a warning).
         zipf_window: largest difference in Zipf frequency between a replacement and the original word.
         edits_per_word: negatives made from one word before moving on to the next one.
         sample: draw the order of words at random, with probability rising with concreteness
@@ -53,7 +80,8 @@ class ConcretenessMiner(LexicalMiner):
             of a CSV file of word,score rows.
         norms_scale: the (low, high) scale of a user CSV's scores, e.g. [1, 7]; rescaled to 1-5.
         senses: how many WordNet senses of a word (most frequent first; physical senses first for nouns)
-            give replacements.
+            compete for the caption: the one whose gloss and relatives share most words with the caption
+            gives the replacements.
         spacy_model: spaCy pipeline; another installed English pipeline is used if it is missing.
         batch_size: captions per ``nlp.pipe`` batch.
     """
@@ -64,8 +92,13 @@ class ConcretenessMiner(LexicalMiner):
     def __init__(
         self,
         operation: Operation = "both",
-        min_concreteness: float = 3.0,
+        min_concreteness: float | None = None,
+        concreteness_window: float | None = 1.0,
         zipf_window: float = 1.5,
+        min_corpus_count: int = 2,
+        plausibility: bool = True,
+        max_logprob_drop: float | None = 7.0,
+        corpus: str = "",
         edits_per_word: int = 1,
         sample: bool = False,
         temperature: float = 1.0,
@@ -73,7 +106,7 @@ class ConcretenessMiner(LexicalMiner):
         skip_words: tuple[str, ...] = DEPICTION_WORDS,
         norms: str = "brysbaert",
         norms_scale: tuple[float, float] | None = None,
-        senses: int = 1,
+        senses: int = 4,
         spacy_model: str = "en_core_web_sm",
         batch_size: int = 256,
     ) -> None:
@@ -87,8 +120,15 @@ class ConcretenessMiner(LexicalMiner):
         if unknown or not classes:
             raise ValueError(f"classes must be a non-empty list of noun, adj, verb, rel; got {list(classes)!r}")
         self.operation = operation
+        if min_corpus_count < 0:
+            raise ValueError(f"min_corpus_count must be >= 0, got {min_corpus_count}")
         self.min_concreteness = min_concreteness
+        self.concreteness_window = concreteness_window
         self.zipf_window = zipf_window
+        self.min_corpus_count = min_corpus_count
+        self.plausibility = plausibility
+        self.max_logprob_drop = max_logprob_drop
+        self.corpus = corpus
         self.edits_per_word = edits_per_word
         self.sample = sample
         self.temperature = temperature
@@ -98,7 +138,7 @@ class ConcretenessMiner(LexicalMiner):
         self._set_resources(norms, norms_scale, spacy_model, batch_size)
 
     def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
-        units = find_units(tokens, self._norms, self.classes, self.skip_words)
+        units = [u for u in find_units(tokens, self._norms, self.classes, self.skip_words) if edit_matters(tokens, u)]
         if not units:
             return ()
         rng = caption_rng(caption, seed, self.name)
@@ -106,31 +146,54 @@ class ConcretenessMiner(LexicalMiner):
         return self._edits(tokens, ordered, rng)
 
     def _edits(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> Iterator[Negative]:
-        for unit in ordered:
-            made = 0
-            if self.operation in ("replace", "both"):
-                for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}"):
+        # Replacements of every word (in policy order) come before any swap: a swap reverses roles and
+        # makes an absurd scene more often than a replacement does.
+        deferred: list[tuple[float, Negative]] = []
+        replaced = set()
+        if self.operation in ("replace", "both"):
+            for unit in ordered:
+                made = 0
+                for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred):
                     yield neg
                     made += 1
                     if made >= self.edits_per_word:
                         break
-            if self.operation == "swap" or (self.operation == "both" and made == 0):
-                for neg in self._swaps(tokens, unit, ordered):
+                if made:
+                    replaced.add(unit.start)
+        if self.operation in ("swap", "both"):
+            for unit in ordered:
+                if unit.start in replaced and self.operation == "both":
+                    continue
+                made = 0
+                for neg in self._swaps(tokens, unit, ordered, rng, deferred):
                     yield neg
                     made += 1
                     if made >= self.edits_per_word:
                         break
+        deferred.sort(key=lambda t: -t[0])  # implausible ones last, the least implausible first
+        for _, neg in deferred:
+            yield neg
 
-    def _swaps(self, tokens: list[Token], unit: Unit, ordered: list[Unit]) -> Iterator[Negative]:
-        for other in ordered:
-            if other.cls != unit.cls or other.lemma == unit.lemma or other.start == unit.start:
-                continue
-            a, b = (unit, other) if unit.start < other.start else (other, unit)
+    def _swaps(self, tokens: list[Token], unit: Unit, ordered: list[Unit], rng: random.Random,
+               deferred: list[tuple[float, Negative]]) -> Iterable[Negative]:
+        swaps = (self._swap(tokens, unit, other) for other in ordered
+                 if other.cls == unit.cls and other.lemma != unit.lemma and other.start != unit.start)
+        corpus = self.caption_corpus() if self.plausibility else None
+        if corpus is None:
+            return swaps
+        return ranked(corpus, render(tokens, []), swaps, rng, self.max_logprob_drop, deferred)
+
+    @staticmethod
+    def _swap(tokens: list[Token], unit: Unit, other: Unit) -> Negative:
+        a, b = (unit, other) if unit.start < other.start else (other, unit)
+        if a.cls == "REL":
             new_a, new_b = swapped(tokens, (a.start, a.end), (b.start, b.end))
-            text = render(tokens, [(a.start, a.end, new_a), (b.start, b.end, new_b)])
-            conc = (a.score + b.score) / 2 if a.score is not None and b.score is not None else None
-            yield Negative(text, f"swap-{unit.cls.lower()}", conc,
-                           (Edit(a.start, a.text, new_a), Edit(b.start, b.text, new_b)))
+        else:  # each word takes the other's slot's inflection: "a dog and two cats" -> "a cat and two dogs"
+            new_a, new_b = surface(a, b.lemma, tokens), surface(b, a.lemma, tokens)
+        text = render(tokens, [(a.start, a.end, new_a), (b.start, b.end, new_b)])
+        conc = (a.score + b.score) / 2 if a.score is not None and b.score is not None else None
+        return Negative(text, f"swap-{unit.cls.lower()}", conc,
+                        (Edit(a.start, a.text, new_a), Edit(b.start, b.text, new_b)))
 
 
 class ConcretePlant(ConcretenessMiner):

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterator, Sequence
-from itertools import chain
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain, islice
 from typing import Any, NamedTuple, TypeVar
 
 from negkit.lexicon import word_cache
 from negkit.lexicon import wordnet as wn
 from negkit.lexicon.norms import Norms
+from negkit.lexicon.offensive import is_offensive
 from negkit.lexicon.relations import RELATION_OPPOSITES, RELATION_PHRASES, match_relation
 from negkit.lexicon.words import inflect, lemma, load_tables, match_case, zipf
 from negkit.mining.base import Edit, Negative
+from negkit.mining.corpus import CorpusUser
 from negkit.mining.tagged import SpacyMiner, Token, render, standalone
 
 T = TypeVar("T")
@@ -87,53 +89,72 @@ def _text(tokens: Sequence[Token], start: int, end: int) -> str:
     return "".join(t.text + t.ws for t in tokens[start:end]).rstrip()
 
 
-# WordNet sisters that read as slurs in a caption ("dogs" -> "bitches"): never offered as replacements
-NEVER_USE = frozenset({"bitch"})
-
-
-class Replacements(NamedTuple):
-    antonyms: tuple[tuple[str, float | None], ...]  # (word, concreteness), in WordNet order
-    others: tuple[tuple[str, float | None], ...]  # co-hyponyms (or, for relations, nothing)
+class Candidate(NamedTuple):
+    word: str  # a lemma
+    score: float | None  # its concreteness
+    antonym: bool  # a WordNet antonym (or a relation's opposite) rather than a co-hyponym
 
 
 class Replacer:
-    """Replacement words for a unit: WordNet antonyms and co-hyponyms (the relation table for ``REL``)
-    that pass the concreteness threshold and the frequency window, cached per (lemma, class).
+    """Replacement words for a unit: WordNet antonyms and co-hyponyms of the sense that fits the caption
+    (the relation table for ``REL``), filtered and cached per (lemma, class, sense).
 
-    Synonyms of the original (words sharing any WordNet synset with it) never pass.
+    Filters, cheapest first: an offensive word (better-profanity's list), a word the caption corpus uses
+    fewer than ``min_corpus_count`` times (with a corpus), a Zipf frequency outside ``zipf_window`` of the
+    original's, a concreteness below ``min_concreteness`` or farther than ``concreteness_window`` from the
+    original's, a noun that is not head-final, and a word WordNet relates to the original so that the
+    caption may stay true: a synonym, hypernym or hyponym at any depth (``taxonomic_relation``).
     """
 
     def __init__(self, norms: Norms, *, min_concreteness: float | None, zipf_window: float | None,
-                 senses: int) -> None:
+                 senses: int, concreteness_window: float | None = None, min_corpus_count: int = 0,
+                 corpus: Any = None) -> None:
         self.norms = norms
         self.min_concreteness = min_concreteness
         self.zipf_window = zipf_window
         self.senses = senses
-        self._cache: dict[tuple[str, str], Replacements] = {}
+        self.concreteness_window = concreteness_window
+        self.min_corpus_count = min_corpus_count if corpus is not None else 0
+        self.corpus = corpus
+        self._cache: dict[tuple[str, str, int, float | None], tuple[Candidate, ...]] = {}
 
-    def __call__(self, unit: Unit) -> Replacements:
-        key = (unit.lemma, unit.cls)
+    def __call__(self, unit: Unit, context: frozenset[str] = frozenset()) -> tuple[Candidate, ...]:
+        if unit.cls == "REL":
+            key = (unit.lemma, "REL", 0, unit.score)
+            found = self._cache.get(key)
+            if found is None:
+                found = self._cache[key] = tuple(
+                    Candidate(w, self.norms.get(w), True) for w in RELATION_OPPOSITES.get(unit.lemma, ())
+                    if self._common(w))
+            return found
+        sense = wn.fitting_sense(unit.lemma, unit.cls, context, self.senses) if self.senses > 1 else \
+            next(iter(wn.senses(unit.lemma, unit.cls, 1)), None)
+        if sense is None:
+            return ()
+        key = (unit.lemma, unit.cls, sense.offset, unit.score)
         found = self._cache.get(key)
         if found is None:
-            found = self._cache[key] = self._compute(unit.lemma, unit.cls)
+            ants, sisters = wn.sense_replacements(unit.lemma, unit.cls, sense.pos, sense.offset)
+            if unit.cls == "ADJ" and self.senses > 1:  # adjectives: antonyms of every candidate sense too
+                ants = tuple(dict.fromkeys(ants + wn.antonyms(unit.lemma, unit.cls, 1)))
+            found = self._cache[key] = (self._keep(unit, ants, True) + self._keep(unit, sisters, False))
         return found
 
-    def _compute(self, word: str, cls: str) -> Replacements:
-        if cls == "REL":
-            return Replacements(tuple((w, self.norms.get(w)) for w in RELATION_OPPOSITES.get(word, ())), ())
-        return Replacements(self._keep(word, cls, wn.antonyms(word, cls, self.senses)),
-                            self._keep(word, cls, wn.cohyponyms(word, cls, self.senses)))
+    def _common(self, word: str) -> bool:
+        return not self.min_corpus_count or self.corpus.count(word) >= self.min_corpus_count
 
-    def _keep(self, word: str, cls: str, words: Sequence[str]) -> tuple[tuple[str, float | None], ...]:
+    def _keep(self, unit: Unit, words: Sequence[str], antonym: bool) -> tuple[Candidate, ...]:
+        word, cls = unit.lemma, unit.cls
         base = zipf(word) if self.zipf_window is not None else 0.0
         out = []
         for cand in words:
             # cheapest tests first: a cold word has dozens of sisters and most fail one of them
-            if cand in NEVER_USE or not _is_word(cand.replace(" ", "")):
+            if not _is_word(cand.replace(" ", "")) or is_offensive(cand) or not self._common(cand):
                 continue
             score = self.norms.get(cand)  # WordNet gives lemmas: the exact entry first
             single = " " not in cand
-            if score is None and not single and self.min_concreteness is not None:
+            if score is None and not single and (self.min_concreteness is not None
+                                                 or self.concreteness_window is not None):
                 continue  # a phrase is rated as a whole or not at all
             if self.zipf_window is not None and abs(zipf(cand) - base) > self.zipf_window:
                 continue
@@ -141,10 +162,18 @@ class Replacer:
                 score = self.norms.score(cand, cls)
             if self.min_concreteness is not None and (score is None or score < self.min_concreteness):
                 continue
+            if self.concreteness_window is not None and unit.score is not None and (
+                    score is None or abs(score - unit.score) > self.concreteness_window):
+                continue
             if cls == "NOUN" and not _head_final_noun(cand):
                 continue
-            out.append((cand, score))
+            out.append(Candidate(cand, score, antonym))
         return tuple(out)
+
+    def keeps_false(self, unit: Unit, cand: Candidate) -> bool:
+        """Whether ``cand`` is no WordNet synonym, hypernym or hyponym of the unit's word (checked last and
+        lazily, on the few candidates a miner looks at: each check walks every sense's hypernyms)."""
+        return cand.antonym or wn.taxonomic_relation(unit.lemma, cand.word, unit.cls) is None
 
 
 _FUNCTION_WORDS = frozenset({"of", "off", "on", "in", "for", "to", "with", "de", "la", "a", "the", "and", "or",
@@ -234,14 +263,27 @@ class NormsMiner(SpacyMiner):
         self._pipeline()
 
 
-class LexicalMiner(NormsMiner):
-    """A miner that replaces units with WordNet words (``min_concreteness``, ``zipf_window``, ``senses``)."""
+class LexicalMiner(CorpusUser, NormsMiner):
+    """A miner that replaces units with WordNet words (``min_concreteness``, ``zipf_window``, ``senses``,
+    ``concreteness_window``, ``min_corpus_count``, ``plausibility``, ``max_logprob_drop``)."""
 
     min_concreteness: float | None
     zipf_window: float | None
     senses: int
+    concreteness_window: float | None = None
+    min_corpus_count: int = 0
+    plausibility: bool = False
+    max_logprob_drop: float | None = None
+    max_scored: int = 10  # candidates scored by the language model per word (the corpus' most frequent)
     _replacer: Replacer | None = None
-    _transient = ("_nlp", "_norms", "_replacer")
+    _transient = ("_nlp", "_norms", "_replacer", "_corpus")
+
+    def wants_corpus(self) -> bool:
+        return bool(self.min_corpus_count) or self.plausibility
+
+    def use_corpus(self, path: Any) -> None:
+        super().use_corpus(path)
+        self._replacer = None
 
     def prepare(self) -> None:
         super().prepare()
@@ -251,13 +293,94 @@ class LexicalMiner(NormsMiner):
             wordnet()  # fail early, with the install hint, if WordNet is missing
             load_tables()
             self._replacer = Replacer(self._norms, min_concreteness=self.min_concreteness,
-                                      zipf_window=self.zipf_window, senses=self.senses)
+                                      zipf_window=self.zipf_window, senses=self.senses,
+                                      concreteness_window=self.concreteness_window,
+                                      min_corpus_count=self.min_corpus_count, corpus=self.caption_corpus())
 
-    def replacements(self, tokens: Sequence[Token], unit: Unit, rng: random.Random, kind: str) -> Iterator[Negative]:
-        """Negatives replacing ``unit``: antonyms first, then co-hyponyms, each group in random order."""
+    def replacements(self, tokens: Sequence[Token], unit: Unit, rng: random.Random, kind: str,
+                     deferred: list[tuple[float, Negative]] | None = None) -> Iterator[Negative]:
+        """Negatives replacing ``unit``. Without plausibility ranking: antonyms first, then co-hyponyms, each
+        group in random order. With it: the most plausible under the caption language model first; those
+        that lose more than ``max_logprob_drop`` (nats) against the caption go to ``deferred`` instead
+        (the caller offers them last)."""
         assert self._replacer is not None
-        found = self._replacer(unit)
-        for word, _score in chain(lazy_shuffle(found.antonyms, rng), lazy_shuffle(found.others, rng)):
-            new = surface(unit, word, tokens)
-            yield Negative(render(tokens, [(unit.start, unit.end, new)]), kind, unit.score,
-                           (Edit(unit.start, unit.text, new),))
+        context = context_lemmas(tokens, unit)
+        # a word the caption already has makes a muddle, not a negative ("a dog and two cats" -> "two dogs")
+        found = [c for c in self._replacer(unit, context) if c.word not in context]
+        pronoun = _pronoun_gender(tokens, unit) if unit.cls == "NOUN" else None
+        if pronoun is not None:  # "A man walking his dog" -> never "A woman walking his dog"
+            found = [c for c in found if wn.gender(c.word) in (None, pronoun)]
+        corpus = self.caption_corpus() if self.plausibility else None
+        replacer = self._replacer
+        if corpus is None:
+            antonyms = [c for c in found if c.antonym]
+            others = [c for c in found if not c.antonym]
+            for cand in chain(lazy_shuffle(antonyms, rng), lazy_shuffle(others, rng)):
+                if replacer.keeps_false(unit, cand):
+                    yield self._replaced(tokens, unit, cand.word, kind)
+            return
+        if len(found) > self.max_scored:
+            found.sort(key=lambda c: -corpus.count(c.word))
+        pool = list(islice((c for c in found if replacer.keeps_false(unit, c)), self.max_scored))
+        yield from ranked(corpus, render(tokens, []), (self._replaced(tokens, unit, c.word, kind) for c in pool),
+                          rng, self.max_logprob_drop, deferred)
+
+    @staticmethod
+    def _replaced(tokens: Sequence[Token], unit: Unit, word: str, kind: str) -> Negative:
+        new = surface(unit, word, tokens)
+        return Negative(render(tokens, [(unit.start, unit.end, new)]), kind, unit.score,
+                        (Edit(unit.start, unit.text, new),))
+
+
+_CONTEXT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
+_PRONOUN_GENDER = {"he": "m", "his": "m", "him": "m", "himself": "m", "she": "f", "her": "f", "hers": "f",
+                   "herself": "f"}
+
+
+def _pronoun_gender(tokens: Sequence[Token], unit: Unit) -> str | None:
+    """The gender of the first gendered pronoun after ``unit`` when the unit's noun has that gender."""
+    for tok in tokens[unit.end:]:
+        mark = _PRONOUN_GENDER.get(tok.lower)
+        if mark is not None:
+            return mark if wn.gender(unit.lemma) == mark else None
+    return None
+
+
+def edit_matters(tokens: Sequence[Token], unit: Unit) -> bool:
+    """Whether changing ``unit`` can make the caption false and keep it fluent: not a noun that only
+    modifies the next noun ("computer desk" -> "motor desk"), not the verb of a thing rather than a person or
+    animal (a bus "sitting" or "standing" in a field is the same bus)."""
+    if unit.cls == "NOUN" and unit.end < len(tokens) and tokens[unit.end].pos == "NOUN":
+        return False
+    if unit.cls == "VERB":
+        for tok in reversed(tokens[:unit.start]):
+            if tok.pos in ("NOUN", "PROPN"):
+                return tok.pos == "PROPN" or wn.animate(lemma(tok.lower, "NOUN"))
+            if tok.pos == "PRON":
+                return tok.lower not in ("it", "this", "that", "which")
+    return True
+
+
+def context_lemmas(tokens: Sequence[Token], unit: Unit) -> frozenset[str]:
+    """The lemmas of the caption's content words other than ``unit``'s (for choosing its sense)."""
+    return frozenset(lemma(t.lower, t.pos) for i, t in enumerate(tokens)
+                     if t.pos in _CONTEXT_POS and not unit.start <= i < unit.end)
+
+
+def ranked(corpus: Any, caption: str, negatives: Iterable[Negative], rng: random.Random,
+           max_drop: float | None, deferred: list[tuple[float, Negative]] | None) -> list[Negative]:
+    """``negatives`` most plausible first (the caption language model's log-probability of each, against
+    the caption's; ties in random order). Those that lose more than ``max_drop`` nats go to ``deferred``
+    (when given; dropped otherwise)."""
+    from negkit.mining.corpus import words
+
+    base = words(caption)
+    lm = corpus.lm
+    keyed = [(lm.delta(base, words(neg.text)), rng.random(), neg) for neg in negatives]
+    keyed.sort(key=lambda t: (-t[0], t[1]))
+    if max_drop is None:
+        return [neg for _, _, neg in keyed]
+    keep = [neg for d, _, neg in keyed if d >= -max_drop]
+    if deferred is not None:
+        deferred.extend((d, neg) for d, _, neg in keyed if d < -max_drop)
+    return keep

@@ -5,27 +5,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from negkit.mining.base import Edit, Miner, Negative, keep_valid
+from negkit.mining.corpus import CorpusUser
+from negkit.mining.lexical import ranked
 from negkit.seeding import caption_rng
 
 
-class NgramShuffle(Miner):
+class NgramShuffle(CorpusUser, Miner):
     """Word-order negatives (FSC-CLIP / COCO-Order style): split the caption into runs of ``n`` words and
     shuffle the runs. Never returns the original order. Needs no language resources.
 
     Parameters:
         n: words per n-gram (1 shuffles single words).
         attempts: shuffles tried per requested negative before giving up (short captions have few orders).
+        plausibility: keep the shuffles the training captions' language model finds most plausible (off by
+            default, as in the papers).
+        corpus: a captions file for that model when no mining stage hands in the training captions.
     """
 
     name = "ngram-shuffle"
+    _transient = ("_corpus",)
 
-    def __init__(self, n: int = 2, attempts: int = 10) -> None:
+    def __init__(self, n: int = 2, attempts: int = 10, plausibility: bool = False, corpus: str = "") -> None:
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
         if attempts < 1:
             raise ValueError(f"attempts must be >= 1, got {attempts}")
         self.n = n
         self.attempts = attempts
+        self.plausibility = plausibility
+        self.corpus = corpus
+
+    def wants_corpus(self) -> bool:
+        return self.plausibility
 
     def mine(self, captions: Sequence[str], *, k: int, seed: int) -> list[list[Negative]]:
         return [self._mine_one(caption, k, seed) for caption in captions]
@@ -49,5 +60,8 @@ class NgramShuffle(Miner):
                     edits.append(Edit(pos * self.n, " ".join(orig), " ".join(new)))
             candidates.append(Negative(" ".join(w for chunk in shuffled for w in chunk), "shuffle-ngram", None,
                                        tuple(edits)))
+        corpus = self.caption_corpus()
+        if corpus is not None:
+            candidates = ranked(corpus, caption, candidates, rng, None, None)
         return keep_valid(caption, candidates, k)
 

@@ -29,6 +29,10 @@ class WordnetReplace(LexicalMiner):
         zipf_window: largest difference in Zipf frequency between replacement and original (drops rare
             WordNet words such as "hyaena"); None for no frequency filter.
         min_concreteness: lowest concreteness (1-5) of a replacement; None (default) for no threshold.
+        min_corpus_count: keep only replacements the training captions use at least this often (0, the
+            default: off, as in SugarCrepe's generator).
+        plausibility: rank the candidates by the training captions' language model (off by default).
+        corpus: a captions file to count and model when no mining stage hands in the training captions.
         senses: how many WordNet senses of a word give replacements (physical senses first for nouns).
         skip_words: lemmas never replaced (default: words about the picture, "photo", "view", ...).
         norms: concreteness norms used for the recorded scores (see concrete-plant).
@@ -44,6 +48,9 @@ class WordnetReplace(LexicalMiner):
         targets: tuple[Target, ...] = ("entity", "attribute", "relation"),
         zipf_window: float | None = 2.0,
         min_concreteness: float | None = None,
+        min_corpus_count: int = 0,
+        plausibility: bool = False,
+        corpus: str = "",
         senses: int = 1,
         skip_words: tuple[str, ...] = DEPICTION_WORDS,
         norms: str = "brysbaert",
@@ -61,6 +68,9 @@ class WordnetReplace(LexicalMiner):
         self.zipf_window = zipf_window
         self.min_concreteness = min_concreteness
         self.senses = senses
+        self.min_corpus_count = min_corpus_count
+        self.plausibility = plausibility
+        self.corpus = corpus
         self.skip_words = frozenset(w.lower() for w in skip_words)
         self._set_resources(norms, norms_scale, spacy_model, batch_size)
 

@@ -13,7 +13,9 @@ Mining runs ``datasets.Dataset.map(batched=True, num_proc=...)`` over fixed-size
 is written into a private temporary folder (``map``'s ``cache_file_name``/``new_fingerprint``) that is
 renamed to its final name only when complete, and the table is marked complete by ``complete.json``,
 written last (temp file + rename). An interrupted run leaves only finished shards behind (and temp folders
-that are never read and get swept); the next run with the same config mines only the missing shards.
+that are never read, named by their owner, and swept once that owner is dead); the next run with the same
+config mines only the missing shards. ``shard.json`` records each file's size and hash, checked before Arrow
+opens the file: a damaged shard is mined again, never read.
 Shard and batch boundaries never change the result: miners are deterministic per (caption, seed).
 """
 
@@ -25,7 +27,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Sequence
@@ -33,7 +34,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from negkit.atomic import check_file, disk_full, file_checksum, is_disk_full, sweep_temp, temp_dir, write_text
+from negkit.interrupts import child_processes_follow_parent
 from negkit.mining.base import WARM_UP, Miner, Negative
+from negkit.mining.contract import checked_mine
+from negkit.mining.corpus import attach_corpus
 from negkit.mining.process import tuned_for_mining
 from negkit.seeding import caption_rng
 
@@ -175,16 +180,7 @@ def mine_combined(miners: list[tuple[Miner, float]], captions: Sequence[str], k:
     active = [(m, w) for m, w in miners if w > 0]
     if k <= 0 or not active:
         return [[] for _ in captions]
-    per_miner = []
-    for miner, _ in active:
-        try:
-            mined = miner.mine(captions, k=k, seed=seed)
-        except Exception as exc:
-            exc.add_note(f"raised by miner {getattr(miner, 'name', type(miner).__name__)!r}")
-            raise
-        if len(mined) != len(captions):
-            raise RuntimeError(f"miner {miner.name!r} returned {len(mined)} lists for {len(captions)} captions")
-        per_miner.append(mined)
+    per_miner = [checked_mine(miner, captions, k, seed) for miner, _ in active]
     weights = [w for _, w in active]
     fallback = sorted(range(len(active)), key=lambda j: -weights[j])
     out = []
@@ -267,6 +263,7 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
     ranges = [(lo, min(lo + shard_size, len(captions))) for lo in range(0, len(captions), shard_size)]
     shard_dirs = [root / f"shard-{lo:09d}-{hi:09d}" for lo, hi in ranges]
 
+    sweep_temp(root)  # temporary shards and files of dead miners (never a live one's)
     if (root / COMPLETE).is_file():
         try:  # the shards the finished run wrote (whatever shard size it used)
             done = [root / name for name in json.loads((root / COMPLETE).read_text())["shards"]]
@@ -278,18 +275,18 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
         (root / COMPLETE).unlink(missing_ok=True)  # damaged: re-mine what is missing
 
     root.mkdir(parents=True, exist_ok=True)
-    _sweep_temp(root)
-    _write_json(root / "config.json", {"fingerprint": fingerprint, "k": recipe.mining.mined_per_caption,
-                                        "seed": recipe.mining_seed, "captions": len(captions),
+    k, seed = recipe.mining.mined_per_caption, recipe.mining_seed
+    _write_json(root / "config.json", {"fingerprint": fingerprint, "k": k, "seed": seed, "captions": len(captions),
                                         "miners": miner_config(recipe)})
     todo = [i for i, d in enumerate(shard_dirs) if _load_shard(d, ranges[i][1] - ranges[i][0]) is None]
     if todo:
         miners = [(spec.build(), spec.weight) for spec in recipe.miners]
+        attach_corpus([m for m, _ in miners], captions, cache_root(recipe).parent / "corpus")
         show = sys.stderr.isatty() if progress is None else progress
         done_before = sum(hi - lo for i, (lo, hi) in enumerate(ranges) if i not in todo)
         with _Progress(len(captions), done_before, show, log) as bar:
-            _warm_up(miners, recipe.mining.mined_per_caption, recipe.mining_seed)
-            with tuned_for_mining():  # after the warm-up: the loaded resources are what it freezes
+            _warm_up(miners, k, seed)
+            with tuned_for_mining(), child_processes_follow_parent():  # after the warm-up (what it freezes)
                 for i in todo:
                     lo, hi = ranges[i]
                     shard_fp = hashlib.blake2b(f"{fingerprint}-{lo}-{hi}".encode(), digest_size=16).hexdigest()
@@ -307,7 +304,7 @@ def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, floa
                 fingerprint: str) -> None:
     import datasets
 
-    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{final.name}-", dir=final.parent))
+    tmp = temp_dir(final)  # names its owner: a concurrent run's sweep leaves it alone while this one lives
     try:
         table = datasets.Dataset.from_dict({"caption": captions}, features=datasets.Features(
             {"caption": datasets.Value("string")}))
@@ -323,14 +320,19 @@ def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, floa
             if bars:
                 datasets.enable_progress_bars()
         files = [Path(f["filename"]).name for f in mined.cache_files]
-        _write_json(tmp / "shard.json", {"rows": len(mined), "files": files})
         del mined
+        _write_json(tmp / "shard.json", {"rows": len(captions), "files": files,
+                                         "checksums": {f: file_checksum(tmp / f) for f in files}})
         try:
             os.replace(tmp, final)
         except OSError:
             if not (final / "shard.json").is_file():  # not a concurrent run that finished the same shard
                 shutil.rmtree(final, ignore_errors=True)
                 os.replace(tmp, final)
+    except Exception as exc:
+        if is_disk_full(exc):
+            raise disk_full(final.parent, what="mining shard into") from None
+        raise
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -347,7 +349,10 @@ def _load_shard(shard_dir: Path, rows: int) -> datasets.Dataset | None:
         return None
     try:
         meta = json.loads(meta_path.read_text())
-        parts = [datasets.Dataset.from_file(str(shard_dir / f)) for f in meta["files"]]
+        sums = meta["checksums"]
+        if any(check_file(shard_dir / f, sums.get(f)) for f in meta["files"]):
+            raise ValueError("damaged")  # never hand Arrow a damaged file: it may crash the process
+        parts = [_read_part(shard_dir / f) for f in meta["files"]]
         part = datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
         if len(part) == meta["rows"] == rows:
             return part
@@ -355,6 +360,18 @@ def _load_shard(shard_dir: Path, rows: int) -> datasets.Dataset | None:
         pass
     shutil.rmtree(shard_dir, ignore_errors=True)
     return None
+
+
+def _read_part(path: Path) -> datasets.Dataset:
+    """One file of a shard: Arrow (written by ``datasets.map``) or Parquet (written by the Ray engine)."""
+    import datasets
+
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return datasets.Dataset(pq.read_table(path).cast(features().arrow_schema),
+                                info=datasets.DatasetInfo(features=features()))
+    return datasets.Dataset.from_file(str(path))
 
 
 def _load(shard_dirs: list[Path]) -> datasets.Dataset | None:
@@ -375,26 +392,8 @@ def _load(shard_dirs: list[Path]) -> datasets.Dataset | None:
     return datasets.concatenate_datasets(parts) if len(parts) > 1 else parts[0]
 
 
-def _sweep_temp(root: Path) -> None:
-    """Remove temp folders of interrupted runs (older than a minute, so a concurrent run keeps its own)."""
-    now = time.time()
-    for tmp in root.glob(".tmp-*"):
-        try:
-            if now - tmp.stat().st_mtime > 60:
-                shutil.rmtree(tmp, ignore_errors=True)
-        except OSError:
-            pass
-
-
 def _write_json(path: Path, obj: Any) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, sort_keys=True, default=repr)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, json.dumps(obj, indent=1, sort_keys=True, default=repr), what="mining cache file")
 
 
 def _warm_up(miners: list[tuple[Miner, float]], k: int, seed: int) -> None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator, Sequence
-from itertools import combinations
+from itertools import combinations, islice
 from typing import Any, Literal
 
 from negkit.mining.base import Edit, Negative
-from negkit.mining.lexical import NormsMiner
+from negkit.mining.corpus import CorpusUser
+from negkit.mining.lexical import NormsMiner, ranked
 from negkit.mining.tagged import Token, interleave, render, standalone, swapped
 from negkit.seeding import caption_rng
 
@@ -43,7 +44,23 @@ def swap_negative(tokens: Sequence[Token], a: Span, b: Span, kind: str, concrete
                     (Edit(a[0], old_a, new_a), Edit(b[0], old_b, new_b)))
 
 
-class _ScoredSwapMiner(NormsMiner):
+MAX_RANKED = 50  # swaps scored by the language model per caption, with plausibility
+
+
+class _ScoredSwapMiner(CorpusUser, NormsMiner):
+    plausibility: bool = False
+    _transient = ("_nlp", "_norms", "_corpus")
+
+    def wants_corpus(self) -> bool:
+        return self.plausibility
+
+    def _ranked(self, caption: str, negatives: Iterable[Negative], rng: random.Random) -> Iterable[Negative]:
+        """``negatives`` as they come, or (with ``plausibility``) the first ``MAX_RANKED`` most plausible first."""
+        corpus = self.caption_corpus()
+        if corpus is None:
+            return negatives
+        return ranked(corpus, caption, islice(negatives, MAX_RANKED), rng, None, None)
+
     def _concreteness(self, tokens: Sequence[Token], *spans: Span) -> float | None:
         """Mean concreteness of the content words in ``spans``; None when one span has no rated word."""
         means = []
@@ -63,6 +80,9 @@ class RandomSwap(_ScoredSwapMiner):
 
     Parameters:
         pos: universal POS tags that count as content words.
+        plausibility: rank the swaps by the training captions' language model, most plausible first (off by
+            default, faithful to the paper).
+        corpus: a captions file for that model when no mining stage hands in the training captions.
         norms: concreteness norms for the recorded scores (see concrete-plant).
         norms_scale: the (low, high) scale of a user CSV's scores.
         spacy_model: spaCy pipeline; another installed English pipeline is used if it is missing.
@@ -75,6 +95,8 @@ class RandomSwap(_ScoredSwapMiner):
         self,
         pos: tuple[Literal["NOUN", "PROPN", "ADJ", "VERB", "ADV", "NUM"], ...] = ("NOUN", "PROPN", "ADJ", "VERB",
                                                                                   "ADV", "NUM"),
+        plausibility: bool = False,
+        corpus: str = "",
         norms: str = "brysbaert",
         norms_scale: tuple[float, float] | None = None,
         spacy_model: str = "en_core_web_sm",
@@ -83,6 +105,8 @@ class RandomSwap(_ScoredSwapMiner):
         if not pos:
             raise ValueError("pos must name at least one POS tag")
         self.pos = frozenset(pos)
+        self.plausibility = plausibility
+        self.corpus = corpus
         self._set_resources(norms, norms_scale, spacy_model, batch_size)
 
     def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
@@ -93,7 +117,8 @@ class RandomSwap(_ScoredSwapMiner):
         rng = caption_rng(caption, seed, self.name)
         spans = [(i, i + 1) for i in words]
         pairs = random_pairs(spans, [tokens[i].lower for i in words], rng)
-        return (swap_negative(tokens, a, b, "swap-word", self._concreteness(tokens, a, b)) for a, b in pairs)
+        return self._ranked(caption, (swap_negative(tokens, a, b, "swap-word", self._concreteness(tokens, a, b))
+                                      for a, b in pairs), rng)
 
 
 SpanType = Literal["noun-chunk", "noun", "adj", "verb-phrase"]
@@ -110,6 +135,9 @@ class NegclipSwap(_ScoredSwapMiner):
 
     Parameters:
         span_types: which span types may be swapped: any of "noun-chunk", "noun", "adj", "verb-phrase".
+        plausibility: rank the swaps by the training captions' language model, most plausible first (off by
+            default, faithful to the paper).
+        corpus: a captions file for that model when no mining stage hands in the training captions.
         norms: concreteness norms for the recorded scores (see concrete-plant).
         norms_scale: the (low, high) scale of a user CSV's scores.
         spacy_model: spaCy pipeline (with a parser); another installed English pipeline is used if missing.
@@ -122,6 +150,8 @@ class NegclipSwap(_ScoredSwapMiner):
     def __init__(
         self,
         span_types: tuple[SpanType, ...] = ("noun-chunk", "noun", "adj", "verb-phrase"),
+        plausibility: bool = False,
+        corpus: str = "",
         norms: str = "brysbaert",
         norms_scale: tuple[float, float] | None = None,
         spacy_model: str = "en_core_web_sm",
@@ -132,6 +162,8 @@ class NegclipSwap(_ScoredSwapMiner):
             raise ValueError("span_types must be a non-empty list of noun-chunk, noun, adj, verb-phrase; "
                              f"got {list(span_types)!r}")
         self.span_types = tuple(span_types)
+        self.plausibility = plausibility
+        self.corpus = corpus
         self._set_resources(norms, norms_scale, spacy_model, batch_size)
 
     def spans(self, doc: Any, tokens: Sequence[Token], span_type: str) -> list[Span]:
@@ -161,7 +193,7 @@ class NegclipSwap(_ScoredSwapMiner):
             texts = [" ".join(t.lower for t in tokens[s:e]) for s, e in spans]
             pairs = random_pairs(spans, texts, random.Random(rng.random()))
             streams.append(self._swaps(tokens, pairs, f"swap-{span_type}"))
-        return interleave(streams)
+        return self._ranked(caption, interleave(streams), rng)
 
     def _swaps(self, tokens: list[Token], pairs: Iterator[tuple[Span, Span]], kind: str) -> Iterator[Negative]:
         for a, b in pairs:

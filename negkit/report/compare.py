@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from negkit.atomic import atomic_write
 from negkit.errors import DataError
 from negkit.report.report import fmt
 from negkit.rundir import METRICS, read_metrics
@@ -99,7 +100,7 @@ def plot_comparison(run_dirs: Sequence[Path], path: Path) -> Path:
     for ax in list(axes.flat)[len(keys):]:
         ax.axis("off")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
+    with atomic_write(path, "wb", what="plot") as fh:
+        fig.savefig(fh, format=path.suffix.lstrip(".") or "png", dpi=110)
     plt.close(fig)
     return path

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Dataset, Sampler
 
+from negkit.errors import DataError
 from negkit.train.model import trim_padding
 
 NAN = float("nan")
@@ -29,13 +30,11 @@ class NegativeTable:
 
     @classmethod
     def from_mined(cls, negatives: Sequence[Sequence[Mapping[str, Any]]], k: int) -> NegativeTable:
-        kinds = sorted({str(n["kind"]) for row in negatives for n in row[:k]})
+        cut = [row[:k] for row in negatives]  # the one place a row is cut to k
+        kinds = sorted({str(n["kind"]) for row in cut for n in row})
         kind_id = {name: i for i, name in enumerate(kinds)}
-        rows = []
-        for row in negatives:
-            rows.append(tuple(
-                (str(n["text"]), NAN if n.get("concreteness") is None else float(n["concreteness"]),
-                 kind_id[str(n["kind"])]) for n in row[:k]))
+        rows = [tuple((str(n["text"]), NAN if n.get("concreteness") is None else float(n["concreteness"]),
+                       kind_id[str(n["kind"])]) for n in row) for row in cut]
         return cls(rows, tuple(kinds), k)
 
     @classmethod
@@ -91,7 +90,11 @@ class TrainDataset(Dataset):
 
     def __getitem__(self, key: tuple[int, int]) -> dict[str, Any]:
         epoch, index = key
-        record = self.records[index]
+        try:
+            record = self.records[index]
+        except DataError as exc:  # a record whose image fails as it is read (a webdataset member)
+            return {"index": index, "caption": "", "negatives": self.negatives.rows[index], "image": None,
+                    "error": str(exc)}
         item: dict[str, Any] = {"index": index, "caption": str(record["caption"]),
                                 "negatives": self.negatives.rows[index]}
         try:
@@ -238,7 +241,7 @@ class Collator:
         texts = [it["caption"] for it in good]
         slots = []
         for row, it in enumerate(good):
-            for j, (text, c, kind) in enumerate(it["negatives"][:k]):
+            for j, (text, c, kind) in enumerate(it["negatives"]):  # NegativeTable rows hold at most k
                 texts.append(text)
                 slots.append(row * k + j)
                 mask[row, j] = True

@@ -14,6 +14,7 @@ import copy
 import random
 import statistics
 import time
+import typing
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -103,12 +104,15 @@ def bench_step(model: str = "negkit-tiny", *, batch_size: int = 64, negatives: i
     caption, the ``negatives`` hardest kept), interleaved with the others, and reports its extra time over
     the negkit step with ``negatives`` mined negatives."""
     from negkit.distributed import resolve_device
-    from negkit.recipe import ComponentSpec, ModelConfig, TrainConfig
+    from negkit.errors import RecipeError
+    from negkit.recipe import ComponentSpec, ModelConfig, PrecisionName, TrainConfig
     from negkit.train.batch import Batch, Collator
     from negkit.train.loop import WeightedLoss, forward_loss, optimizer_step, resolve_precision
     from negkit.train.model import TwoTower, create_model
     from negkit.train.optim import build_optimizer, build_scheduler
 
+    if precision not in typing.get_args(PrecisionName):
+        raise RecipeError(f"--precision {precision!r}: one of {', '.join(typing.get_args(PrecisionName))}")
     dev = resolve_device(device)
     clip = create_model(ModelConfig(name=model, precision=precision), dev, seed=seed)
     prec = resolve_precision(precision, dev)
@@ -142,7 +146,7 @@ def bench_step(model: str = "negkit-tiny", *, batch_size: int = 64, negatives: i
     loops: list[tuple[str, Any]] = [("negkit", negkit_step)]
     if candidates:
         if candidates <= negatives:
-            raise ValueError(f"candidates ({candidates}) must be more than negatives ({negatives})")
+            raise RecipeError(f"--candidates {candidates} must be more than --negatives {negatives}")
         cand_caps = captions(batch_size * candidates, seed + 1)
         cand_items = [{**it, "negatives": tuple((cand_caps[i * candidates + j], 4.0, 0) for j in range(candidates))}
                       for i, it in enumerate(items)]
@@ -202,3 +206,25 @@ def bench_step(model: str = "negkit-tiny", *, batch_size: int = 64, negatives: i
         res.negkit_mfu = nk_flops / nk / (peak * 1e12)
         res.plain_mfu = pl_flops / pl / (peak * 1e12)
     return res
+
+
+def step_table(res: BenchResult) -> Any:
+    """``negkit bench step``'s result as a rich table: the plain open_clip loop and negkit's, side by side."""
+    from rich.table import Table
+
+    table = Table(title=f"training step: {res.model}, batch {res.batch_size}, {res.negatives} negative(s), "
+                        f"{res.precision}, {res.device}{' ' + res.gpu if res.gpu else ''}")
+    for col in ("loop", "text tokens", "step (ms)", "images/s", "TFLOP/step", "MFU"):
+        table.add_column(col, justify="right" if col != "loop" else "left")
+
+    def opt(v: float | None, f: str) -> str:
+        return "-" if v is None else format(v, f)
+
+    table.add_row("plain open_clip", str(res.text_tokens_plain), f"{res.plain_step_s * 1e3:.1f}",
+                  f"{res.plain_img_s:.1f}", opt(res.plain_tflop_per_step, ".4f"), opt(res.plain_mfu, ".1%"))
+    table.add_row("negkit", str(res.text_tokens_negkit), f"{res.negkit_step_s * 1e3:.1f}",
+                  f"{res.negkit_img_s:.1f}", opt(res.negkit_tflop_per_step, ".4f"), opt(res.negkit_mfu, ".1%"))
+    if res.hardest_step_s is not None:
+        table.add_row(f"negkit, hardest {res.negatives} of {res.candidates}", "-", f"{res.hardest_step_s * 1e3:.1f}",
+                      f"{res.batch_size / res.hardest_step_s:.1f}", "-", "-")
+    return table

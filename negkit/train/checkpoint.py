@@ -3,11 +3,12 @@
 A checkpoint is a plain ``torch.save`` dict loadable with ``weights_only=True``. ``state_dict`` holds the
 open_clip model's weights under the key open_clip itself reads, so a negkit checkpoint is also a valid
 ``pretrained`` file for open_clip; ``negkit`` holds metadata (model name, step, epoch, data position).
+``<name>.checksum.json`` beside it records its size and hash when written; reading checks them.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import pickle
 import random
 import re
@@ -18,11 +19,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from negkit.errors import TrainingError
+from negkit import rundir
+from negkit.atomic import atomic_write, check_file, file_checksum
+from negkit.errors import IntegrityError, TrainingError
 
 FORMAT = 1
 _STEP_FILE = re.compile(r"^step-(\d+)\.pt$")
 FINAL = "final.pt"
+CHECKSUM_SUFFIX = ".checksum.json"
 
 
 def rng_state() -> dict[str, Any]:
@@ -48,19 +52,35 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def checksum_path(path: Path) -> Path:
+    """The sidecar holding the size and hash ``path`` had when it was written."""
+    return path.with_name(path.name + CHECKSUM_SUFFIX)
+
+
 def atomic_save(obj: Any, path: Path) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    """Write to a temporary file in the same folder, fsync, rename over ``path``, then record its checksum."""
+    path = Path(path)
+    previous = path.stat().st_size if path.is_file() else None
+    with atomic_write(path, "wb", need=previous, what="checkpoint") as fh:
+        torch.save(obj, fh)
+        checksum_path(path).unlink(missing_ok=True)  # the old checksum must not outlive the file it describes
+    rundir.write_json(checksum_path(path), file_checksum(path))
+
+
+def verify_checkpoint(path: Path) -> None:
+    """Compare ``path`` with the checksum recorded when negkit wrote it (files without one are not checked:
+    checkpoints from elsewhere, or from before checksums were recorded)."""
+    sidecar = checksum_path(Path(path))
+    if not sidecar.is_file():
+        return
     try:
-        with open(tmp, "wb") as fh:
-            torch.save(obj, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+        expected = json.loads(sidecar.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        expected = None
+    problem = check_file(path, expected)
+    if problem:
+        raise IntegrityError(f"checkpoint {path} is damaged: {problem} (recorded in {sidecar.name}); resume from "
+                             f"an earlier checkpoint by deleting it, or start over with --force")
 
 
 def read_checkpoint(path: str | Path) -> Any:
@@ -68,6 +88,7 @@ def read_checkpoint(path: str | Path) -> Any:
     path = Path(path)
     if not path.is_file():
         raise TrainingError(f"checkpoint file not found: {path}")
+    verify_checkpoint(path)
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except (RuntimeError, EOFError, OSError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
@@ -98,3 +119,21 @@ def prune(folder: Path, keep: int) -> None:
     """Delete all but the newest ``keep`` step checkpoints (the final one is never pruned)."""
     for _, path in step_checkpoints(folder)[:-keep] if keep > 0 else step_checkpoints(folder):
         path.unlink(missing_ok=True)
+        checksum_path(path).unlink(missing_ok=True)
+
+
+def checkpoint_meta(path: Path) -> dict[str, Any]:
+    """The ``negkit`` metadata of a checkpoint after checking its checksum, without reading its tensors
+    into memory (memory-mapped)."""
+    verify_checkpoint(path)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - read_checkpoint gives the full message when the run loads it
+        return read_checkpoint(path).get("negkit", {})
+    return state.get("negkit", {}) if isinstance(state, dict) else {}
+
+
+def non_finite(tensors: dict[str, torch.Tensor]) -> list[str]:
+    """Names of the floating-point tensors holding NaN or infinity."""
+    return [k for k, v in tensors.items() if torch.is_tensor(v) and v.is_floating_point()
+            and not bool(torch.isfinite(v).all())]

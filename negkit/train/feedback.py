@@ -13,6 +13,9 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+from negkit.atomic import atomic_write, disk_full, is_disk_full
+from negkit.rundir import log_lines
+
 
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
@@ -34,6 +37,7 @@ class Feedback:
         self._task: Any = None
         self._writer: Any = None
         self._rate: float = float("nan")
+        self._next_line = 0  # plain output: a line at most every 5% of the run (log.jsonl gets every record)
         if enabled and tensorboard_dir is not None:
             try:
                 from torch.utils.tensorboard import SummaryWriter
@@ -70,8 +74,14 @@ class Feedback:
             return
         record = {"time": round(time.time(), 3), **record}
         if self._fh is not None:
-            self._fh.write(json.dumps(record, allow_nan=True) + "\n")
-            self._fh.flush()
+            line = json.dumps(record, allow_nan=True) + "\n"
+            try:
+                self._fh.write(line)
+                self._fh.flush()
+            except OSError as exc:
+                if is_disk_full(exc):
+                    raise disk_full(self.log_path, len(line), what="the training log") from None
+                raise
         if self._writer is not None:
             for key, value in record.items():
                 if isinstance(value, (int, float)) and key not in ("step", "time"):
@@ -80,7 +90,8 @@ class Feedback:
         if self._progress is not None:
             info = f"epoch {record.get('epoch')} loss {_fmt(record.get('loss'))} {_fmt(self._rate)} img/s"
             self._progress.update(self._task, completed=record["step"], info=info)
-        else:
+        elif record["step"] >= self._next_line or record["step"] >= self.total:
+            self._next_line = record["step"] + max(1, self.total // 20)
             keys = ("epoch", "loss", "lr", "samples_per_s")
             parts = " ".join(f"{k}={_fmt(record[k])}" for k in keys if k in record)
             self.console.print(f"step {record['step']}/{self.total} {parts}", highlight=False, soft_wrap=True)
@@ -102,14 +113,15 @@ class Feedback:
 
 
 def truncate_log(path: Path, step: int) -> None:
-    """Keep the records of ``log.jsonl`` up to ``step`` (and drop a torn last line)."""
+    """Keep the records of ``log.jsonl`` up to ``step``, dropping torn or damaged lines. The trimmed log is
+    written beside it and renamed over it: a kill during the trim leaves the old log whole."""
     if not path.is_file():
         return
-    keep = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            if json.loads(line).get("step", 0) <= step:
-                keep.append(line)
-        except json.JSONDecodeError:
-            continue
-    path.write_text("".join(f"{line}\n" for line in keep), encoding="utf-8")
+    keep = [line for line, record in log_lines(path) if _step_of(record) <= step]
+    with atomic_write(path, "wb", what="the training log") as fh:
+        fh.write(b"".join(line.rstrip(b"\r") + b"\n" for line in keep))
+
+
+def _step_of(record: dict[str, Any]) -> float:
+    step = record.get("step", 0)
+    return step if isinstance(step, (int, float)) else math.inf

@@ -5,20 +5,30 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from collections.abc import Sequence
-from contextlib import nullcontext
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.distributed as dist
 from torch import Tensor, nn
 from torch.utils.data import DataLoader
 
-from negkit.distributed import DistEnv, gather_with_local_grad
-from negkit.errors import RecipeError, TrainingError
+from negkit import interrupts
+from negkit.distributed import (
+    DistEnv,
+    any_rank,
+    gather,
+    gather_with_grad,
+    gather_with_local_grad,
+    rank,
+    share_scalar,
+    sum_over_ranks,
+)
+from negkit.errors import Interrupted, RecipeError, TrainingError
 from negkit.losses.base import Loss, LossInputs
+from negkit.recipe import PrecisionName
 from negkit.train import checkpoint as ckpt
 from negkit.train.batch import (
     Batch,
@@ -34,7 +44,7 @@ from negkit.train.batch import (
 )
 from negkit.train.feedback import Feedback
 from negkit.train.model import ClipModel, TwoTower
-from negkit.train.optim import build_optimizer, build_scheduler
+from negkit.train.optim import build_optimizer, build_scheduler, hyperparameters, restore_hyperparameters
 from negkit.train.samplers import batch_sampler
 from negkit.train.select import HardestOfK
 
@@ -59,20 +69,19 @@ class Precision:
         return torch.autocast(self.device_type, dtype=self.dtype) if self.dtype is not None else nullcontext()
 
 
-def resolve_precision(name: str, device: torch.device) -> Precision:
+def resolve_precision(name: PrecisionName, device: torch.device) -> Precision:
     """fp32; amp_bf16 = bf16 autocast (also on the CPU, where it is slower than fp32 without AMX);
-    amp = fp16 autocast with a GradScaler on CUDA. fp16 has no use on the CPU: there ``amp`` runs fp32."""
+    amp = fp16 autocast with a GradScaler on CUDA. fp16 has no use on the CPU: there ``amp`` runs fp32.
+    The recipe schema has already rejected any other name (``[model] precision``)."""
     if name == "fp32":
         return Precision(name, device.type, None)
     if name == "amp_bf16":
         return Precision(name, device.type, torch.bfloat16)
-    if name == "amp":
-        if device.type != "cuda":
-            warnings.warn("[model] precision = \"amp\" (fp16) needs CUDA; running fp32 on the CPU "
-                          "(use amp_bf16 for bf16 autocast on the CPU)", stacklevel=2)
-            return Precision("fp32", device.type, None)
-        return Precision(name, "cuda", torch.float16, torch.amp.GradScaler("cuda"))
-    raise RecipeError(f"unknown precision {name!r} (fp32 | amp | amp_bf16)", key="model.precision")
+    if device.type != "cuda":
+        warnings.warn("[model] precision = \"amp\" (fp16) needs CUDA; running fp32 on the CPU "
+                      "(use amp_bf16 for bf16 autocast on the CPU)", stacklevel=2)
+        return Precision("fp32", device.type, None)
+    return Precision(name, "cuda", torch.float16, torch.amp.GradScaler("cuda"))
 
 
 # -- losses ----------------------------------------------------------------------------------------------------
@@ -112,30 +121,32 @@ def combine_losses(losses: Sequence[WeightedLoss], inputs: LossInputs) -> tuple[
     return total, terms
 
 
+def check_shardable(losses: Sequence[WeightedLoss], exact_accumulation: bool, image_negatives: int = 0) -> None:
+    """train.sharded_loss needs losses that compute only their rows, no exact accumulation and no image
+    negatives."""
+    plain = [wl.key for wl in losses if not getattr(wl.loss, "shardable", False)]
+    if plain:
+        raise RecipeError(f"train.sharded_loss = true, but loss {', '.join(plain)} cannot compute only this "
+                          f"process's rows (its class does not set shardable = True); set sharded_loss = false",
+                          key="train.sharded_loss")
+    if exact_accumulation:
+        raise RecipeError("train.sharded_loss = true does not combine with exact accumulation (accum_steps > 1, "
+                          "accum_mode = \"exact\"): use accum_mode = \"sum\" or accum_steps = 1",
+                          key="train.sharded_loss")
+    if image_negatives:
+        raise RecipeError("train.sharded_loss = true does not combine with image negatives (mining.image_negatives "
+                          "> 0): set sharded_loss = false or image_negatives = 0", key="train.sharded_loss")
+
+
 # -- one forward -----------------------------------------------------------------------------------------------
 
 
-def _gather_plain(t: Tensor, world: int) -> Tensor:
-    if world <= 1:
-        return t
-    parts = [torch.empty_like(t) for _ in range(world)]
-    dist.all_gather(parts, t.contiguous())
-    return torch.cat(parts)
-
-
-def _share_scalar(t: Tensor | None, world: int) -> Tensor | None:
-    """Every rank computes the global loss from the same scalar; each rank's copy takes 1/world of its
-    gradient so that, after the loop's x world and DDP's mean, it gets the single-process gradient once."""
-    if t is None or world <= 1:
-        return t
-    return t / world + t.detach() * (1 - 1 / world)
-
-
-def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], precision: Precision,
-                 kind_names: tuple[str, ...] = (), world: int = 1) -> tuple[Tensor, dict[str, Tensor]]:
+def loss_inputs(net: nn.Module, batch: Batch, precision: Precision, kind_names: tuple[str, ...] = (),
+                world: int = 1, *, sharded: bool = False) -> LossInputs:
     """Images (and image negatives) and all texts through the towers (one call each; hardest-of-K picks
-    its negatives in between), negatives scattered into ``[B, K, D]``, features gathered across ranks,
-    then the weighted losses of the global batch."""
+    its negatives in between), negatives scattered into ``[B, K, D]``, features gathered across ranks: the
+    ``LossInputs`` of the global batch. ``sharded``: gathered with gradients, and ``rows`` set to this rank's
+    rows: the losses compute only those (docs/scaling.md)."""
     select = HardestOfK(batch) if batch.keep else None
     images = batch.images if not batch.m else torch.cat([batch.images, batch.neg_images])
     with precision.autocast():
@@ -149,15 +160,27 @@ def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], p
     pos = txt[:b]
     neg = scatter_negatives(txt[b:], batch.neg_slot, b, k)
     mask, conc, kinds = batch.neg_mask, batch.neg_concreteness, batch.neg_kind_ids
+    rows = None
     if world > 1:
-        img, pos, neg = gather_with_local_grad(img), gather_with_local_grad(pos), gather_with_local_grad(neg)
-        mask, conc, kinds = _gather_plain(mask, world), _gather_plain(conc, world), _gather_plain(kinds, world)
-        if neg_img is not None:
-            neg_img, neg_img_mask = gather_with_local_grad(neg_img), _gather_plain(neg_img_mask, world)
-        scale, bias = _share_scalar(scale, world), _share_scalar(bias, world)
-    inputs = LossInputs(img, pos, neg, mask, conc, scale.float(), None if bias is None else bias.float(), kinds,
-                        kind_names, neg_img, neg_img_mask)
-    return combine_losses(losses, inputs)
+        gather_feats = gather_with_grad if sharded else gather_with_local_grad
+        img, pos, neg = gather_feats(img), gather_feats(pos), gather_feats(neg)
+        mask, conc, kinds = gather(mask), gather(conc), gather(kinds)
+        if neg_img is not None:  # never sharded (check_shardable refuses image negatives)
+            neg_img, neg_img_mask = gather_with_local_grad(neg_img), gather(neg_img_mask)
+        if sharded:  # each rank's loss is its rows' share: the scalars' gradients add up across ranks as they are
+            me = rank()
+            rows = slice(me * b, (me + 1) * b)
+        else:
+            scale, bias = share_scalar(scale), share_scalar(bias)
+    return LossInputs(img, pos, neg, mask, conc, scale.float(), None if bias is None else bias.float(), kinds,
+                      kind_names, neg_img, neg_img_mask, rows)
+
+
+def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], precision: Precision,
+                 kind_names: tuple[str, ...] = (), world: int = 1, *,
+                 sharded: bool = False) -> tuple[Tensor, dict[str, Tensor]]:
+    """The weighted losses of the global batch (``loss_inputs`` then ``combine_losses``)."""
+    return combine_losses(losses, loss_inputs(net, batch, precision, kind_names, world, sharded=sharded))
 
 
 # -- the trainer -----------------------------------------------------------------------------------------------
@@ -179,11 +202,15 @@ class Trainer:
 
     def __init__(self, clip: ClipModel, dataset: TrainDataset, losses: list[WeightedLoss], cfg: Any, *, seed: int,
                  precision: Precision, env: DistEnv, ckpt_dir: Path | None, feedback: Feedback,
-                 model_name: str | None = None, sampler: Any = None, keep: int = 0) -> None:
+                 model_name: str | None = None, lora: Any = None, sampler: Any = None, keep: int = 0) -> None:
         self.clip, self.dataset, self.losses, self.cfg = clip, dataset, losses, cfg
         self.seed, self.precision, self.env, self.ckpt_dir, self.feedback = seed, precision, env, ckpt_dir, feedback
         self.model_name = model_name or clip.name
         self.kind_names = dataset.negatives.kind_names
+        self.exact = cfg.accum_steps > 1 and getattr(cfg, "accum_mode", "exact") == "exact"
+        self.sharded = bool(getattr(cfg, "sharded_loss", False)) and env.world > 1
+        if getattr(cfg, "sharded_loss", False):
+            check_shardable(losses, self.exact, dataset.image_negatives)
         self.spe = steps_per_epoch(len(dataset), cfg.batch_size, cfg.accum_steps)
         if self.spe == 0:
             raise RecipeError(f"the training split has {len(dataset)} records: fewer than one step of "
@@ -205,6 +232,11 @@ class Trainer:
         self.initial = None
         if cfg.wise_ft is not None:
             self.initial = {k: v.detach().clone().cpu() for k, v in model.state_dict().items()}
+        self.lora = None
+        if lora is not None:  # after the WiSE-FT snapshot: that holds the plain initial weights
+            from negkit.train.lora import apply_lora
+
+            self.lora = apply_lora(model, lora)
         self.net: nn.Module = TwoTower(model)
         if env.world > 1:
             self.net = nn.parallel.DistributedDataParallel(
@@ -238,7 +270,8 @@ class Trainer:
                 "batch_in_epoch": self.batch_in_epoch, "samples": self.samples, "bad_images": self.bad_images,
                 "seconds": self.seconds, "total_steps": self.total, "world": self.env.world}
         return {
-            "state_dict": self.clip.model.state_dict(),
+            "state_dict": self.lora.merged_state_dict() if self.lora else self.clip.model.state_dict(),
+            "lora": self.lora.checkpoint() if self.lora else None,
             "negkit": meta,
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
@@ -252,6 +285,9 @@ class Trainer:
         if self.ckpt_dir is None or not self.env.is_main:
             return None
         path = self.ckpt_dir / name
+        if bad := ckpt.non_finite(self.clip.model.state_dict()):
+            raise TrainingError(f"non-finite weights after step {self.step} ({', '.join(bad[:3])}); training "
+                                f"stopped without writing {name}. Try a lower train.lr or grad_clip > 0")
         ckpt.atomic_save(self.state(), path)
         ckpt.prune(self.ckpt_dir, self.cfg.keep_checkpoints)
         self.last_checkpoint = path
@@ -263,13 +299,23 @@ class Trainer:
         if "optimizer" not in state or not meta:
             raise TrainingError(f"{path} is not a negkit training checkpoint (no optimiser state); to start from "
                                 f"its weights, set [model] pretrained = \"{path}\" instead of --resume")
-        if meta.get("model") != self.model_name:
-            raise TrainingError(f"{path} was saved from model {meta.get('model')!r}, not {self.model_name!r}")
         from negkit.train.model import load_weights
 
-        load_weights(self.clip.model, path, expected_model=self.model_name)
+        if state.get("lora") and self.lora is None:
+            raise TrainingError(f"{path} holds LoRA adapters, but the recipe has no [model] lora; resume it with the "
+                                f"recipe it was trained with, or start from its merged weights with [model] "
+                                f"pretrained = \"{path}\"")
+        if self.lora is not None:  # the base weights are the recipe's; the adapters are the checkpoint's
+            self.lora.load(state.get("lora"), path)
+        else:
+            load_weights(self.clip.model, path, expected_model=self.model_name)
+        if bad := ckpt.non_finite(self.clip.model.state_dict()):
+            raise TrainingError(f"{path} holds non-finite weights ({', '.join(bad[:3])}); resume from an earlier "
+                                f"checkpoint by deleting it, or start over with --force")
+        recipe_settings = hyperparameters(self.optimizer)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
+        restore_hyperparameters(self.optimizer, self.scheduler, recipe_settings)
         if self.precision.scaler is not None and state.get("scaler"):
             self.precision.scaler.load_state_dict(state["scaler"])
         for wl in self.losses:
@@ -304,16 +350,24 @@ class Trainer:
         self.feedback.start(self.step)
         model = self.net.train()
         window = {"t": time.perf_counter(), "samples": 0, "steps": 0, "sums": {}}
+        interrupts.defer_termination(True)  # SIGTERM now stops at the next step boundary, with a checkpoint
         try:
             micro_per_epoch = self.spe * self.cfg.accum_steps
+            pending: list[Batch] = []
             while self.step < self.total:
                 self.sampler.set_epoch(self.epoch, self.batch_in_epoch, micro_per_epoch)
                 for micro_index, batch in enumerate(self._loader()):
                     batch = self._admit(batch)
                     last = (micro_index + 1) % self.cfg.accum_steps == 0
-                    terms = self._micro_step(model, batch, sync=last) if batch.size else {}
+                    if self.exact:  # the step's micro-batches are kept and accumulated together
+                        pending += [batch] if batch.size else []
+                        terms = self._exact_step(model, pending) if last and pending else {}
+                        pending = [] if last else pending
+                    else:
+                        terms = self._micro_step(model, batch, sync=last) if batch.size else {}
                     for key, value in terms.items():
-                        window["sums"][key] = window["sums"].get(key, 0.0) + value / self.cfg.accum_steps
+                        window["sums"][key] = window["sums"].get(key, 0.0) + value / (1 if self.exact else
+                                                                                      self.cfg.accum_steps)
                     window["samples"] += batch.size * self.env.world
                     self.batch_in_epoch += 1
                     if not last:
@@ -331,13 +385,18 @@ class Trainer:
                     if self.cfg.checkpoint_every and self.step % self.cfg.checkpoint_every == 0 \
                             and self.step < self.total:
                         self.save(f"step-{self.step}.pt")
+                    if self.step < self.total and self._preempted():
+                        self._stop_for_preemption()
                     if self.step >= self.total:
                         break
         finally:
+            interrupts.defer_termination(False)
             self.feedback.close()
         if finished_before:  # resumed from final.pt: nothing left to train or mix
             final = self.last_checkpoint
         else:
+            if self.lora is not None:
+                self.lora.merge()
             if self.cfg.wise_ft is not None and self.initial is not None:
                 self._wise_ft(self.cfg.wise_ft)
             final = self.save(ckpt.FINAL)
@@ -345,11 +404,24 @@ class Trainer:
         return TrainResult(self.step, self.epoch + self.batch_in_epoch / max(1, self.spe * self.cfg.accum_steps),
                            self.samples, self.seconds, self.bad_images, final, self.last_log)
 
+    def _preempted(self) -> bool:
+        """SIGTERM arrived (on any rank: every rank must stop at the same step)."""
+        return any_rank(interrupts.stop_requested(), self.env.device)
+
+    def _stop_for_preemption(self) -> None:
+        name = f"step-{self.step}.pt"
+        if self.last_checkpoint is None or self.last_checkpoint.name != name:
+            self.save(name)
+        self.env.barrier()
+        where = f"checkpoint {self.ckpt_dir / name} written" if self.ckpt_dir else "no checkpoint folder"
+        raise Interrupted(f"terminated (SIGTERM) after step {self.step} of {self.total}: {where}; continue with "
+                          f"--resume", exit_code=143)
+
     def _admit(self, batch: Batch) -> Batch:
         """Count and report skipped images; under DDP every rank keeps the same number of rows."""
         bad, size = len(batch.bad), batch.size
         if self.env.world > 1:
-            counts = _gather_plain(torch.tensor([[size, bad]], device=self.env.device), self.env.world)
+            counts = gather(torch.tensor([[size, bad]], device=self.env.device))
             size, bad = int(counts[:, 0].min()), int(counts[:, 1].sum())
             batch = batch.truncate(size)
         if bad:
@@ -369,30 +441,59 @@ class Trainer:
         return batch.to(self.env.device, non_blocking=True)
 
     def _micro_step(self, model: nn.Module, batch: Batch, sync: bool) -> dict[str, float]:
+        """Plain gradient summation (``accum_mode = "sum"``): this micro-batch's own loss, backpropagated."""
         no_sync = model.no_sync if (self.env.world > 1 and not sync and hasattr(model, "no_sync")) else nullcontext
+        with self._oom_hint(batch), no_sync():
+            total, terms = forward_loss(model, batch, self.losses, self.precision, self.kind_names,
+                                        self.env.world, sharded=self.sharded)
+            values = self._backward(total, terms, self.cfg.accum_steps)
+        self.samples += batch.size * self.env.world
+        return values
+
+    def _exact_step(self, model: nn.Module, batches: list[Batch]) -> dict[str, float]:
+        """Exact accumulation (``accum_mode = "exact"``): the loss and gradients of all ``batches`` as one batch."""
+        from negkit.train.accumulate import exact_accumulation
+
+        def sync(last: bool) -> Any:
+            return model.no_sync() if self.env.world > 1 and not last and hasattr(model, "no_sync") else nullcontext()
+
+        with self._oom_hint(batches[0]):
+            values = exact_accumulation(
+                batches, lambda b: loss_inputs(model, b, self.precision, self.kind_names, self.env.world),
+                lambda x: combine_losses(self.losses, x), lambda total, terms: self._backward(total, terms, 1), sync)
+        self.samples += sum(b.size for b in batches) * self.env.world
+        return values
+
+    def _backward(self, total: Tensor, terms: dict[str, Tensor], divide_by: int) -> dict[str, float]:
+        """Stop on a non-finite loss, else scale (world size for DDP's mean, ``divide_by``, fp16 scaler) and
+        backpropagate; returns the terms as numbers."""
+        stacked = torch.stack([v.float().mean() for v in terms.values()])
+        if self.sharded:  # each rank holds its rows' share of the losses; diagnostics are averaged
+            share = [1.0 if k.endswith("loss") else self.env.world for k in terms]
+            stacked = sum_over_ranks(stacked) / torch.tensor(share, device=stacked.device)
+        values = dict(zip(terms, stacked.tolist()))
+        if not math.isfinite(values["loss"]):
+            bad_terms = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
+            kept = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else \
+                "no checkpoint was written yet"
+            raise TrainingError(
+                f"non-finite loss at step {self.step + 1} (epoch {self.epoch}): {bad_terms}; training stopped "
+                f"and {kept}. Try a lower train.lr, grad_clip > 0, or precision amp_bf16/fp32")
+        loss = total * self.env.world / divide_by
+        if self.precision.scaler is not None:
+            loss = self.precision.scaler.scale(loss)
+        loss.backward()
+        return values
+
+    @contextmanager
+    def _oom_hint(self, batch: Batch) -> Iterator[None]:
         try:
-            with no_sync():
-                total, terms = forward_loss(model, batch, self.losses, self.precision, self.kind_names,
-                                            self.env.world)
-                values = dict(zip(terms, torch.stack([v.float().mean() for v in terms.values()]).tolist()))
-                if not math.isfinite(values["loss"]):
-                    bad_terms = ", ".join(f"{k}={v}" for k, v in values.items() if not math.isfinite(v))
-                    kept = f"the last good checkpoint is {self.last_checkpoint}" if self.last_checkpoint else \
-                        "no checkpoint was written yet"
-                    raise TrainingError(
-                        f"non-finite loss at step {self.step + 1} (epoch {self.epoch}): {bad_terms}; training stopped "
-                        f"and {kept}. Try a lower train.lr, grad_clip > 0, or precision amp_bf16/fp32")
-                loss = total * self.env.world / self.cfg.accum_steps
-                if self.precision.scaler is not None:
-                    loss = self.precision.scaler.scale(loss)
-                loss.backward()
+            yield
         except torch.OutOfMemoryError:
             raise TrainingError(
                 f"out of memory on {self.env.device} at batch_size {self.cfg.batch_size} "
                 f"({batch.size} per process) with up to {batch.k} negatives per caption: lower train.batch_size and "
                 f"raise train.accum_steps to keep the samples per step, or use precision amp_bf16") from None
-        self.samples += batch.size * self.env.world
-        return values
 
     def _optimizer_step(self, want_norm: bool) -> float:
         return optimizer_step(self.optimizer, self.scheduler, self.clip.model, self.precision.scaler,

@@ -50,3 +50,27 @@ def cosine_factor(step: int, warmup: int, total: int) -> float:
 
 def build_scheduler(optimizer: torch.optim.Optimizer, warmup: int, total: int) -> torch.optim.lr_scheduler.LambdaLR:
     return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: cosine_factor(step, warmup, total))
+
+
+def hyperparameters(optimizer: torch.optim.Optimizer) -> list[dict]:
+    """Each parameter group's settings (lr, betas, eps, weight decay, ...) without its parameters."""
+    return [{k: v for k, v in group.items() if k != "params"} for group in optimizer.param_groups]
+
+
+def restore_hyperparameters(optimizer: torch.optim.Optimizer, scheduler: torch.optim.lr_scheduler.LambdaLR,
+                            recipe: list[dict]) -> None:
+    """After loading a checkpoint's optimiser and scheduler state: put the recipe's settings back.
+
+    ``load_state_dict`` restores the settings the checkpoint was trained with (lr, betas, eps, weight decay, the
+    scheduler's base lrs); a resume that changed them (``--resume --force``) must train with the new ones, as
+    ``recipe.json`` records. The moments (Adam's state) and the schedule's position are kept. With unchanged
+    settings this reproduces the loaded values exactly (the schedule's own formula)."""
+    for group, values in zip(optimizer.param_groups, recipe):
+        for key, value in values.items():
+            if key != "lr":
+                group[key] = value
+    scheduler.base_lrs = [values["initial_lr"] for values in recipe]
+    lrs = [base * factor(scheduler.last_epoch) for base, factor in zip(scheduler.base_lrs, scheduler.lr_lambdas)]
+    for group, lr in zip(optimizer.param_groups, lrs):
+        group["lr"] = lr
+    scheduler._last_lr = lrs  # what get_last_lr() reports (and the log records)

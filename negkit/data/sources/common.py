@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from negkit.data.base import DataSource
 from negkit.errors import DataError
@@ -40,6 +41,34 @@ def _require(path: str | Path | None, *, key: str, expected: str, source: str, f
     return p
 
 
+@contextlib.contextmanager
+def open_text(path: Path, *, source: str, encoding: str = "utf-8", newline: str | None = None) -> Iterator[IO[str]]:
+    """Open a text file to read; bytes that are not ``encoding`` become a ``DataError`` naming the file, the
+    line and the encoding (raised wherever in the body the bad bytes are met)."""
+    try:
+        with open(path, encoding=encoding, newline=newline) as fh:
+            yield fh
+    except UnicodeDecodeError:
+        raise decode_error(path, source=source, encoding=encoding) from None
+    except LookupError as exc:  # an unknown encoding name
+        raise DataError(f"{source}: encoding = {encoding!r}: {exc}") from None
+
+
+def decode_error(path: Path, *, source: str, encoding: str = "utf-8") -> DataError:
+    """Where in ``path`` its text stops being ``encoding``: line, column and the offending byte."""
+    raw = Path(path).read_bytes()
+    try:
+        raw.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        where = f"line {line}, column {column}: byte 0x{raw[exc.start]:02x} is not valid {encoding}"
+    else:  # pragma: no cover - decoding failed only in chunks
+        where = f"not valid {encoding}"
+    return DataError(f"{source}: {str(path)!r} {where}; save the file as {encoding}, or give its encoding "
+                     f"(e.g. encoding = \"latin-1\" in [data])")
+
+
 def read_json(path: Path, *, source: str, key: str) -> Any:
     """Parse a JSON file; a syntax error names the file, line and column."""
     try:
@@ -48,13 +77,13 @@ def read_json(path: Path, *, source: str, key: str) -> Any:
     except json.JSONDecodeError as exc:
         raise DataError(f"{source}: '{key}' = {str(path)!r}: malformed JSON at line {exc.lineno}, "
                         f"column {exc.colno}: {exc.msg}") from None
-    except UnicodeDecodeError as exc:
-        raise DataError(f"{source}: '{key}' = {str(path)!r}: not UTF-8 text ({exc})") from None
+    except UnicodeDecodeError:
+        raise decode_error(path, source=f"{source}: '{key}'") from None
 
 
-def iter_jsonl(path: Path, *, source: str, key: str) -> Iterator[tuple[int, dict[str, Any]]]:
+def iter_jsonl(path: Path, *, source: str, key: str, encoding: str = "utf-8") -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, object)`` for every non-blank line; a bad line raises naming its number."""
-    with open(path, encoding="utf-8") as fh:
+    with open_text(path, source=source, encoding=encoding) as fh:
         for lineno, line in enumerate(fh, start=1):
             if not line.strip():
                 continue

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources.common import FileSource, ListRecords, MissingImages
+from negkit.data.sources.common import FileSource, ListRecords, MissingImages, open_text
 from negkit.errors import DataError
 
 REQUIRED_COLUMNS = ("title", "filepath", "neg_caption", "neg_image")
@@ -31,7 +31,7 @@ def iter_negclip_rows(path: Path, *, source: str = "negclip-tsv", delimiter: str
                       ) -> Iterator[tuple[int, dict[str, Any]]]:
     """``(line number, row)`` with ``neg_caption`` and ``neg_image`` parsed; bad rows raise with their line."""
     csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
-    with open(path, encoding="utf-8", newline="") as fh:
+    with open_text(path, source=source, newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         try:
             header = next(reader)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from negkit.data.sources.common import FileSource, ListRecords, MissingImages, iter_jsonl, resolve_image
+from negkit.data.sources.common import FileSource, ListRecords, MissingImages, iter_jsonl, open_text, resolve_image
 from negkit.errors import DataError
 
 
@@ -16,10 +16,11 @@ class _TableSource(FileSource):
 
     def __init__(self, path: str | dict[str, str] = "", image_column: str = "image",
                  caption_column: str = "caption", image_root: str = "", check_images: bool = True,
-                 drop_missing: bool = True, limit: int = 0) -> None:
+                 drop_missing: bool = True, limit: int = 0, encoding: str = "utf-8") -> None:
         super().__init__(path, image_root, check_images, drop_missing, limit)
         self.image_column = image_column
         self.caption_column = caption_column
+        self.encoding = encoding
 
     def _rows(self, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise NotImplementedError
@@ -68,6 +69,7 @@ class CsvSource(_TableSource):
         check_images: look for every image file when the split is first read and report missing ones.
         drop_missing: leave rows with missing images out (counted and warned).
         limit: keep only the first ``limit`` rows (0 = all).
+        encoding: the file's text encoding (bytes that are not are an error naming the line).
     """
 
     name = "csv"
@@ -75,14 +77,14 @@ class CsvSource(_TableSource):
 
     def __init__(self, path: str | dict[str, str] = "", image_column: str = "image",
                  caption_column: str = "caption", image_root: str = "", delimiter: str = ",",
-                 check_images: bool = True, drop_missing: bool = True, limit: int = 0) -> None:
-        super().__init__(path, image_column, caption_column, image_root, check_images, drop_missing, limit)
+                 check_images: bool = True, drop_missing: bool = True, limit: int = 0, encoding: str = "utf-8") -> None:
+        super().__init__(path, image_column, caption_column, image_root, check_images, drop_missing, limit, encoding)
         if len(delimiter) != 1:
             raise ValueError(f"delimiter must be one character, got {delimiter!r}")
         self.delimiter = delimiter
 
     def _rows(self, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open_text(path, source=self.name, encoding=self.encoding, newline="") as fh:
             reader = csv.reader(fh, delimiter=self.delimiter)
             header = next(reader, None)
             if not header:
@@ -108,6 +110,7 @@ class JsonlSource(_TableSource):
         check_images: look for every image file when the split is first read and report missing ones.
         drop_missing: leave rows with missing images out (counted and warned).
         limit: keep only the first ``limit`` rows (0 = all).
+        encoding: the file's text encoding (bytes that are not are an error naming the line).
     """
 
     name = "jsonl"
@@ -115,8 +118,8 @@ class JsonlSource(_TableSource):
 
     def __init__(self, path: str | dict[str, str] = "", image_column: str = "image",
                  caption_column: str = "caption", image_root: str = "", check_images: bool = True,
-                 drop_missing: bool = True, limit: int = 0) -> None:
-        super().__init__(path, image_column, caption_column, image_root, check_images, drop_missing, limit)
+                 drop_missing: bool = True, limit: int = 0, encoding: str = "utf-8") -> None:
+        super().__init__(path, image_column, caption_column, image_root, check_images, drop_missing, limit, encoding)
 
     def _rows(self, path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-        yield from iter_jsonl(path, source=self.name, key="path")
+        yield from iter_jsonl(path, source=self.name, key="path", encoding=self.encoding)

@@ -57,7 +57,7 @@ class _ShardRecords:
         try:
             image = Image.open(io.BytesIO(data))
             image.load()
-        except OSError as exc:
+        except Exception as exc:  # noqa: BLE001 - OSError, DecompressionBombError, decoders failing on crafted bytes
             raise DataError(f"webdataset: {e['shard']}: sample {e['key']!r}: image cannot be decoded ({exc})") from None
         return {**e["extra"], "image": image, "caption": e["caption"], "key": e["key"]}
 

@@ -1,0 +1,282 @@
+"""Negatives a text-only model cannot reject (issue 11): the corpus' own words, the sense that fits, never
+still true, plausibility ranking, matched controls, and the audit that measures it all.
+
+The captions are a shipped sample of 1,502 COCO captions (SugarCrepe's, ``fixtures/coco_captions_sample.txt``).
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+from pathlib import Path
+
+import pytest
+
+from negkit.mining.concrete import AbstractFirst, ConcretePlant, RandomWord
+from negkit.mining.corpus import CaptionCorpus, CaptionLM, NoCorpusWarning, corpus_for, words
+from negkit.mining.quality import STILL_TRUE, audit_quality, edit_relation, quality_figure, split_captions
+
+SAMPLE = Path(__file__).parent / "fixtures" / "coco_captions_sample.txt"
+
+
+@pytest.fixture(scope="module")
+def captions() -> list[str]:
+    return SAMPLE.read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture(scope="module")
+def corpus_path(captions, tmp_path_factory) -> Path:
+    _, path = corpus_for(captions, tmp_path_factory.mktemp("corpus"))
+    return path
+
+
+def miner(cls=ConcretePlant, corpus_path=None, **kw):
+    m = cls(**kw)
+    if corpus_path is not None:
+        m.use_corpus(corpus_path)
+    return m
+
+
+def test_language_model_prefers_captions_it_has_seen_the_like_of(captions):
+    lm = CaptionLM(words(c) for c in captions)
+    assert lm.score("A cat sitting on a couch.") > lm.score("A couch sitting on a cat.")
+    assert lm.score("A man riding a horse.") > lm.score("A man riding a processor.")
+    before, after = words("a dog on a red couch"), words("a dog on a red bench")
+    assert lm.delta(before, after) == pytest.approx(lm.sentence_logprob(after) - lm.sentence_logprob(before))
+
+
+def test_corpus_counts_lemmas_and_compounds(captions, tmp_path):
+    corpus = CaptionCorpus(["Two dogs on a hot dog stand.", "A dog and hot dogs."])
+    assert corpus.count("dog") == 4 and corpus.count("hot dog") == 2 and corpus.count("processor") == 0
+    first, path = corpus_for(captions[:50], tmp_path)
+    again, path2 = corpus_for(list(captions[:50]), tmp_path)
+    assert path == path2 and path.is_file() and again.counts == first.counts  # cached by the captions' digest
+
+
+def test_no_corpus_is_said_not_silent():
+    with pytest.warns(NoCorpusWarning, match="no caption corpus"):
+        ConcretePlant().mine(["A dog on a red couch."], k=1, seed=0)
+
+
+# -- the failure patterns the issue lists, on the captions they came from ------------------------------------
+
+
+PINNED = [
+    "A person on a skateboard does a flip in a parking lot.",
+    "A close up of a clear vase with flowers.",
+    "A traffic light with a one way sign near a trash can.",
+    "Two people are at a computer desk with a mouse.",
+    "A baseball player lunges and reaches back with the ball.",
+    "A Christmas ornament is a donut with a squirrel on it.",
+]
+
+
+def test_replacements_are_words_the_captions_use(corpus_path):
+    """"his processor", "some mangers", "a pin table": dictionary words no caption uses are never put in."""
+    from negkit.mining.corpus import load_corpus
+
+    corpus = load_corpus(corpus_path)
+    m = miner(corpus_path=corpus_path)
+    for negs in m.mine(PINNED, k=3, seed=0):
+        for neg in negs:
+            for edit in neg.edits:
+                assert all(corpus.count(w) > 0 or w in {"s"} for w in words(edit.after)), (neg.text, edit)
+
+
+def test_never_still_true_by_wordnet():
+    """clock -> ticker, people -> social groups, flowers -> wildflowers: synonyms, hypernyms, hyponyms at any
+    depth, and words named as a kind of the original, are recognised (and so never offered)."""
+    from negkit.lexicon.wordnet import taxonomic_relation
+
+    assert taxonomic_relation("people", "social group", "NOUN") == "hypernym"
+    assert taxonomic_relation("dog", "animal", "NOUN") == "hypernym"
+    assert taxonomic_relation("animal", "puppy", "NOUN") == "hyponym"
+    assert taxonomic_relation("flower", "wildflower", "NOUN") == "hyponym"
+    assert taxonomic_relation("car", "automobile", "NOUN") == "synonym"
+    assert taxonomic_relation("dog", "cat", "NOUN") is None
+
+
+def test_pinned_captions_get_no_still_true_edit(corpus_path):
+    m = miner(corpus_path=corpus_path)
+    for negs in m.mine(PINNED, k=3, seed=0):
+        for neg in negs:
+            if len(neg.edits) == 1 and neg.kind in ("replace-noun", "replace-adj", "replace-verb"):
+                (e,) = neg.edits
+                assert edit_relation(e.before, e.after, neg.kind.split("-")[1].upper()) not in STILL_TRUE, neg.text
+
+
+def test_the_sense_that_fits_the_caption():
+    """"a land site of food" (lot), "balancing a game" (ball): the caption's other words pick the sense."""
+    from negkit.lexicon import wordnet as wn
+
+    def sense(word: str, *context: str) -> str:
+        found = wn.fitting_sense(word, "NOUN", frozenset(context), ConcretePlant().senses)
+        assert found is not None
+        return found.name
+
+    assert sense("mouse", "computer", "desk", "keyboard") == "mouse.n.04"  # the device, 4th in WordNet
+    assert sense("mouse", "cat", "cheese") == "mouse.n.01"
+    assert sense("bat", "baseball", "player", "swing") == "bat.n.02"  # the club
+    assert sense("bat", "cave", "wing", "night") == "bat.n.01"  # the animal
+    assert sense("ball", "soccer", "kick", "field") == "ball.n.01"
+    assert sense("lot", "car", "parking", "truck") == "lot.n.02"  # a piece of land, not a batch
+
+
+def test_agreement_after_an_edit(corpus_path):
+    """"a cars", "an top": swapped nouns take their slot's number, and a/an follows the new word."""
+    m = miner(corpus_path=corpus_path, operation="swap")
+    (negs,) = m.mine(["A dog and two cats on a couch."], k=3, seed=0)
+    texts = [n.text for n in negs]
+    assert "A cat and two dogs on a couch." in texts
+    assert not any(" a cats" in t.lower() or " two dog " in t.lower() for t in texts)
+    from negkit.mining.tagged import Token, render
+
+    toks = [Token("A", " ", "a", "DT", "DET"), Token("red", " ", "red", "JJ", "ADJ"), Token("apple", "", "apple", "NN",
+                                                                                            "NOUN")]
+    assert render(toks, [(1, 2, "orange")]) == "An orange apple"
+
+
+def test_absurd_role_reversal_ranks_last(corpus_path):
+    """"a rug laying on a cat": a swap that reverses roles into an absurd scene comes after the plausible ones."""
+    m = miner(corpus_path=corpus_path, operation="swap")
+    (negs,) = m.mine(["A cat laying on a blanket on top of a pillow."], k=3, seed=0)
+    texts = [n.text for n in negs]
+    assert "A blanket laying on a cat on top of a pillow." in texts
+    assert texts.index("A blanket laying on a cat on top of a pillow.") == len(texts) - 1
+
+
+def test_offensive_words_never_put_in():
+    from negkit.lexicon.offensive import is_offensive
+
+    assert is_offensive("bitch") and is_offensive("Son of a bitch")
+    assert not is_offensive("dog") and not is_offensive("hot dog")
+
+
+# -- matched controls ------------------------------------------------------------------------------------------
+
+
+def test_controls_share_every_filter_and_differ_in_the_word(corpus_path):
+    kw = {p: getattr(ConcretePlant(), p) for p in ("min_corpus_count", "plausibility", "max_logprob_drop",
+                                                     "concreteness_window", "min_concreteness", "senses")}
+    for cls in (RandomWord, AbstractFirst):
+        assert {p: getattr(cls(), p) for p in kw} == kw
+    assert ConcretePlant().min_concreteness is None  # no absolute floor: abstract -> abstract is allowed
+
+
+def test_abstract_words_can_get_abstract_replacements():
+    m = miner(AbstractFirst, min_corpus_count=0, plausibility=False)  # this test is about concreteness only
+    m.prepare()
+    from negkit.mining.lexical import Unit
+
+    unit = Unit(0, 1, "happy", "happy", "ADJ", "JJ", m._norms.get("happy"))
+    found = m._replacer(unit, frozenset())
+    assert any(c.score is not None and c.score < 3.0 for c in found)  # "sad" (2.3), once blocked by the 3.0 floor
+
+
+# -- the audit -------------------------------------------------------------------------------------------------
+
+
+def test_filter_and_judge_models_never_share_captions(captions):
+    doubled = captions + [c.upper() for c in captions[:50]] + [f"  {c}  " for c in captions[50:100]]
+    mining, judge = split_captions(doubled)
+    norm = lambda c: " ".join(c.split()).lower()  # noqa: E731
+    assert mining and judge and not {norm(c) for c in mining} & {norm(c) for c in judge}
+    assert 0.4 < len(judge) / len(doubled) < 0.6
+
+
+def test_audit_thresholds_on_the_caption_sample(captions, tmp_path):
+    """On the shipped sample, concrete-plant's negatives are hard to reject for a held-out caption model
+    and never still true nor unseen. The miner before issue 11 scored blind 0.93, still-true 3% and 64%
+    unseen new words on these captions' source (docs/miners.md, "Negative quality")."""
+    reports, skipped = audit_quality([("concrete-plant", ConcretePlant), ("random-word", RandomWord),
+                                      ("abstract-first", AbstractFirst), ("precomputed", lambda: _precomputed())],
+                                     captions, k=1, limit=400, cache_dir=tmp_path)
+    by = {r.miner: r for r in reports}
+    assert [s.miner for s in skipped] == ["precomputed"] and "path" in skipped[0].reason
+    cp = by["concrete-plant"]
+    assert cp.base.coverage >= 0.95
+    assert cp.blind_accuracy is not None and cp.blind_accuracy <= 0.8
+    assert cp.still_true is not None and cp.still_true <= 0.01
+    assert cp.unseen_new_words is not None and cp.unseen_new_words <= 0.05
+    assert by["concrete-plant"].edited_concreteness > by["random-word"].edited_concreteness > \
+        by["abstract-first"].edited_concreteness
+    path = quality_figure(reports, tmp_path / "quality.png")
+    assert path.is_file() and path.stat().st_size > 10_000
+
+
+def _precomputed():
+    from negkit.mining.precomputed import Precomputed
+
+    return Precomputed()
+
+
+# -- sharing mined negatives -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".jsonl"])
+def test_export_round_trips_with_concreteness(tmp_path, suffix):
+    import datasets
+
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.base import Edit, Negative
+    from negkit.mining.export import export_table
+    from negkit.mining.precomputed import Precomputed
+    from negkit.mining.stage import negative_row
+
+    table = [{"caption": "A dog on a couch.", "negatives": [
+        negative_row(Negative("A cat on a couch.", "replace-noun", 4.85, (Edit(1, "dog", "cat"),))),
+        negative_row(Negative("A couch on a dog.", "swap-noun", 4.8,
+                              (Edit(1, "dog", "couch"), Edit(4, "couch", "dog"))))]},
+        {"caption": "The idea.", "negatives": []}]
+    path = export_table(table, tmp_path / f"negs{suffix}", norms=load_norms())
+    loaded = datasets.load_dataset("parquet" if suffix == ".parquet" else "json", data_files=str(path),
+                                   split="train", cache_dir=str(tmp_path / "hf"))
+    assert loaded[0]["negatives"] == ["A cat on a couch.", "A couch on a dog."]
+    assert loaded[0]["concreteness"] == [4.85, 4.8] and loaded[0]["kinds"] == ["replace-noun", "swap-noun"]
+    assert loaded[0]["new_concreteness"][0] == pytest.approx(load_norms().score("cat"))
+    assert loaded[0]["new_concreteness"][1] is None  # a swap puts no new word in
+    served = Precomputed(path=str(path)).mine(["a dog on a couch.", "The idea."], k=2, seed=0)
+    assert sorted((n.text, n.kind, n.concreteness) for n in served[0]) == [
+        ("A cat on a couch.", "replace-noun", 4.85), ("A couch on a dog.", "swap-noun", 4.8)]
+    assert served[1] == []
+
+
+def test_cli_mine_export_rejects_a_wrong_suffix_before_mining(tmp_path, capsys):
+    from negkit.cli import main
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text('[data]\nsource = "shapes"\n[[miners]]\nname = "attribute-lexicon"\n', encoding="utf-8")
+    with pytest.raises(SystemExit) as exc:
+        main(["mine", str(recipe), "--export", str(tmp_path / "out.csv")])
+    assert exc.value.code == 1 and ".parquet or .jsonl" in capsys.readouterr().err
+
+
+def test_audit_json_lists_skipped_miners(tmp_path, capsys):
+    from negkit.cli import main
+
+    path = tmp_path / "c.txt"
+    path.write_text("\n".join(SAMPLE.read_text(encoding="utf-8").splitlines()[:60]) + "\n", encoding="utf-8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        main(["audit", "--captions", str(path), "--limit", "10", "-k", "1", "--json"])
+    out = json.loads(capsys.readouterr().out)
+    skipped = {r["miner"]: r["skipped"] for r in out if "skipped" in r}
+    audited = [r["miner"] for r in out if "skipped" not in r]
+    assert "precomputed" in skipped and "concrete-plant" in audited
+
+
+def test_edits_that_leave_a_caption_true_or_broken_are_not_made(corpus_path):
+    """Seen by a reader on SugarCrepe captions: a bus "sitting" -> "standing" in a field is the same bus;
+    "computer desk" -> "motor desk" is not English; "A man walking his dog" -> "A woman walking his dog"."""
+    m = miner(corpus_path=corpus_path)
+    caps = ["A double decker bus sitting on a green field.", "An old blender and printer sitting on a table.",
+            "a computer desk with multiple computers and screens", "A man walking his dog down a sidewalk."]
+    for negs in m.mine(caps, k=5, seed=0):
+        for neg in negs:
+            changed = {e.before.lower() for e in neg.edits}
+            assert "sitting" not in changed and "computer" not in changed, neg.text
+            assert not neg.text.startswith("A woman walking his"), neg.text
+    from negkit.lexicon import wordnet as wn
+
+    assert wn.animate("dog") and wn.animate("woman") and not wn.animate("printer") and not wn.animate("bus")
+    assert (wn.gender("man"), wn.gender("girl"), wn.gender("person")) == ("m", "f", None)
