@@ -18,6 +18,7 @@ from negkit.recipe import Recipe, load_recipe
 from negkit.version import __version__
 
 __all__ = [
+    "BatchSampler",
     "DataSource",
     "Edit",
     "EvalContext",
@@ -35,6 +36,7 @@ __all__ = [
 ]
 
 _LAZY = {
+    "BatchSampler": "negkit.train.samplers",
     "Loss": "negkit.losses.base",
     "LossInputs": "negkit.losses.base",
     "run": "negkit.pipeline",
@@ -43,6 +45,7 @@ _LAZY = {
 if TYPE_CHECKING:
     from negkit.losses.base import Loss, LossInputs
     from negkit.pipeline import run
+    from negkit.train.samplers import BatchSampler
 
 
 def __getattr__(name: str) -> Any:

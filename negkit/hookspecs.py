@@ -75,3 +75,20 @@ def register_evaluators(register: Register) -> None:
     evaluator reaches the model only through the context's batched, de-duplicating
     ``encode_images`` / ``encode_texts``.
     """
+
+
+@hookspec
+def register_samplers(register: Register) -> None:
+    """Register batch samplers: subclasses of ``negkit.BatchSampler``, which decide which records share a batch.
+
+    The recipe's ``[sampler]`` table names one (default ``random``); its other keys are constructor
+    arguments. ``BatchSampler.setup(records, *, batch_size, world, seed)`` runs once before training and
+    must reject bad data there (neighbour indices out of range, too few records to fill a batch) with a
+    ``NegkitError`` naming the batch size and the count. ``BatchSampler.batches(epoch)`` returns the
+    epoch's ``len(records) // batch_size`` global batches, each a list of groups of record indices
+    (``batch_size`` indices in all). It must be deterministic in (seed, epoch) and the same on every
+    process. Under DDP process ``r`` takes records ``r * local .. (r + 1) * local`` of each batch
+    (``local = batch_size // world``); a group (for example an image and its nearest neighbours) never
+    crosses one of those boundaries, so it is never split across processes. negkit checks every batch
+    against this contract before it is used.
+    """

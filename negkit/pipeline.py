@@ -217,6 +217,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     # the model first: a wrong name, tag or checkpoint fails before anything changes on disk or mining starts
     clip = create_model(recipe.model, env.device, seed=seed)
     precision = resolve_precision(recipe.model.precision, env.device)
+    losses = build_losses(recipe.losses, where)
+    sampler = recipe.sampler.build(where=where)
     data = recipe.data.build(where=where)
     records = data.records("train")
     captions = data.captions("train")
@@ -251,14 +253,21 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         env.barrier()
         if not env.is_main:
             result = mine_cached(recipe, captions, progress=False)
-        negatives = NegativeTable.from_mined(result.dataset["negatives"], k)
+        mined = recipe.mining.mined_per_caption
+        negatives = NegativeTable.from_mined(result.dataset["negatives"], mined)
         covered = sum(1 for row in negatives.rows if row)
         how = "reused from the cache" if result.reused else f"mined in {result.seconds:.1f} s"
-        say(f"mining: negatives for {covered}/{len(captions)} captions (k = {k}), {how}")
+        say(f"mining: negatives for {covered}/{len(captions)} captions (k = {mined}), {how}")
+        if recipe.mining.select == "hardest":
+            say(f"mining: each step keeps the {k} of {mined} candidates the model finds hardest")
     else:
         negatives = NegativeTable.empty(len(captions))
 
-    dataset = TrainDataset(records, negatives, clip.preprocess_train, seed)
+    dataset = TrainDataset(records, negatives, clip.preprocess_train, seed,
+                           image_negatives=recipe.mining.image_negatives)
+    blind = [wl.key for wl in losses if not getattr(wl.loss, "uses_image_negatives", False)]
+    if recipe.mining.image_negatives and blind:
+        say(f"image negatives: not used by loss(es) {', '.join(blind)} (text negatives only)")
     started = time.time()
     train_info: dict[str, Any] = {"steps": 0}
     if recipe.train.epochs > 0:  # the Trainer rejects a split too small for one step
@@ -266,16 +275,18 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         tb = run_dir / "tensorboard" if recipe.report.tensorboard else None
         feedback = Feedback(steps, log_path=run_dir / rd.LOG, enabled=env.is_main, tensorboard_dir=tb,
                             console=console)
-        trainer = Trainer(clip, dataset, build_losses(recipe.losses, where), recipe.train, seed=seed,
-                          precision=precision, env=env, ckpt_dir=run_dir / rd.CHECKPOINTS, feedback=feedback,
-                          model_name=recipe.model.name, lora=recipe.model.lora)
+        keep = k if recipe.mining.select == "hardest" else 0
+        trainer = Trainer(clip, dataset, losses, recipe.train, seed=seed, precision=precision, env=env,
+                          ckpt_dir=run_dir / rd.CHECKPOINTS, feedback=feedback, model_name=recipe.model.name,
+                          lora=recipe.model.lora, sampler=sampler, keep=keep)
         if env.is_main and recipe.eval and recipe.report.reference:
             evaluate_reference(clip, recipe, env.device, precision.autocast, data, run_dir, say)
         result = trainer.fit(resume_from)
         interrupts.raise_if_stop_requested(f"training finished ({result.final_checkpoint}); --resume evaluates")
         train_info = {"steps": result.steps, "epochs": round(result.epochs_done, 4), "samples": result.samples,
                       "train_seconds": round(result.seconds, 2), "bad_images": result.bad_images,
-                      "checkpoint": str(result.final_checkpoint) if result.final_checkpoint else None}
+                      "checkpoint": str(result.final_checkpoint) if result.final_checkpoint else None,
+                      "sampler": {"name": recipe.sampler.name, **sampler.stats()}}
     else:
         say("no training steps ([train] epochs = 0): evaluating the initial model")
 
@@ -283,6 +294,9 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     run_info = {"name": recipe.run_name, "recipe": str(recipe.path) if recipe.path else None,
                 "run_dir": str(run_dir), "model": recipe.model.name, "pretrained": recipe.model.pretrained,
                 "processes": env.world, "device": str(env.device), **train_info}
+    if recipe.mining.image_negatives:
+        run_info["image_negatives"] = recipe.mining.image_negatives
+        run_info["losses_ignoring_image_negatives"] = blind
     if env.is_main:
         if recipe.eval:
             metrics = evaluate_model(clip, recipe.eval, env.device, precision.autocast, seed=seed, data=data,

@@ -38,6 +38,7 @@ class PluginInfo:
     version: str | None = None
     error: str | None = None
     registers: dict[str, list[str]] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)  # component name -> what a user should know
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +48,7 @@ class PluginInfo:
             "module": self.module,
             "registers": self.registers,
             "error": self.error,
+            "notes": self.notes,
         }
 
 
@@ -135,6 +137,8 @@ class PluginHost:
                     continue
                 for ref in added:
                     self.registries[kind].add(ref)
+                    if kind == "losses" and not _uses_image_negatives(ref):
+                        info.notes[ref.name] = "does not use image negatives"
                 if names:
                     info.registers.setdefault(kind, []).extend(names)
         self._collected = True
@@ -174,8 +178,15 @@ def reset_host(host: PluginHost | None = None) -> None:
 
 
 def get_component(kind: str, name: str) -> type:
-    """The registered class for ``name`` in ``kind`` (miners, losses, datasets, evaluators)."""
+    """The registered class for ``name`` in ``kind`` (miners, losses, datasets, evaluators, samplers)."""
     return get_host().ref(kind, name).load()
+
+
+def _uses_image_negatives(ref: ComponentRef) -> bool:
+    try:
+        return ref.class_flag("uses_image_negatives")
+    except Exception:  # a plugin class negkit cannot read: say nothing rather than fail the listing
+        return True
 
 
 def _env_list(var: str) -> list[str] | None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from negkit.errors import NegkitError, RecipeError
 
@@ -51,6 +51,23 @@ class MiningConfig(_Section):
     batch_size: int = Field(256, ge=1)  # captions per Miner.mine call
     cache_dir: str | None = None  # default: the datasets cache
     seed: int | None = None  # default: [run] seed
+    select: Literal["mined", "hardest"] = "mined"  # hardest: each step keeps the k of `candidates` the model
+    candidates: int = Field(0, ge=0)  # negatives mined per caption for select = "hardest" (> k)
+    image_negatives: int = Field(0, ge=0)  # image negatives per caption, from the records' "neg_images" field
+
+    @model_validator(mode="after")
+    def _candidates(self) -> MiningConfig:
+        if self.select == "hardest" and self.candidates <= self.k:
+            raise ValueError(f"select = \"hardest\" needs candidates > k (mine K candidates, keep the k "
+                             f"hardest each step); got candidates = {self.candidates}, k = {self.k}")
+        if self.select == "mined" and self.candidates:
+            raise ValueError("candidates is only read with select = \"hardest\"")
+        return self
+
+    @property
+    def mined_per_caption(self) -> int:
+        """How many negatives the mining stage makes per caption."""
+        return self.candidates if self.select == "hardest" else self.k
 
 
 class TrainConfig(_Section):
@@ -97,7 +114,7 @@ SECTIONS: dict[str, type[_Section]] = {
     "report": ReportConfig,
 }
 COMPONENT_ARRAYS = {"miners": "miners", "losses": "losses", "eval": "evaluators"}
-ALL_SECTIONS = ("run", "data", "model", "mining", "miners", "losses", "train", "eval", "report")
+ALL_SECTIONS = ("run", "data", "model", "mining", "miners", "losses", "sampler", "train", "eval", "report")
 WEIGHTED = {"miners", "losses"}
 
 
@@ -105,7 +122,7 @@ WEIGHTED = {"miners", "losses"}
 class ComponentSpec:
     """One component table: its registry kind, recipe name, weight and constructor arguments."""
 
-    kind: str  # registry kind: miners, losses, datasets, evaluators
+    kind: str  # registry kind: miners, losses, datasets, evaluators, samplers
     name: str
     key: str  # where it sits in the recipe: "miners[0]", "data", ...
     args: dict[str, Any] = field(default_factory=dict)
@@ -138,6 +155,7 @@ class Recipe:
     miners: list[ComponentSpec]
     losses: list[ComponentSpec]
     eval: list[ComponentSpec]
+    sampler: ComponentSpec = field(default_factory=lambda: ComponentSpec("samplers", "random", "sampler"))
     path: Path | None = None
     overrides: list[str] = field(default_factory=list)
 
@@ -150,7 +168,7 @@ class Recipe:
         return self.run.seed if self.mining.seed is None else self.mining.seed
 
     def components(self) -> list[ComponentSpec]:
-        return [self.data, *self.miners, *self.losses, *self.eval]
+        return [self.data, self.sampler, *self.miners, *self.losses, *self.eval]
 
     def to_dict(self) -> dict[str, Any]:
         """The resolved recipe with every default filled in."""
@@ -160,6 +178,7 @@ class Recipe:
         out["mining"] = self.mining.model_dump()
         out["miners"] = [{"name": c.name, "weight": c.weight, **c.args} for c in self.miners]
         out["losses"] = [{"name": c.name, "weight": c.weight, **c.args} for c in self.losses]
+        out["sampler"] = {"name": self.sampler.name, **self.sampler.args}
         out["train"] = self.train.model_dump()
         out["eval"] = [{"name": c.name, **c.args} for c in self.eval]
         out["report"] = self.report.model_dump()
@@ -210,6 +229,12 @@ def recipe_from_dict(raw: dict[str, Any], *, path: Path | None = None, overrides
     data_args = {k: v for k, v in data.items() if k != "source"}
     data_spec = ComponentSpec("datasets", _component_name(data["source"], where, "data.source"), "data", data_args)
 
+    sampler = raw.get("sampler", {"name": "random"})
+    if not isinstance(sampler, dict):
+        raise RecipeError(f"must be a table ([sampler]), got {type(sampler).__name__}", path=where, key="sampler")
+    sampler_spec = ComponentSpec("samplers", _component_name(sampler.get("name", "random"), where, "sampler.name"),
+                                 "sampler", {k: v for k, v in sampler.items() if k != "name"})
+
     arrays: dict[str, list[ComponentSpec]] = {}
     for section, kind in COMPONENT_ARRAYS.items():
         tables = raw.get(section, [])
@@ -235,7 +260,7 @@ def recipe_from_dict(raw: dict[str, Any], *, path: Path | None = None, overrides
         arrays[section] = specs
 
     recipe = Recipe(raw=raw, data=data_spec, miners=arrays["miners"], losses=arrays["losses"], eval=arrays["eval"],
-                    path=path, overrides=list(overrides), **sections)
+                    sampler=sampler_spec, path=path, overrides=list(overrides), **sections)
     if check_components:
         check_recipe_components(recipe)
     return recipe
@@ -257,6 +282,8 @@ def _validate_section(model: type[_Section], table: dict[str, Any], name: str, w
             allowed = ", ".join(model.model_fields)
             raise RecipeError(f"unknown key '{loc}'; allowed keys: {allowed}", path=where, key=name) from None
         got = err.get("input")
+        if not loc:  # a check across keys (a model validator): its message says it all
+            raise RecipeError(str(err["msg"]).removeprefix("Value error, "), path=where, key=name) from None
         raise RecipeError(f"{loc}: {err['msg']} (got {got!r})", path=where, key=name) from None
 
 

@@ -12,8 +12,9 @@ from typing import Any
 
 from negkit.errors import DuplicateComponentError, NegkitError, PluginLoadError, UnknownComponentError
 
-KINDS = ("miners", "losses", "datasets", "evaluators")
-SINGULAR = {"miners": "miner", "losses": "loss", "datasets": "dataset", "evaluators": "evaluator"}
+KINDS = ("miners", "losses", "datasets", "evaluators", "samplers")
+SINGULAR = {"miners": "miner", "losses": "loss", "datasets": "dataset", "evaluators": "evaluator",
+            "samplers": "sampler"}
 
 
 @dataclass
@@ -79,6 +80,17 @@ class ComponentRef:
                 if ann is not None:
                     self._hints[pname] = ann
         return self._hints
+
+    def class_flag(self, attr: str, default: bool = False) -> bool:
+        """A boolean class attribute (e.g. a loss's ``uses_image_negatives``), read from source when lazy."""
+        if self.is_loaded:
+            return bool(getattr(self.target, attr, default))
+        node = _class_node(str(self.target))
+        for stmt in node.body if node is not None else []:
+            if isinstance(stmt, ast.Assign) and any(isinstance(t, ast.Name) and t.id == attr for t in stmt.targets) \
+                    and isinstance(stmt.value, ast.Constant):
+                return bool(stmt.value.value)
+        return default
 
     @property
     def doc(self) -> str:

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any, ClassVar
 
 from negkit import plugins
+from negkit.errors import NegkitError
 from negkit.mining.base import Miner, Negative
 from negkit.plugins import PluginHost, PluginInfo, reset_host
 
@@ -156,3 +157,75 @@ class MinerContract:
         out = self._mine(self.make_miner(), self.captions)
         covered = sum(1 for negs in out if negs) / len(self.captions)
         assert covered >= self.min_coverage, f"negatives for only {covered:.0%} of the contract captions"
+
+
+class SamplerContract:
+    """Contract tests for a batch sampler (``register_samplers``). Subclass it in a ``Test*`` class and
+    implement ``make_sampler`` (and ``make_records`` when the sampler needs fields, e.g. neighbour lists).
+
+    Checks: ``len(records) // batch_size`` batches of ``batch_size`` in-range records, the same batches for
+    the same seed and epoch (and a fresh instance), different batches for another epoch, every group inside
+    one process's slice for each ``world`` in ``worlds``, the processes' slices disjoint and together the
+    whole batch, and a clear error when the records cannot fill one batch.
+    """
+
+    n_records: ClassVar[int] = 48
+    batch_size: ClassVar[int] = 8
+    worlds: ClassVar[tuple[int, ...]] = (1, 2, 4)
+    seed: ClassVar[int] = 0
+
+    def make_sampler(self) -> Any:
+        raise NotImplementedError("subclasses return the sampler under test")
+
+    def make_records(self, n: int) -> list[dict[str, Any]]:
+        """Records with an image, a caption and ``neg_image`` (the next two records, a ring)."""
+        from PIL import Image
+
+        return [{"image": Image.new("RGB", (2, 2), (i % 256, 0, 0)), "caption": f"caption {i}",
+                 "neg_image": [(i + 1) % n, (i + 2) % n]} for i in range(n)]
+
+    def _ready(self, world: int = 1, n: int | None = None) -> Any:
+        sampler = self.make_sampler()
+        sampler.setup(self.make_records(n or self.n_records), batch_size=self.batch_size, world=world,
+                      seed=self.seed)
+        return sampler
+
+    def test_batch_count_size_and_range(self) -> None:
+        sampler = self._ready()
+        batches = sampler.batches(0)
+        assert len(batches) == self.n_records // self.batch_size == sampler.batches_per_epoch
+        for groups in batches:
+            flat = [i for g in groups for i in g]
+            assert len(flat) == self.batch_size
+            assert all(isinstance(i, int) and 0 <= i < self.n_records for i in flat)
+
+    def test_deterministic_in_seed_and_epoch(self) -> None:
+        assert self._ready().batches(1) == self._ready().batches(1)
+        assert self._ready().batches(0) != self._ready().batches(1)
+
+    def test_groups_stay_on_one_process(self) -> None:
+        from negkit.train.samplers import SampledBatches, check_batches
+
+        for world in self.worlds:
+            if self.batch_size % world:
+                continue
+            try:
+                sampler = self._ready(world)
+            except NegkitError:
+                continue  # a group size that does not divide this world's local batch: refused up front
+            batches = sampler.batches(0)
+            check_batches(sampler, batches, world)
+            slices = []
+            for rank in range(world):
+                wrapper = SampledBatches(sampler, rank, world)
+                wrapper.set_epoch(0)
+                slices.append([[i for _, i in batch] for batch in wrapper])
+            for b, groups in enumerate(batches):
+                together = [i for rank in range(world) for i in slices[rank][b]]
+                assert together == [i for g in groups for i in g]
+
+    def test_too_few_records_is_a_clear_error(self) -> None:
+        import pytest
+
+        with pytest.raises(NegkitError, match=str(self.batch_size)):
+            self._ready(n=self.batch_size - 1)

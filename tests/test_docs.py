@@ -17,7 +17,7 @@ def hookspec_functions():
 
 def test_there_are_hooks():
     assert {name for name, _ in hookspec_functions()} == {
-        "register_miners", "register_losses", "register_datasets", "register_evaluators"}
+        "register_miners", "register_losses", "register_datasets", "register_evaluators", "register_samplers"}
 
 
 @pytest.mark.parametrize("name, fn", hookspec_functions())

@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 # Floors, lowest first. Imports point down (or stay on their floor), never up.
 FLOORS: list[tuple[str, set[str]]] = [
-    ("ground floor", {"errors", "hookspecs", "seeding", "rundir", "images", "version", "distributed",
-                      "atomic", "locks", "interrupts"}),
+    ("ground floor", {"errors", "hookspecs", "seeding", "rundir", "images", "version", "distributed", "atomic",
+                      "interrupts", "locks"}),
     ("lexicon, data, losses, registry/plugins/recipe", {"lexicon", "data", "losses", "registry", "plugins",
                                                          "recipe"}),
     ("mining, train, eval, report (and the built-ins that register them)", {"mining", "train", "eval", "report",

@@ -152,3 +152,23 @@ def test_sharded_loss_refuses_losses_that_cannot_shard():
 
     with pytest.raises(RecipeError, match="exact accumulation"):
         check_shardable([WeightedLoss("clip", get_component("losses", "clip")(), 1.0)], exact_accumulation=True)
+
+
+def test_sharded_loss_refuses_image_negatives():
+    """Image negatives are computed over the whole batch only: the Trainer says so, and a loss given both
+    ``rows`` and ``neg_image`` stops rather than computing the wrong share."""
+    import dataclasses
+
+    from test_losses import make_inputs
+    from test_losses_image_negatives import with_images
+
+    from negkit.errors import RecipeError
+    from negkit.plugins import get_component
+    from negkit.train.loop import WeightedLoss, check_shardable
+
+    with pytest.raises(RecipeError, match="image negatives"):
+        check_shardable([WeightedLoss("infonce", get_component("losses", "infonce")(), 1.0)],
+                        exact_accumulation=False, image_negatives=2)
+    x = dataclasses.replace(with_images(make_inputs()), rows=slice(0, 2))
+    with pytest.raises(ValueError, match="sharded"):
+        get_component("losses", "infonce")()(x)

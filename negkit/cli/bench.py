@@ -27,6 +27,8 @@ def step(
                                   "eager, as the GPU target defines)."),
     compile_plain: bool = typer.Option(False, "--compile-plain", help="Also torch.compile the plain loop."),
     loss: str = typer.Option("infonce", "--loss", help="The negkit loss (registry name)."),
+    candidates: int = typer.Option(0, "--candidates", min=0, help="Also time hardest-of-K: K candidates per "
+                                   "caption, the --negatives hardest kept each step (ratio in the same run)."),
     json_out: Path = typer.Option(None, "--json", help="Also write the numbers as JSON to this file."),
 ) -> None:
     """Time one negkit training step against a plain open_clip loop on the same model, batch and negatives."""
@@ -34,9 +36,12 @@ def step(
 
     res = bench_step(model, batch_size=batch_size, negatives=negatives, steps=steps, warmup=warmup,
                      precision=precision, device=device, compile=compile_, loss=loss,
-                     compile_plain=compile_plain)
+                     compile_plain=compile_plain, candidates=candidates)
     console.print(step_table(res))
     console.print(f"ratio negkit / plain: {res.ratio:.2f}x", highlight=False)
+    if res.hardest_extra is not None:
+        console.print(f"hardest-of-{candidates} extra step time over negkit with {negatives} mined: "
+                      f"{res.hardest_extra:+.1%}", highlight=False)
     if json_out is not None:
         write_json(json_out, res.as_dict())
 

@@ -24,7 +24,9 @@ def list_plugins(as_json: bool = typer.Option(False, "--json", help="Print JSON 
     for col in ("plugin", "version", "source", "registers", "error"):
         table.add_column(col, overflow="fold")
     for row in rows:
-        registers = "\n".join(f"{kind}: {', '.join(names)}" for kind, names in row["registers"].items())
+        registers = "\n".join(
+            f"{kind}: {', '.join(n + (' (no image negatives)' if n in row['notes'] else '') for n in names)}"
+            for kind, names in row["registers"].items())
         table.add_row(row["name"], row["version"] or "", row["source"], registers, row["error"] or "",
                       style="red" if row["error"] else None)
     console.print(table)

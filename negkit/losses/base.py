@@ -26,6 +26,8 @@ class LossInputs:
     logit_bias: Tensor | None = None
     neg_kind_ids: Tensor | None = None  # [B, K] long index into kind_names, -1 where masked
     kind_names: tuple[str, ...] = field(default=())  # what each kind id means ("swap-adj", ...)
+    neg_image: Tensor | None = None  # [B, M, D] normalised image-negative embeddings (padded), or None
+    neg_image_mask: Tensor | None = None  # [B, M] bool: False where a sample has fewer than M
     # Sharded loss (train.sharded_loss): this process computes only these rows (its own images and texts)
     # against every column; the loss terms are then this process's share of the global sum. None = all rows.
     rows: slice | None = None
@@ -37,6 +39,10 @@ class LossInputs:
     @property
     def num_negatives(self) -> int:
         return int(self.neg_text.shape[1])
+
+    @property
+    def num_image_negatives(self) -> int:
+        return 0 if self.neg_image is None else int(self.neg_image.shape[1])
 
     @property
     def own_rows(self) -> slice:
@@ -58,9 +64,13 @@ class Loss(nn.Module):
     and implement ``forward``. Compute logits and softmax in float32 (``inputs.image.float()``) so that
     bf16 autocast cannot overflow, vectorise over the batch, and stay finite when K = 0, every negative
     is masked, or B = 1. A loss that honours ``inputs.rows`` sets ``shardable = True``.
+
+    ``uses_image_negatives`` says whether the loss reads ``neg_image`` (image negatives on the
+    text->image side); ``negkit list-plugins`` and the run report say so for losses that do not.
     """
 
     name: ClassVar[str]
+    uses_image_negatives: ClassVar[bool] = False
     # True when forward honours ``inputs.rows`` (computes only those rows and divides by the global count),
     # so that train.sharded_loss can use it
     shardable: ClassVar[bool] = False

@@ -23,7 +23,10 @@ class Cement(Loss):
     equations and constants are not public, so every unknown is a parameter. Raising the hard-negative
     logit makes the softmax give it more probability, so the image->text gradient sends a larger share of
     its push to the hard negative (``grad_share_hard`` rises with the margin; a negative margin lowers it).
-    Other images' negatives and the text->image side are untouched. With margin 0 (``mode="fixed",
+    Other images' negatives are untouched. Image negatives (``neg_image``) enter each caption's softmax
+    as in ``infonce``, and each caption's OWN image negatives get a margin too: ``image_margin``, or by
+    default the margin of mode "fixed", or ``fallback_margin`` in mode "adaptive" (an image has no
+    concreteness). With margin 0 (``mode="fixed",
     margin=0`` or ``lam=0``) it is exactly ``infonce``.
 
     Margins, per image i and own negative k:
@@ -48,9 +51,11 @@ class Cement(Loss):
             gives them the margin of a mid-scale concreteness, 0 makes them plain InfoNCE negatives.
         units: "logit" adds the margin to the logit; "cosine" adds it to the cosine similarity, i.e. adds
             ``margin * logit_scale`` to the logit (it then follows the learned temperature).
+        image_margin: the margin of each caption's own image negatives; None: as described above.
     """
 
     name = "cement"
+    uses_image_negatives = True
     shardable = True
 
     def __init__(
@@ -63,6 +68,7 @@ class Cement(Loss):
         power: float = 1.0,
         fallback_margin: float | None = None,
         units: Literal["logit", "cosine"] = "logit",
+        image_margin: float | None = None,
     ) -> None:
         super().__init__()
         if mode not in MODES:
@@ -75,7 +81,10 @@ class Cement(Loss):
             raise ValueError(f"power must be positive, got {power}")
         if fallback_margin is None:
             fallback_margin = lam * 0.5**power
-        for key, value in (("margin", margin), ("lam", lam), ("fallback_margin", fallback_margin)):
+        if image_margin is None:
+            image_margin = margin if mode == "fixed" else fallback_margin
+        for key, value in (("margin", margin), ("lam", lam), ("fallback_margin", fallback_margin),
+                           ("image_margin", image_margin)):
             if not math.isfinite(value):
                 raise ValueError(f"{key} must be a finite number, got {value}")
         self.mode = mode
@@ -86,12 +95,13 @@ class Cement(Loss):
         self.power = float(power)
         self.fallback_margin = float(fallback_margin)
         self.units = units
+        self.image_margin = float(image_margin)
 
     def extra_repr(self) -> str:
         if self.mode == "fixed":
-            return f"mode=fixed, margin={self.margin}, units={self.units}"
+            return f"mode=fixed, margin={self.margin}, units={self.units}, image_margin={self.image_margin}"
         return (f"mode=adaptive, lam={self.lam}, c_min={self.c_min}, c_max={self.c_max}, power={self.power}, "
-                f"fallback_margin={self.fallback_margin}, units={self.units}")
+                f"fallback_margin={self.fallback_margin}, units={self.units}, image_margin={self.image_margin}")
 
     def margins(self, inputs: LossInputs) -> Tensor:
         """``[B, K]`` margins in logit units (0 where the negative is masked)."""
@@ -107,13 +117,25 @@ class Cement(Loss):
             m = m * inputs.logit_scale.to(dtype)
         return torch.where(mask, m, torch.zeros_like(m))
 
+    def image_margins(self, inputs: LossInputs) -> Tensor | None:
+        """``[B, M]`` margins of each caption's own image negatives in logit units (None without any)."""
+        if inputs.num_image_negatives == 0:
+            return None
+        dtype = compute_dtype(inputs.image)
+        mask = inputs.neg_image_mask
+        shape = inputs.neg_image.shape[:2]
+        m = torch.full(shape, self.image_margin, dtype=dtype, device=inputs.image.device)
+        if self.units == "cosine":
+            m = m * inputs.logit_scale.to(dtype)
+        return m if mask is None else torch.where(mask.to(torch.bool), m, torch.zeros_like(m))
+
     def logits(self, inputs: LossInputs) -> ContrastiveLogits:
         """The image->text logits this loss takes its softmax over (margins included)."""
-        return build_logits(inputs, own_margin=self.margins(inputs))
+        return build_logits(inputs, own_margin=self.margins(inputs), own_image_margin=self.image_margins(inputs))
 
     def forward(self, inputs: LossInputs) -> dict[str, Tensor]:
         m = self.margins(inputs)
-        lg = build_logits(inputs, own_margin=m)
+        lg = build_logits(inputs, own_margin=m, own_image_margin=self.image_margins(inputs))
         mask = inputs.neg_mask.to(torch.bool)
         margin_mean = (m.detach() * mask).sum() / mask.sum().clamp(min=1)
         return {**contrastive_terms(lg), "margin_mean": margin_mean}

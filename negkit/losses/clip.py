@@ -9,7 +9,7 @@ from negkit.losses.logits import ContrastiveLogits, build_logits, contrastive_te
 
 
 class ClipLoss(Loss):
-    """CLIP's symmetric contrastive loss over the in-batch pairs; mined negatives are ignored.
+    """CLIP's symmetric contrastive loss over the in-batch pairs; mined negatives (text and image) are ignored.
 
     Equal to ``open_clip.loss.ClipLoss`` on the same (global) features, logit scale and bias. Returns
     ``contrastive_loss`` and the gradient-share diagnostics (``grad_share_hard`` is 0: there are no hard
@@ -24,7 +24,7 @@ class ClipLoss(Loss):
 
     def logits(self, inputs: LossInputs) -> ContrastiveLogits:
         """The image->text logits this loss takes its softmax over."""
-        return build_logits(inputs, negatives=False)
+        return build_logits(inputs, negatives=False, image_negatives=False)
 
     def forward(self, inputs: LossInputs) -> dict[str, Tensor]:
         lg = self.logits(inputs)

@@ -5,6 +5,10 @@ positive captions (column ``i`` is image ``i``'s positive); column ``B + j*K + k
 negative of sample ``j``. Every image therefore competes its positive against all positives and all
 mined negatives of the batch. Masked negatives are ``-inf`` in every row, so they take no probability.
 
+Image negatives (``neg_image``, TripletCLIP's form) mirror this on the text->image side: row ``i`` of
+``t2i`` is caption ``i``; columns ``0..B-1`` are the batch's images, column ``B + j*M + m`` is the
+``m``-th image negative of sample ``j``. Without image negatives ``t2i`` is the plain ``[B, B]`` block.
+
 Everything here runs with autocast off and in at least float32 (float64 stays float64, for gradcheck):
 bf16 keeps 8 significant bits, so logits at CLIP's scale (~100) would be rounded to steps of up to 0.5.
 """
@@ -39,7 +43,8 @@ class ContrastiveLogits:
     loss, starting at global row ``offset``): scaled, biased, margins added, masked negatives at ``-inf``.
     ``pos_sim`` is ``[N]`` (cosine of each image with its positive) and ``own_neg_sim`` ``[N, K]`` (with its
     own negatives), both unscaled. ``t2i_rows`` holds the text->image logits of the N texts when they are not
-    a slice of ``i2t`` (sharded).
+    a slice of ``i2t`` (sharded). ``t2i_neg`` (``[B, B*M]``) holds the text->image logits of the image
+    negatives (never sharded: the Trainer refuses image negatives with a sharded loss).
     """
 
     i2t: Tensor
@@ -50,6 +55,8 @@ class ContrastiveLogits:
     k: int
     offset: int = 0
     t2i_rows: Tensor | None = None
+    t2i_neg: Tensor | None = None  # [B, B*M] text->image logits of the image negatives (None: none)
+    m: int = 0
 
     @property
     def rows(self) -> int:
@@ -57,8 +64,10 @@ class ContrastiveLogits:
 
     @property
     def t2i(self) -> Tensor:
-        """Text->image logits of the computed texts over the positives: ``[N, B]``."""
-        return self.i2t[:, : self.batch].T if self.t2i_rows is None else self.t2i_rows
+        """Text->image logits of the computed texts: ``[N, B]`` over the images, then ``[N, B*M]`` over the
+        image negatives."""
+        block = self.i2t[:, : self.batch].T if self.t2i_rows is None else self.t2i_rows
+        return block if self.t2i_neg is None else torch.cat([block, self.t2i_neg], dim=1)
 
     @property
     def labels(self) -> Tensor:
@@ -66,12 +75,43 @@ class ContrastiveLogits:
         return torch.arange(self.offset, self.offset + self.rows, device=self.i2t.device)
 
 
-def build_logits(x: LossInputs, *, negatives: bool = True, own_margin: Tensor | None = None) -> ContrastiveLogits:
+def build_logits(x: LossInputs, *, negatives: bool = True, own_margin: Tensor | None = None,
+                 image_negatives: bool = True, own_image_margin: Tensor | None = None) -> ContrastiveLogits:
     """The NegCLIP-layout logits of ``x`` (of its ``own_rows`` against every column).
 
     ``negatives=False`` leaves the mined negatives out (plain CLIP). ``own_margin`` (``[B, K]``, logit
     units, finite) is added to each image's logits of its own negatives before masking.
+    ``image_negatives=False`` leaves ``x.neg_image`` out; ``own_image_margin`` (``[B, M]``) is added to each
+    caption's logits of its own image negatives.
     """
+    lg = _text_negative_logits(x, negatives, own_margin)
+    if image_negatives and x.num_image_negatives > 0:
+        if x.rows is not None:
+            raise ValueError("image negatives are not computed per row: a sharded loss cannot take them")
+        lg.t2i_neg = _own_layout_logits(x.text, x.neg_image, x.neg_image_mask, x, own_image_margin)
+        lg.m = x.num_image_negatives
+    return lg
+
+
+def _own_layout_logits(anchor: Tensor, negs: Tensor, mask: Tensor | None, x: LossInputs,
+                       own_margin: Tensor | None) -> Tensor:
+    """``[B, B*M]`` logits of every anchor against every negative of the batch, own ones with a margin."""
+    dtype = compute_dtype(x.image)
+    b, m, d = negs.shape
+    with full_precision(anchor.device):
+        logits = x.logit_scale.to(dtype) * (anchor.to(dtype) @ negs.to(dtype).reshape(b * m, d).T)
+        if x.logit_bias is not None:
+            logits = logits + x.logit_bias.to(dtype)
+        if own_margin is not None:
+            row = torch.arange(b, device=anchor.device)
+            own_cols = row[:, None] * m + torch.arange(m, device=anchor.device)[None, :]
+            logits = logits.index_put((row[:, None].expand(b, m), own_cols), own_margin.to(dtype), accumulate=True)
+        if mask is None:
+            mask = torch.ones(b, m, dtype=torch.bool, device=anchor.device)
+        return logits.masked_fill(~mask.to(torch.bool).reshape(1, b * m), float("-inf"))
+
+
+def _text_negative_logits(x: LossInputs, negatives: bool, own_margin: Tensor | None) -> ContrastiveLogits:
     dtype = compute_dtype(x.image)
     b, d = x.image.shape
     k = x.num_negatives if negatives else 0
@@ -118,8 +158,9 @@ def build_logits(x: LossInputs, *, negatives: bool = True, own_margin: Tensor | 
 
 def contrastive_terms(lg: ContrastiveLogits) -> dict[str, Tensor]:
     """``contrastive_loss`` (mean of image->text cross-entropy over all columns and text->image
-    cross-entropy over the positives) plus the gradient-share probe, from one log-softmax. Under a sharded
-    loss the rows' sums are divided by the global batch: the processes' losses add up to the global one."""
+    cross-entropy over the images and any image negatives) plus the gradient-share probe, from one
+    log-softmax. Under a sharded loss the rows' sums are divided by the global batch: the processes' losses
+    add up to the global one."""
     labels = lg.labels
     logp = torch.log_softmax(lg.i2t, dim=1)
     if lg.rows == lg.batch:
@@ -147,31 +188,41 @@ def gradient_probe(lg: ContrastiveLogits, logp: Tensor | None = None) -> dict[st
     Batch shares are ratios of sums (mass-weighted), computed in log space so they stay finite when
     ``p_pos`` is close to 1. A share is 0 when the batch has no negative at all (B = 1, K = 0).
     ``logp`` is the row log-softmax of ``lg.i2t`` when the caller already has it.
+
+    With image negatives the same three numbers for the text->image softmax are reported separately:
+    ``grad_share_hard_image`` (on each caption's own image negatives), ``grad_share_inbatch_image`` and
+    ``pos_pull_image``.
     """
     with torch.no_grad(), full_precision(lg.i2t.device):
-        b, k = lg.batch, lg.k
         if logp is None:
             logp = torch.log_softmax(lg.i2t, dim=1)
-        row = torch.arange(lg.rows, device=logp.device)
-        col = row + lg.offset  # the global index of each computed row
-        hard_cols = b + col[:, None] * k + torch.arange(k, device=logp.device)[None, :]  # [N, K]
-        log_hard = logp.gather(1, hard_cols).logsumexp(dim=1)  # -inf when K = 0
-        others = logp.clone()
-        others[row, col] = float("-inf")
-        others.scatter_(1, hard_cols, float("-inf"))
-        log_other = others.logsumexp(dim=1)
-        log_neg = torch.logaddexp(log_hard, log_other)  # log(1 - p_pos), per image
-        log_total = log_neg.logsumexp(dim=0)
-        has_mass = torch.isfinite(log_total)
-        zero = logp.new_zeros(())
-        share_hard = torch.where(has_mass, (log_hard.logsumexp(dim=0) - log_total).exp(), zero)
-        share_inbatch = torch.where(has_mass, (log_other.logsumexp(dim=0) - log_total).exp(), zero)
-        return {
-            "grad_share_hard": share_hard,
-            "grad_share_inbatch": share_inbatch,
-            "pos_pull": log_neg.exp().mean(),
-            "hard_neg_acc": hard_negative_accuracy(lg.pos_sim, lg.own_neg_sim, lg.neg_mask),
-        }
+        hard, inbatch, pull = _shares(logp, lg.batch, lg.k, lg.offset)
+        out = {"grad_share_hard": hard, "grad_share_inbatch": inbatch, "pos_pull": pull,
+               "hard_neg_acc": hard_negative_accuracy(lg.pos_sim, lg.own_neg_sim, lg.neg_mask)}
+        if lg.t2i_neg is not None:  # the text->image side, where the image negatives are
+            hard, inbatch, pull = _shares(torch.log_softmax(lg.t2i, dim=1), lg.batch, lg.m, lg.offset)
+            out.update(grad_share_hard_image=hard, grad_share_inbatch_image=inbatch, pos_pull_image=pull)
+        return out
+
+
+def _shares(logp: Tensor, b: int, k: int, offset: int = 0) -> tuple[Tensor, Tensor, Tensor]:
+    """(hard share, in-batch share, mean pull) of row log-softmaxes laid out ``[B positives | B*K negatives]``;
+    row ``r`` of ``logp`` is global row ``offset + r``."""
+    row = torch.arange(logp.shape[0], device=logp.device)
+    col = row + offset  # the global index of each computed row
+    hard_cols = b + col[:, None] * k + torch.arange(k, device=logp.device)[None, :]  # [N, K]
+    log_hard = logp.gather(1, hard_cols).logsumexp(dim=1)  # -inf when K = 0
+    others = logp.clone()
+    others[row, col] = float("-inf")
+    others.scatter_(1, hard_cols, float("-inf"))
+    log_other = others.logsumexp(dim=1)
+    log_neg = torch.logaddexp(log_hard, log_other)  # log(1 - p_pos), per row
+    log_total = log_neg.logsumexp(dim=0)
+    has_mass = torch.isfinite(log_total)
+    zero = logp.new_zeros(())
+    share_hard = torch.where(has_mass, (log_hard.logsumexp(dim=0) - log_total).exp(), zero)
+    share_inbatch = torch.where(has_mass, (log_other.logsumexp(dim=0) - log_total).exp(), zero)
+    return share_hard, share_inbatch, log_neg.exp().mean()
 
 
 def hard_negative_accuracy(pos_sim: Tensor, own_neg_sim: Tensor, neg_mask: Tensor) -> Tensor:

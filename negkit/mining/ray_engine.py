@@ -96,8 +96,8 @@ def mine_ray(recipe: Recipe, captions: Sequence[str], *, address: str | None = N
     ranges = [(lo, min(lo + shard_size, len(captions))) for lo in range(0, len(captions), shard_size)]
     shard_dirs = [root / f"shard-{lo:09d}-{hi:09d}" for lo, hi in ranges]
     root.mkdir(parents=True, exist_ok=True)
-    sweep_temp(root)  # temporary shards of dead miners (never a live one's)
-    stage._write_json(root / "config.json", {"fingerprint": fingerprint, "k": recipe.mining.k,
+    sweep_temp(root)
+    stage._write_json(root / "config.json", {"fingerprint": fingerprint, "k": recipe.mining.mined_per_caption,
                                               "seed": recipe.mining_seed, "captions": len(captions),
                                               "miners": stage.miner_config(recipe)})
     todo = [i for i, d in enumerate(shard_dirs) if stage._load_shard(d, ranges[i][1] - ranges[i][0]) is None]
@@ -115,7 +115,7 @@ def mine_ray(recipe: Recipe, captions: Sequence[str], *, address: str | None = N
             n = min(n, len(todo))
             actor = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)(ShardMiner)
             # the miners travel inline (small: their resources load in the actor), so a restarted actor gets them
-            actors = [actor.remote(miners, recipe.mining.k, recipe.mining_seed) for _ in range(n)]
+            actors = [actor.remote(miners, recipe.mining.mined_per_caption, recipe.mining_seed) for _ in range(n)]
             show = sys.stderr.isatty() if progress is None else progress
             done_before = sum(hi - lo for i, (lo, hi) in enumerate(ranges) if i not in todo)
             with stage._Progress(len(captions), done_before, show, log) as bar:
@@ -154,7 +154,7 @@ def _write_shard(table: pa.Table, final: Path) -> None:
     """The shard's Parquet file and ``shard.json`` in a temp folder, renamed into place when complete."""
     import pyarrow.parquet as pq
 
-    tmp = temp_dir(final)  # names its owner: a concurrent sweep leaves it alone while this job lives
+    tmp = temp_dir(final)  # names its owner: a concurrent run's sweep leaves it alone while this one lives
     try:
         pq.write_table(table, tmp / PART)
         stage._write_json(tmp / "shard.json", {"rows": len(table), "files": [PART],

@@ -123,7 +123,7 @@ def mining_fingerprint(recipe: Recipe, captions: Sequence[str] | None = None, *,
     payload = {
         "format": CACHE_FORMAT,
         "negkit": __version__,
-        "k": recipe.mining.k,
+        "k": recipe.mining.mined_per_caption,
         "seed": recipe.mining_seed,
         "captions": digest,
         "miners": miner_config(recipe),
@@ -275,7 +275,7 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
         (root / COMPLETE).unlink(missing_ok=True)  # damaged: re-mine what is missing
 
     root.mkdir(parents=True, exist_ok=True)
-    k, seed = recipe.mining.k, recipe.mining_seed
+    k, seed = recipe.mining.mined_per_caption, recipe.mining_seed
     _write_json(root / "config.json", {"fingerprint": fingerprint, "k": k, "seed": seed, "captions": len(captions),
                                         "miners": miner_config(recipe)})
     todo = [i for i, d in enumerate(shard_dirs) if _load_shard(d, ranges[i][1] - ranges[i][0]) is None]
@@ -312,7 +312,7 @@ def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, floa
         bars = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
         try:
-            mined = table.map(_MineBatch(miners, recipe.mining.k, recipe.mining_seed), batched=True,
+            mined = table.map(_MineBatch(miners, recipe.mining.mined_per_caption, recipe.mining_seed), batched=True,
                               batch_size=recipe.mining.batch_size, num_proc=num_proc if num_proc > 1 else None,
                               features=features(), cache_file_name=str(tmp / "mined.arrow"),
                               new_fingerprint=fingerprint, load_from_cache_file=False)

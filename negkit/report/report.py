@@ -170,6 +170,20 @@ def plot_log(records: list[dict[str, Any]], out_dir: Path) -> list[Path]:
     return written
 
 
+def _selection(mining: dict) -> str | None:
+    if mining.get("select") != "hardest":
+        return None
+    return f"hardest {mining.get('k')} of {mining.get('candidates')} candidates, by the current model"
+
+
+def _sampler(spec: dict | None, stats: dict | None) -> str | None:
+    if not spec or spec.get("name", "random") == "random":
+        return None
+    args = ", ".join(f"{k}={v}" for k, v in spec.items() if k != "name")
+    counts = ", ".join(f"{k} {v}" for k, v in (stats or {}).items() if k != "name")
+    return f"{spec['name']}({args})" + (f"; {counts}" if counts else "")
+
+
 def write_report(run_dir: Path, *, plots: bool = True) -> Path:
     """Write ``report.md`` (and ``plots/``) from the run directory's files."""
     run_dir = Path(run_dir)
@@ -202,6 +216,11 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
         "miners": ", ".join(m["name"] for m in recipe.get("miners", [])) or "(none)",
         "losses": ", ".join(f"{m['name']} x{m.get('weight', 1.0)}" for m in recipe.get("losses", [])) or "(none)",
         "negatives per caption (k)": recipe.get("mining", {}).get("k"),
+        "negative selection": _selection(recipe.get("mining", {})),
+        "batch sampler": _sampler(recipe.get("sampler"), run.get("sampler")),
+        "image negatives per caption": run.get("image_negatives"),
+        "losses that ignore image negatives": ", ".join(run["losses_ignoring_image_negatives"]) or "(none)"
+        if run.get("losses_ignoring_image_negatives") is not None else None,
         "steps": run.get("steps"),
         "samples": run.get("samples"),
         "train time (s)": run.get("train_seconds"),

@@ -87,7 +87,7 @@ def mining_key(recipe: Any) -> str | None:
     if recipe.mining.k == 0 or not recipe.miners:
         return None
     full = recipe.to_dict()
-    payload = {"data": full["data"], "k": recipe.mining.k, "seed": recipe.mining_seed,
+    payload = {"data": full["data"], "k": recipe.mining.mined_per_caption, "seed": recipe.mining_seed,
                "cache_dir": recipe.mining.cache_dir, "miners": full["miners"]}
     text = json.dumps(payload, sort_keys=True, default=repr)
     return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()

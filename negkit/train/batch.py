@@ -75,13 +75,15 @@ class TrainDataset(Dataset):
     gives an item with ``image=None`` and the reason; the collate drops it and the loop counts it.
     """
 
-    def __init__(self, records: Any, negatives: NegativeTable, transform: Callable[[Any], Tensor], seed: int) -> None:
+    def __init__(self, records: Any, negatives: NegativeTable, transform: Callable[[Any], Tensor], seed: int,
+                 image_negatives: int = 0) -> None:
         if len(negatives) != len(records):
             raise ValueError(f"{len(negatives)} rows of negatives for {len(records)} records")
         self.records = records
         self.negatives = negatives
         self.transform = transform
         self.seed = seed
+        self.image_negatives = image_negatives  # M: up to M images of the record's "neg_images" field
 
     def __len__(self) -> int:
         return len(self.records)
@@ -102,7 +104,22 @@ class TrainDataset(Dataset):
                 item["image"] = self.transform(image)
         except BadImage as exc:
             item["image"], item["error"] = None, str(exc)
+        if self.image_negatives:
+            item["neg_images"] = self._image_negatives(record, epoch, index)
         return item
+
+    def _image_negatives(self, record: Any, epoch: int, index: int) -> list[Tensor]:
+        """The record's image negatives, transformed; an unreadable one is left out (its slot masked)."""
+        out = []
+        for j, image in enumerate(list(record.get("neg_images") or [])[:self.image_negatives]):
+            try:
+                pil = open_image(image)
+            except BadImage:
+                continue
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(sample_seed(self.seed, epoch, (index + 1) * 1_000_003 + j))
+                out.append(self.transform(pil))
+        return out
 
 
 class GlobalBatchSampler(Sampler[list[tuple[int, int]]]):
@@ -156,6 +173,10 @@ class Batch:
     neg_kind_ids: Tensor  # [B, K] long, -1 where masked
     indices: Tensor  # [B] record index of each row
     bad: list[tuple[int, str]] = field(default_factory=list)
+    neg_images: Tensor | None = None  # [N, 3, H, W] the real image negatives (None: the batch has none)
+    neg_image_slot: Tensor | None = None  # [N] long: where image negative n goes in the [B * M] grid
+    neg_image_mask: Tensor | None = None  # [B, M] bool
+    keep: int = 0  # hardest-of-K: keep this many of the K candidate negatives per caption (0 = all)
 
     @property
     def size(self) -> int:
@@ -164,6 +185,10 @@ class Batch:
     @property
     def k(self) -> int:
         return int(self.neg_mask.shape[1])
+
+    @property
+    def m(self) -> int:
+        return 0 if self.neg_image_mask is None else int(self.neg_image_mask.shape[1])
 
     def to(self, device: torch.device | str, non_blocking: bool = False) -> Batch:
         moved = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -186,17 +211,25 @@ class Batch:
             return self
         keep = self.neg_slot < n * self.k
         tokens = torch.cat([self.tokens[:n], self.tokens[self.size:][keep]])
+        images = {}
+        if self.neg_image_mask is not None and self.neg_images is not None and self.neg_image_slot is not None:
+            kept = self.neg_image_slot < n * self.m
+            images = {"neg_images": self.neg_images[kept], "neg_image_slot": self.neg_image_slot[kept],
+                      "neg_image_mask": self.neg_image_mask[:n]}
         return Batch(self.images[:n], tokens, self.neg_slot[keep], self.neg_mask[:n], self.neg_concreteness[:n],
-                     self.neg_kind_ids[:n], self.indices[:n], self.bad)
+                     self.neg_kind_ids[:n], self.indices[:n], self.bad, keep=self.keep, **images)
 
 
 class Collator:
     """Stack images, tokenise captions and negatives with the model's tokenizer in one call, trim padding."""
 
-    def __init__(self, tokenize: Callable[[list[str]], Tensor], k: int, pad_multiple: int = 1) -> None:
+    def __init__(self, tokenize: Callable[[list[str]], Tensor], k: int, pad_multiple: int = 1, *,
+                 image_negatives: int = 0, keep: int = 0) -> None:
         self.tokenize = tokenize
-        self.k = k
+        self.k = k  # negatives per caption in the batch (the K candidates under hardest-of-K)
         self.pad_multiple = pad_multiple
+        self.m = image_negatives
+        self.keep = keep
 
     def __call__(self, items: list[dict[str, Any]]) -> Batch:
         good = [it for it in items if it["image"] is not None]
@@ -217,8 +250,19 @@ class Collator:
         tokens = trim_padding(self.tokenize(texts), multiple=self.pad_multiple) if texts else \
             torch.zeros(0, 1, dtype=torch.long)
         images = torch.stack([it["image"] for it in good]) if good else torch.zeros(0)
+        extra: dict[str, Any] = {}
+        if self.m:
+            neg_mask = torch.zeros(b, self.m, dtype=torch.bool)
+            stacked, neg_slots = [], []
+            for row, it in enumerate(good):
+                for j, image in enumerate(it.get("neg_images", [])[:self.m]):
+                    stacked.append(image)
+                    neg_slots.append(row * self.m + j)
+                    neg_mask[row, j] = True
+            extra = {"neg_images": torch.stack(stacked) if stacked else images.new_zeros(0, *images.shape[1:]),
+                     "neg_image_slot": torch.tensor(neg_slots, dtype=torch.long), "neg_image_mask": neg_mask}
         return Batch(images, tokens, torch.tensor(slots, dtype=torch.long), mask, conc, kinds,
-                     torch.tensor([it["index"] for it in good], dtype=torch.long), bad)
+                     torch.tensor([it["index"] for it in good], dtype=torch.long), bad, keep=self.keep, **extra)
 
 
 def seed_worker(worker_id: int) -> None:
@@ -236,6 +280,13 @@ def scatter_negatives(neg_features: Tensor, neg_slot: Tensor, b: int, k: int) ->
     if neg_slot.numel():
         out = out.index_copy(0, neg_slot, neg_features)
     return out.view(b, k, d)
+
+
+def image_negative_features(features: Tensor, batch: Batch) -> Tensor | None:
+    """``[N, D]`` features of the batch's real image negatives -> ``[B, M, D]`` (None without image negatives)."""
+    if not batch.m or batch.neg_image_slot is None:
+        return None
+    return scatter_negatives(features, batch.neg_image_slot, batch.size, batch.m)
 
 
 def steps_per_epoch(n_records: int, global_batch: int, accum_steps: int) -> int:

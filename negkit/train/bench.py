@@ -61,6 +61,9 @@ class BenchResult:
     negkit_mfu: float | None = None
     plain_mfu: float | None = None
     gpu: str | None = None
+    candidates: int = 0  # hardest-of-K: K candidates per caption, keeping ``negatives`` (0 = not measured)
+    hardest_step_s: float | None = None
+    hardest_extra: float | None = None  # hardest-of-K step / plain negkit step - 1, same run
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -94,13 +97,16 @@ def peak_tflops(device: torch.device) -> tuple[str | None, float | None]:
 
 def bench_step(model: str = "negkit-tiny", *, batch_size: int = 64, negatives: int = 1, steps: int = 10,
                warmup: int = 2, precision: str = "fp32", device: str = "auto", compile: bool = False,
-               loss: str = "infonce", seed: int = 0, compile_plain: bool = False) -> BenchResult:
+               loss: str = "infonce", seed: int = 0, compile_plain: bool = False, candidates: int = 0) -> BenchResult:
     """Median step times of both loops. ``compile`` compiles the negkit step only (the target compares
-    against the plain *eager* loop); ``compile_plain`` also compiles the plain loop."""
+    against the plain *eager* loop); ``compile_plain`` also compiles the plain loop. ``candidates = K``
+    (> ``negatives``) also times the negkit step with hardest-of-K selection (K candidates mined per
+    caption, the ``negatives`` hardest kept), interleaved with the others, and reports its extra time over
+    the negkit step with ``negatives`` mined negatives."""
     from negkit.distributed import resolve_device
     from negkit.errors import RecipeError
     from negkit.recipe import ComponentSpec, ModelConfig, PrecisionName, TrainConfig
-    from negkit.train.batch import Collator
+    from negkit.train.batch import Batch, Collator
     from negkit.train.loop import WeightedLoss, forward_loss, optimizer_step, resolve_precision
     from negkit.train.model import TwoTower, create_model
     from negkit.train.optim import build_optimizer, build_scheduler
@@ -131,11 +137,22 @@ def bench_step(model: str = "negkit-tiny", *, batch_size: int = 64, negatives: i
     opt = build_optimizer(clip.model, cfg)
     sched = build_scheduler(opt, 0, 10**9)
 
-    def negkit_step() -> None:
-        total, terms = forward_loss(net, batch, losses, prec, ("bench",))
+    def negkit_step(on: Batch | None = None) -> None:
+        total, terms = forward_loss(net, on or batch, losses, prec, ("bench",))
         torch.stack([v.float().mean() for v in terms.values()]).tolist()  # the loop's one sync per step
         (prec.scaler.scale(total) if prec.scaler else total).backward()
         optimizer_step(opt, sched, clip.model, prec.scaler, want_norm=False)
+
+    loops: list[tuple[str, Any]] = [("negkit", negkit_step)]
+    if candidates:
+        if candidates <= negatives:
+            raise RecipeError(f"--candidates {candidates} must be more than --negatives {negatives}")
+        cand_caps = captions(batch_size * candidates, seed + 1)
+        cand_items = [{**it, "negatives": tuple((cand_caps[i * candidates + j], 4.0, 0) for j in range(candidates))}
+                      for i, it in enumerate(items)]
+        cand_batch = Collator(clip.tokenize, candidates, pad_multiple=8 if dev.type == "cuda" else 1,
+                              keep=negatives)(cand_items).to(dev)
+        loops.append(("hardest", lambda: negkit_step(cand_batch)))
 
     # plain open_clip: full context, negatives appended as logit columns, CE, AdamW
     full_tokens = clip.tokenize(pos + negs).to(dev)
@@ -161,14 +178,14 @@ def bench_step(model: str = "negkit-tiny", *, batch_size: int = 64, negatives: i
             plain_opt.step()
         plain_opt.zero_grad(set_to_none=True)
 
+    loops.append(("plain", plain_step))
     for _ in range(warmup):
-        negkit_step()
-        plain_step()
+        for _, fn in loops:
+            fn()
     _sync(dev)
-    times: dict[str, list[float]] = {"negkit": [], "plain": []}
+    times: dict[str, list[float]] = {name: [] for name, _ in loops}
     for i in range(steps):
-        order = [("negkit", negkit_step), ("plain", plain_step)]
-        for name, fn in (order if i % 2 == 0 else order[::-1]):
+        for name, fn in (loops if i % 2 == 0 else loops[::-1]):
             _sync(dev)
             t0 = time.perf_counter()
             fn()
@@ -181,6 +198,10 @@ def bench_step(model: str = "negkit-tiny", *, batch_size: int = 64, negatives: i
     res = BenchResult(model, str(dev), prec.name, batch_size, negatives, steps, int(batch.tokens.shape[1]),
                       int(full_tokens.shape[1]), nk, pl, batch_size / nk, batch_size / pl, pl / nk,
                       nk_flops / 1e12 if nk_flops else None, pl_flops / 1e12 if pl_flops else None, gpu=gpu)
+    if candidates:
+        res.candidates = candidates
+        res.hardest_step_s = statistics.median(times["hardest"])
+        res.hardest_extra = res.hardest_step_s / nk - 1
     if peak and nk_flops and pl_flops:
         res.negkit_mfu = nk_flops / nk / (peak * 1e12)
         res.plain_mfu = pl_flops / pl / (peak * 1e12)
@@ -203,4 +224,7 @@ def step_table(res: BenchResult) -> Any:
                   f"{res.plain_img_s:.1f}", opt(res.plain_tflop_per_step, ".4f"), opt(res.plain_mfu, ".1%"))
     table.add_row("negkit", str(res.text_tokens_negkit), f"{res.negkit_step_s * 1e3:.1f}",
                   f"{res.negkit_img_s:.1f}", opt(res.negkit_tflop_per_step, ".4f"), opt(res.negkit_mfu, ".1%"))
+    if res.hardest_step_s is not None:
+        table.add_row(f"negkit, hardest {res.negatives} of {res.candidates}", "-", f"{res.hardest_step_s * 1e3:.1f}",
+                      f"{res.batch_size / res.hardest_step_s:.1f}", "-", "-")
     return table

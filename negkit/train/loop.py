@@ -35,6 +35,7 @@ from negkit.train.batch import (
     Collator,
     GlobalBatchSampler,
     TrainDataset,
+    image_negative_features,
     sample_seed,
     scatter_negatives,
     seed_worker,
@@ -44,6 +45,8 @@ from negkit.train.batch import (
 from negkit.train.feedback import Feedback
 from negkit.train.model import ClipModel, TwoTower
 from negkit.train.optim import build_optimizer, build_scheduler, hyperparameters, restore_hyperparameters
+from negkit.train.samplers import batch_sampler
+from negkit.train.select import HardestOfK
 
 
 class BadImageWarning(UserWarning):
@@ -118,8 +121,9 @@ def combine_losses(losses: Sequence[WeightedLoss], inputs: LossInputs) -> tuple[
     return total, terms
 
 
-def check_shardable(losses: Sequence[WeightedLoss], exact_accumulation: bool) -> None:
-    """train.sharded_loss needs losses that compute only their rows, and no exact accumulation."""
+def check_shardable(losses: Sequence[WeightedLoss], exact_accumulation: bool, image_negatives: int = 0) -> None:
+    """train.sharded_loss needs losses that compute only their rows, no exact accumulation and no image
+    negatives."""
     plain = [wl.key for wl in losses if not getattr(wl.loss, "shardable", False)]
     if plain:
         raise RecipeError(f"train.sharded_loss = true, but loss {', '.join(plain)} cannot compute only this "
@@ -129,6 +133,9 @@ def check_shardable(losses: Sequence[WeightedLoss], exact_accumulation: bool) ->
         raise RecipeError("train.sharded_loss = true does not combine with exact accumulation (accum_steps > 1, "
                           "accum_mode = \"exact\"): use accum_mode = \"sum\" or accum_steps = 1",
                           key="train.sharded_loss")
+    if image_negatives:
+        raise RecipeError("train.sharded_loss = true does not combine with image negatives (mining.image_negatives "
+                          "> 0): set sharded_loss = false or image_negatives = 0", key="train.sharded_loss")
 
 
 # -- one forward -----------------------------------------------------------------------------------------------
@@ -136,13 +143,20 @@ def check_shardable(losses: Sequence[WeightedLoss], exact_accumulation: bool) ->
 
 def loss_inputs(net: nn.Module, batch: Batch, precision: Precision, kind_names: tuple[str, ...] = (),
                 world: int = 1, *, sharded: bool = False) -> LossInputs:
-    """Images and all texts through the towers (one call each), negatives scattered into ``[B, K, D]``,
-    features gathered across ranks: the ``LossInputs`` of the global batch. ``sharded``: gathered with
-    gradients, and ``rows`` set to this rank's rows: the losses compute only those (docs/scaling.md)."""
+    """Images (and image negatives) and all texts through the towers (one call each; hardest-of-K picks
+    its negatives in between), negatives scattered into ``[B, K, D]``, features gathered across ranks: the
+    ``LossInputs`` of the global batch. ``sharded``: gathered with gradients, and ``rows`` set to this rank's
+    rows: the losses compute only those (docs/scaling.md)."""
+    select = HardestOfK(batch) if batch.keep else None
+    images = batch.images if not batch.m else torch.cat([batch.images, batch.neg_images])
     with precision.autocast():
-        img, txt, scale, bias = net(batch.images, batch.tokens)
+        img, txt, scale, bias = net(images, batch.tokens, select) if select else net(images, batch.tokens)
+    if select is not None:
+        batch = select.selected
     b, k = batch.size, batch.k
     img, txt = img.float(), txt.float()
+    img, neg_img = img[:b], image_negative_features(img[b:], batch)
+    neg_img_mask = batch.neg_image_mask if neg_img is not None else None
     pos = txt[:b]
     neg = scatter_negatives(txt[b:], batch.neg_slot, b, k)
     mask, conc, kinds = batch.neg_mask, batch.neg_concreteness, batch.neg_kind_ids
@@ -151,13 +165,15 @@ def loss_inputs(net: nn.Module, batch: Batch, precision: Precision, kind_names: 
         gather_feats = gather_with_grad if sharded else gather_with_local_grad
         img, pos, neg = gather_feats(img), gather_feats(pos), gather_feats(neg)
         mask, conc, kinds = gather(mask), gather(conc), gather(kinds)
+        if neg_img is not None:  # never sharded (check_shardable refuses image negatives)
+            neg_img, neg_img_mask = gather_with_local_grad(neg_img), gather(neg_img_mask)
         if sharded:  # each rank's loss is its rows' share: the scalars' gradients add up across ranks as they are
             me = rank()
             rows = slice(me * b, (me + 1) * b)
         else:
             scale, bias = share_scalar(scale), share_scalar(bias)
     return LossInputs(img, pos, neg, mask, conc, scale.float(), None if bias is None else bias.float(), kinds,
-                      kind_names, rows)
+                      kind_names, neg_img, neg_img_mask, rows)
 
 
 def forward_loss(net: nn.Module, batch: Batch, losses: Sequence[WeightedLoss], precision: Precision,
@@ -186,7 +202,7 @@ class Trainer:
 
     def __init__(self, clip: ClipModel, dataset: TrainDataset, losses: list[WeightedLoss], cfg: Any, *, seed: int,
                  precision: Precision, env: DistEnv, ckpt_dir: Path | None, feedback: Feedback,
-                 model_name: str | None = None, lora: Any = None) -> None:
+                 model_name: str | None = None, lora: Any = None, sampler: Any = None, keep: int = 0) -> None:
         self.clip, self.dataset, self.losses, self.cfg = clip, dataset, losses, cfg
         self.seed, self.precision, self.env, self.ckpt_dir, self.feedback = seed, precision, env, ckpt_dir, feedback
         self.model_name = model_name or clip.name
@@ -194,7 +210,7 @@ class Trainer:
         self.exact = cfg.accum_steps > 1 and getattr(cfg, "accum_mode", "exact") == "exact"
         self.sharded = bool(getattr(cfg, "sharded_loss", False)) and env.world > 1
         if getattr(cfg, "sharded_loss", False):
-            check_shardable(losses, self.exact)
+            check_shardable(losses, self.exact, dataset.image_negatives)
         self.spe = steps_per_epoch(len(dataset), cfg.batch_size, cfg.accum_steps)
         if self.spe == 0:
             raise RecipeError(f"the training split has {len(dataset)} records: fewer than one step of "
@@ -232,8 +248,11 @@ class Trainer:
         except ValueError as exc:
             raise RecipeError(str(exc), key="train.lock_image") from None
         self.scheduler = build_scheduler(self.optimizer, cfg.warmup_steps, self.total)
-        self.sampler = GlobalBatchSampler(len(dataset), cfg.batch_size, seed, env.rank, env.world)
-        self.collate = Collator(clip.tokenize, dataset.negatives.k, pad_multiple=8 if env.device.type == "cuda" else 1)
+        # sampler: a BatchSampler from the registry (``[sampler]``); keep: hardest-of-K's negatives per caption
+        self.sampler = batch_sampler(sampler, dataset.records, cfg.batch_size, seed, env) if sampler is not None \
+            else GlobalBatchSampler(len(dataset), cfg.batch_size, seed, env.rank, env.world)
+        self.collate = Collator(clip.tokenize, dataset.negatives.k, pad_multiple=8 if env.device.type == "cuda" else 1,
+                                image_negatives=dataset.image_negatives, keep=keep)
         self.step = 0
         self.epoch = 0
         self.batch_in_epoch = 0  # micro-batches of this epoch already consumed

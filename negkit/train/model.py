@@ -107,9 +107,13 @@ class TwoTower(nn.Module):
         super().__init__()
         self.clip = clip
 
-    def forward(self, images: Tensor | None, tokens: Tensor | None) -> tuple[Tensor | None, Tensor | None, Tensor,
-                                                                              Tensor | None]:
+    def forward(self, images: Tensor | None, tokens: Tensor | None, select: Callable[..., Tensor] | None = None
+                ) -> tuple[Tensor | None, Tensor | None, Tensor, Tensor | None]:
+        """``select(clip, image_features, tokens) -> tokens`` (hardest-of-K) may change the texts after the
+        image tower has run and before the text tower does."""
         img = self.clip.encode_image(images, normalize=True) if images is not None else None
+        if select is not None and tokens is not None and img is not None:
+            tokens = select(self.clip, img, tokens)
         txt = encode_text(self.clip, tokens) if tokens is not None else None
         bias = getattr(self.clip, "logit_bias", None)
         return img, txt, self.clip.logit_scale.exp(), bias

@@ -8,6 +8,7 @@ from typing import Any
 
 from negkit.data.base import DataSource
 from negkit.data.shapes.captions import Plan, describe, text
+from negkit.data.shapes.edits import edited_scenes
 from negkit.data.shapes.render import Renderer
 from negkit.data.shapes.scene import COLOURS, DEFAULT_COLOURS, DEFAULT_SHAPES, SHAPES, SIZES, Scene, sample_scene
 from negkit.seeding import stable_hash
@@ -46,6 +47,10 @@ class ShapesWorld(DataSource):
         p_colour, p_size: probability that a caption names an object's colour / size.
         seed: the world's seed (scenes, captions, textures); independent of the run's seed on purpose, so
             that runs with different seeds see the same data.
+        render_negatives: image negatives per ``train`` record (0 = none): the scene with one named
+            attribute or the relation changed, drawn with every other choice of the scene kept, so the
+            caption is false of it by construction. Records then carry ``neg_images`` (PIL) and
+            ``neg_captions`` (the caption that IS true of each). Train with ``[mining] image_negatives``.
     """
 
     name = "shapes"
@@ -54,7 +59,7 @@ class ShapesWorld(DataSource):
                  shapes: list[str] | None = None, colours: list[str] | None = None,
                  holdout: list[str] | None = None, train_size: int = 20000, val_size: int = 500,
                  test_size: int = 1000, single_size: int = 1000, noise: float = 6.0, p_colour: float = 0.85,
-                 p_size: float = 0.5, seed: int = 0) -> None:
+                 p_size: float = 0.5, seed: int = 0, render_negatives: int = 0) -> None:
         if image_size < MIN_IMAGE_SIZE:
             raise ValueError(f"image_size: must be at least {MIN_IMAGE_SIZE} pixels, got {image_size}")
         if grid < 1:
@@ -89,6 +94,9 @@ class ShapesWorld(DataSource):
         self.sizes = {"train": train_size, "val": val_size, "test": test_size, "train-single": single_size,
                       "test-single": single_size}
         self.noise, self.p_colour, self.p_size, self.seed = noise, p_colour, p_size, seed
+        if render_negatives < 0:
+            raise ValueError(f"render_negatives: must be >= 0, got {render_negatives}")
+        self.render_negatives = render_negatives
         self._renderer: Renderer | None = None
 
     # -- DataSource ------------------------------------------------------------------------------------
@@ -147,10 +155,22 @@ class ShapesWorld(DataSource):
                                       seed=self.seed)
         return self._renderer.render(scene)
 
+    def image_negatives(self, split: str, index: int, k: int) -> list[tuple[str, Scene, Plan]]:
+        """Up to ``k`` (edit, edited scene, its true plan) for a record; the record's caption is false of each."""
+        scene = self.scene(split, index)
+        rng = random.Random(stable_hash("shapes-image-negatives", self.seed, split, index))
+        return edited_scenes(scene, self.plan(split, index, scene), rng, k, shapes=self.shapes,
+                             colours=self.colours, banned=self.holdout if split.startswith("train") else frozenset())
+
     def record(self, split: str, index: int) -> dict[str, Any]:
         scene = self.scene(split, index)
         objs = scene.objects
         one = objs[0] if len(objs) == 1 else None
+        extra: dict[str, Any] = {}
+        if self.render_negatives and split == "train":
+            negs = self.image_negatives(split, index, self.render_negatives)
+            extra = {"neg_images": [self.render(s) for _, s, _ in negs],
+                     "neg_captions": [text(p) for _, _, p in negs], "neg_edits": [kind for kind, _, _ in negs]}
         return {
             "image": self.render(scene),
             "caption": text(self.plan(split, index, scene)),
@@ -162,6 +182,7 @@ class ShapesWorld(DataSource):
             "n_objects": len(objs),
             "novel": bool(scene.combos & self.holdout),
             "index": index,
+            **extra,
         }
 
     def _check_split(self, split: str) -> None:
