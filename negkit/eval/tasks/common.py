@@ -32,6 +32,19 @@ def present_images(evaluator: str, paths: Sequence[Path], *, key: str, skip_miss
     return mask, len(missing)
 
 
+def present_pairs(evaluator: str, items: list, first: list[Path], second: list[Path], *, key: str,
+                  skip_missing: bool, where: str) -> tuple[list, list[Path], list[Path], int]:
+    """For items that each need two images: the items whose two images both exist, their two image lists,
+    and the number of images missing (``present_images``' rules: an error unless ``skip_missing``)."""
+    mask, n_missing = present_images(evaluator, first + second, key=key, skip_missing=skip_missing, where=where)
+    keep = mask[: len(items)] & mask[len(items):]
+
+    def kept(values: list) -> list:
+        return [v for v, ok in zip(values, keep) if ok]
+
+    return kept(items), kept(first), kept(second), n_missing
+
+
 def encode_keyed_images(ctx: EvalContext, keys: Sequence[Hashable], load: Callable[[Hashable], Any],
                         chunk: int = 1024) -> np.ndarray:
     """Embeddings of images built on the fly (crops), each distinct key loaded and encoded once; only one

@@ -15,7 +15,7 @@ from negkit.eval.tasks.common import (
     encode_keyed_images,
     mean_or_nan,
     npy_or_image,
-    present_images,
+    present_pairs,
     read_rows_json,
     two_by_two,
 )
@@ -102,12 +102,8 @@ class EqBen(Evaluator):
         pairs = [(s, p) for s in self.subsets for p in self.load(s)]
         img0 = [root / p["image0"] for _, p in pairs]
         img1 = [root / p["image1"] for _, p in pairs]
-        mask, n_missing = present_images(self.name, img0 + img1, key="image_dir", skip_missing=self.skip_missing,
-                                         where="the EqBen files")
-        keep = mask[: len(pairs)] & mask[len(pairs):]
-        pairs = [p for p, ok in zip(pairs, keep) if ok]
-        img0 = [p for p, ok in zip(img0, keep) if ok]
-        img1 = [p for p, ok in zip(img1, keep) if ok]
+        pairs, img0, img1, n_missing = present_pairs(self.name, pairs, img0, img1, key="image_dir",
+                                                      skip_missing=self.skip_missing, where="the EqBen files")
         feats = encode_keyed_images(ctx, img0 + img1, lambda path: npy_or_image(Path(path)),
                                     chunk=ctx.batch_size * 4)
         i0, i1 = feats[: len(pairs)], feats[len(pairs):]

@@ -9,7 +9,7 @@ from negkit.data.sources.common import require_dir, require_file
 from negkit.errors import DataError
 from negkit.eval.base import EvalContext, Evaluator, check_choices
 from negkit.eval.metrics import TIE_RULE, pairwise_correct
-from negkit.eval.tasks.common import image_with_suffix, iter_csv, mean_or_nan, present_images
+from negkit.eval.tasks.common import image_with_suffix, iter_csv, mean_or_nan, present_pairs
 
 KINDS = ("subj_neg", "verb_neg", "obj_neg")
 COLUMNS = ("sentence", "pos_image_id", "neg_image_id", *KINDS)
@@ -70,12 +70,9 @@ class SVOProbes(Evaluator):
         rows = self.load()
         pos = [image_with_suffix(root, r["pos"], SUFFIXES) for r in rows]
         neg = [image_with_suffix(root, r["neg"], SUFFIXES) for r in rows]
-        mask, n_missing = present_images(self.name, pos + neg, key="image_dir", skip_missing=self.skip_missing,
-                                         where="data_file")
-        keep = mask[: len(rows)] & mask[len(rows):]
-        rows = [r for r, ok in zip(rows, keep) if ok]
-        feats = ctx.encode_images([p for p, ok in zip(pos, keep) if ok] + [p for p, ok in zip(neg, keep) if ok])
-        feats = feats.numpy()
+        rows, pos, neg, n_missing = present_pairs(self.name, rows, pos, neg, key="image_dir",
+                                                  skip_missing=self.skip_missing, where="data_file")
+        feats = ctx.encode_images(pos + neg).numpy()
         text = ctx.encode_texts([r["sentence"] for r in rows]).numpy()
         n = len(rows)
         correct = pairwise_correct((feats[:n] * text).sum(1), (feats[n:] * text).sum(1)) if n else np.zeros(0, bool)

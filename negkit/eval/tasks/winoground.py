@@ -10,7 +10,7 @@ import numpy as np
 from negkit.data.sources.common import iter_jsonl, require_dir, require_file
 from negkit.errors import DataError
 from negkit.eval.base import EvalContext, Evaluator
-from negkit.eval.tasks.common import image_with_suffix, present_images, two_by_two
+from negkit.eval.tasks.common import image_with_suffix, present_pairs, two_by_two
 
 FIELDS = ("id", "image_0", "image_1", "caption_0", "caption_1")
 TIE_RULE = "strict inequalities: a tie between the two similarities counts as wrong"
@@ -63,12 +63,8 @@ class Winoground(Evaluator):
         items, root = self.load()
         img0 = [image_with_suffix(root, str(it["image_0"]), IMAGE_SUFFIXES) for it in items]
         img1 = [image_with_suffix(root, str(it["image_1"]), IMAGE_SUFFIXES) for it in items]
-        mask, n_missing = present_images(self.name, img0 + img1, key="image_dir", skip_missing=self.skip_missing,
-                                         where="examples_file")
-        keep = mask[: len(items)] & mask[len(items):]
-        items = [it for it, ok in zip(items, keep) if ok]
-        img0 = [p for p, ok in zip(img0, keep) if ok]
-        img1 = [p for p, ok in zip(img1, keep) if ok]
+        items, img0, img1, n_missing = present_pairs(self.name, items, img0, img1, key="image_dir",
+                                                      skip_missing=self.skip_missing, where="examples_file")
         i0, i1 = ctx.encode_images(img0).numpy(), ctx.encode_images(img1).numpy()
         texts = ctx.encode_texts([it["caption_0"] for it in items] + [it["caption_1"] for it in items]).numpy()
         c0, c1 = texts[: len(items)], texts[len(items):]
