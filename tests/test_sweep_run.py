@@ -20,7 +20,6 @@ from test_sweep_spec import SWEEP, write_sweep
 
 from negkit.cli import main
 from negkit.sweep import execute, load_sweep
-from negkit.sweep.execute import sweep_lock
 from negkit.sweep.stats import mean_interval
 from negkit.sweep.summary import metric_value
 
@@ -117,12 +116,20 @@ def test_sweep_runs_survives_kill_9_and_resumes_without_rerunning(tmp_path, caps
 
 def test_a_second_sweep_run_of_the_same_sweep_is_refused(tmp_path, capsys):
     path = write_sweep(tmp_path)
-    with sweep_lock(tmp_path / "sweeps" / "tiny"):
+    # another process holds the sweep (record locks are per process, so it must be a second one)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from negkit.locks import DirectoryLock; "
+                               "DirectoryLock(sys.argv[1]).acquire(); print('held', flush=True); time.sleep(60)",
+                               str(tmp_path / "sweeps" / "tiny")], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
         with pytest.raises(SystemExit) as exit_info:
             main(["sweep", "run", str(path)])
+    finally:
+        holder.kill()
+        holder.wait()
     assert exit_info.value.code == 1
     err = capsys.readouterr().err
-    assert "is already being run" in err and f"pid {os.getpid()}" in err
+    assert "is in use by process" in err and f"process {holder.pid} " in err
     assert not (tmp_path / "sweeps" / "tiny" / "runs").exists()
 
 

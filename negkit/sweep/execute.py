@@ -8,19 +8,16 @@ A run that fails is reported with its log and the others go on; the summary is w
 
 from __future__ import annotations
 
-import fcntl
-import os
 import time
 from collections.abc import Callable
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from negkit import rundir as rd
-from negkit.errors import NegkitError
+from negkit.locks import DirectoryLock
 from negkit.sweep.launch import Job, LocalLauncher, SlurmLauncher
-from negkit.sweep.plan import LOCK, LOGS, RUNS, STATUS_JSON, PlannedRun, plan_runs, write_plan
+from negkit.sweep.plan import LOGS, RUNS, STATUS_JSON, PlannedRun, plan_runs, write_plan
 from negkit.sweep.spec import Sweep
 
 
@@ -31,31 +28,6 @@ class Outcome:
     skipped: list[str] = field(default_factory=list)  # finished before
     failed: dict[str, str] = field(default_factory=dict)  # name -> why, with the log path
     summary: dict[str, Path] = field(default_factory=dict)
-
-
-@contextmanager
-def sweep_lock(sweep_dir: Path):
-    """An exclusive lock on the sweep directory (released by the OS when the process dies, kill -9 too)."""
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    path = sweep_dir / LOCK
-    fh = path.open("a+")
-    try:
-        fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        fh.seek(0)
-        holder = fh.read().strip() or "another process"
-        fh.close()
-        raise NegkitError(f"sweep {sweep_dir} is already being run ({holder} holds {path}); wait for it to end "
-                          f"or stop it, then run again (finished runs are kept)") from None
-    fh.seek(0)
-    fh.truncate()
-    fh.write(f"pid {os.getpid()} on {os.uname().nodename}\n")
-    fh.flush()
-    try:
-        yield
-    finally:
-        fcntl.flock(fh, fcntl.LOCK_UN)
-        fh.close()
 
 
 def make_launcher(sweep: Sweep) -> Any:
@@ -105,7 +77,8 @@ def execute(sweep: Sweep, *, console: Any = None, launcher: Any = None, poll: fl
 
     console = console or Console()
     sweep_dir = sweep.directory
-    with sweep_lock(sweep_dir):
+    # the same kernel-released lock as a run directory's: a second `sweep run` of this sweep is refused
+    with DirectoryLock(sweep_dir, what="sweep", hint="finished runs are kept; run it again once it ends"):
         runs, stages = plan_runs(sweep)
         write_plan(sweep, runs)
         jobs, stale = run_jobs(sweep, runs, stages)

@@ -5,7 +5,7 @@ a mining stage.
 <out>/<sweep name>/
   sweep.json        the plan: arms (recipe, overrides), seeds, baseline, metrics (written at every start)
   status.json       per run: state, exit code, log, seconds (rewritten as runs finish)
-  sweep.lock        held by the `negkit sweep run` that runs the sweep
+  .negkit.lock      held by the `negkit sweep run` that runs the sweep (negkit.locks.DirectoryLock)
   runs/<arm>-s<seed>/   each run's own run directory (recipe.json, metrics.json, items.jsonl, ...)
   runs/<arm>-s<seed>.lock   held by a Slurm job while it runs that run
   logs/<job>.log    each job's output
@@ -26,7 +26,6 @@ from negkit.sweep.spec import Sweep, seed_overrides
 
 SWEEP_JSON = "sweep.json"
 STATUS_JSON = "status.json"
-LOCK = "sweep.lock"
 RUNS = "runs"
 LOGS = "logs"
 
