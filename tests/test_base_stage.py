@@ -196,3 +196,53 @@ def test_resume_refuses_a_changed_base(tmp_path):
     write(tmp_path, "base.toml", BASE.replace("lr = 1e-2", "lr = 2e-2"))
     with pytest.raises(NegkitError, match="base fingerprint .* -> "):
         run(load_recipe(tune, ["run.name=r"]), out=tmp_path / "runs", resume=True, console=quiet())
+
+
+SWEEP = """
+[sweep]
+name = "ft"
+recipe = "tune.toml"
+out = "{dir}/sweeps"
+baseline = "infonce"
+metrics = ["zero-shot/shape/acc"]
+jobs = 2
+threads = 1
+
+[seeds]
+values = [0]
+
+[[arms]]
+name = "infonce"
+
+[[arms]]
+name = "clip"
+set = ["losses.0.name=\\"clip\\""]
+"""
+
+
+def test_a_sweep_builds_a_shared_base_once_before_its_runs(tmp_path):
+    from negkit.sweep import execute, load_sweep
+    from negkit.sweep.plan import plan_bases, plan_runs
+
+    write(tmp_path, "base.toml", BASE)
+    write(tmp_path, "tune.toml", TUNE)
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP.replace("{dir}", str(tmp_path)))
+    sweep = load_sweep(path)
+    runs, _ = plan_runs(sweep)
+    steps = plan_bases(runs)
+    assert len(steps) == 1 and next(iter(steps.values())).runs == ["infonce-s0", "clip-s0"]
+    key = next(iter(steps))
+    events: list[str] = []
+    outcome = execute(sweep, console=quiet(), on_event=events.append, poll=0.2)
+    assert not outcome.failed, outcome.failed
+    assert sorted(outcome.done) == ["clip-s0", "infonce-s0"]
+    # the base job ran once, alone, before any run started
+    assert [e for e in events if e.startswith("> base")] == [f"> base {key}"]
+    built = next(i for i, e in enumerate(events) if e.startswith(f"+ base {key}:"))
+    assert built < min(i for i, e in enumerate(events) if e.startswith("> run "))
+    assert "base: built in" in (sweep.directory / "logs" / f"base-{key}.log").read_text()
+    for name in ("infonce-s0", "clip-s0"):
+        record = json.loads((sweep.directory / "runs" / name / BASE_JSON).read_text())
+        assert record["reused"] is True
+    assert len(list((tmp_path / "cache" / "base").iterdir())) == 1
