@@ -246,3 +246,42 @@ def test_a_sweep_builds_a_shared_base_once_before_its_runs(tmp_path):
         record = json.loads((sweep.directory / "runs" / name / BASE_JSON).read_text())
         assert record["reused"] is True
     assert len(list((tmp_path / "cache" / "base").iterdir())) == 1
+
+
+def test_a_killed_build_is_never_reused_and_continues_to_the_same_weights(tmp_path):
+    write(tmp_path, "base.toml", BASE.replace("checkpoint_every = 0", "checkpoint_every = 1"))
+    tune = write(tmp_path, "tune.toml", TUNE)
+    stage = resolve_base(load_recipe(tune))
+    first = run(load_recipe(tune, ["run.name=a"]), out=tmp_path / "runs", console=quiet())
+    whole = weights(stage.checkpoint)
+    # what a build killed after its first step leaves: step-1.pt, no final checkpoint, no metrics, no complete.json
+    for name in (COMPLETE, "run/metrics.json", "run/checkpoints/final.pt", "run/checkpoints/final.pt.checksum.json"):
+        (stage.folder / name).unlink()
+    assert (stage.run_dir / "checkpoints" / "step-1.pt").is_file() and not stage.complete()
+    console = Console(file=io.StringIO(), width=200)
+    second = run(load_recipe(tune, ["run.name=b"]), out=tmp_path / "runs", console=console)
+    printed = console.file.getvalue()
+    assert f"base: continuing {stage.fingerprint}" in printed and "resuming from" in printed
+    assert json.loads((second.run_dir / BASE_JSON).read_text())["reused"] is False and stage.complete()
+    assert same(weights(stage.checkpoint), whole)
+    assert same(weights(first.run_dir / "checkpoints" / "final.pt"), weights(second.run_dir / "checkpoints" /
+                                                                             "final.pt"))
+
+
+def test_two_processes_never_build_the_same_base_twice(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    write(tmp_path, "base.toml", BASE)
+    tune = write(tmp_path, "tune.toml", TUNE)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "200"}
+    procs = [subprocess.Popen([sys.executable, "-m", "negkit", "base", str(tune)], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True, env=env) for _ in range(2)]
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outputs
+    assert sorted("base: built in" in out for out in outputs) == [False, True], outputs
+    assert sum("base: reused" in out for out in outputs) == 1, outputs
+    stage = resolve_base(load_recipe(tune))
+    log = [json.loads(line) for line in (stage.run_dir / "log.jsonl").read_text().splitlines()]
+    assert [rec["step"] for rec in log if "step" in rec] == [1, 2]  # trained once
