@@ -131,6 +131,7 @@ def test_fine_tuning_starts_from_the_base_weights_bit_for_bit(tmp_path):
     base_metrics = json.loads((base_ckpt.parents[1] / "metrics.json").read_text())["metrics"]
     reference = json.loads((still.run_dir / "reference" / "metrics.json").read_text())["metrics"]
     assert reference == base_metrics
+    assert "the final checkpoint of base recipe base.toml" in (still.run_dir / "report.md").read_text()
     # with epochs = 0 the evaluated model is the base too
     zero = run(load_recipe(tune, ["run.name=zero", "train.epochs=0"]), out=tmp_path / "runs", console=quiet())
     assert zero.metrics == base_metrics
