@@ -293,6 +293,18 @@ def start_from_base(stage: BaseStage, model: Any, model_name: str, env: Any, bui
     return result
 
 
+def built_checkpoint(recipe: Recipe) -> Path:
+    """The final checkpoint of the base ``recipe`` names, which must be built already (``negkit eval``)."""
+    where = str(recipe.path) if recipe.path else None
+    stage = resolve_base(recipe)
+    if stage is None:
+        raise RecipeError("no [model] init: this recipe starts from no base recipe", path=where, key="model.init")
+    if not stage.complete():
+        raise RecipeError(f"base recipe {stage.path} is not built yet (no {stage.folder / COMPLETE}); build it with "
+                          f"`negkit base {where or 'RECIPE'}` or give --checkpoint", path=where, key="model.init")
+    return stage.checkpoint
+
+
 def build_base(recipe: Recipe, *, console: Any = None) -> BaseResult | None:
     """``negkit base``: build (or reuse) the base of ``recipe`` without running ``recipe`` itself."""
     from rich.console import Console

@@ -348,7 +348,8 @@ def evaluate_reference(clip: Any, recipe: Recipe, device: Any, autocast: Any, da
 
 def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *, console: Any = None,
                         out_dir: Path | None = None) -> dict[str, float]:
-    """``negkit eval``: the recipe's evaluators on ``checkpoint`` (default: its ``[model] pretrained``)."""
+    """``negkit eval``: the recipe's evaluators on ``checkpoint`` (default: its ``[model] pretrained``, or the
+    base model its ``[model] init`` names, which must have been built)."""
     from rich.console import Console
 
     from negkit.distributed import resolve_device
@@ -363,6 +364,10 @@ def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *,
     device = resolve_device(recipe.run.device)
     seed_everything(recipe.run.seed)
     clip = create_model(recipe.model, device, seed=recipe.run.seed)
+    if not checkpoint and recipe.model.init:
+        from negkit.base_stage import built_checkpoint
+
+        checkpoint = built_checkpoint(recipe)
     if checkpoint:
         load_weights(clip.model, Path(checkpoint), expected_model=recipe.model.name)
     data = recipe.data.build(where=where)

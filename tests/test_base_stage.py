@@ -15,7 +15,7 @@ from rich.console import Console
 from negkit.base_stage import BASE_JSON, COMPLETE, check_chain, resolve_base
 from negkit.cli import main
 from negkit.errors import NegkitError, RecipeError
-from negkit.pipeline import run
+from negkit.pipeline import evaluate_checkpoint, run
 from negkit.recipe import load_recipe
 from negkit.train.model import read_state_dict
 
@@ -132,9 +132,10 @@ def test_fine_tuning_starts_from_the_base_weights_bit_for_bit(tmp_path):
     reference = json.loads((still.run_dir / "reference" / "metrics.json").read_text())["metrics"]
     assert reference == base_metrics
     assert "the final checkpoint of base recipe base.toml" in (still.run_dir / "report.md").read_text()
-    # with epochs = 0 the evaluated model is the base too
+    # with epochs = 0 the evaluated model is the base too, and so is `negkit eval` without --checkpoint
     zero = run(load_recipe(tune, ["run.name=zero", "train.epochs=0"]), out=tmp_path / "runs", console=quiet())
     assert zero.metrics == base_metrics
+    assert evaluate_checkpoint(load_recipe(tune), console=quiet()) == base_metrics
     # a fine-tuning that built its base and one that reused it train the same weights
     moved = run(load_recipe(tune, ["run.name=moved"]), out=tmp_path / "runs", console=quiet())
     fresh = run(load_recipe(tune, ["run.name=fresh", f"mining.cache_dir={tmp_path / 'other' / 'mining'}"]),
@@ -221,6 +222,7 @@ set = ["losses.0.name=\\"clip\\""]
 """
 
 
+@pytest.mark.slow  # child processes: each starts Python and torch
 def test_a_sweep_builds_a_shared_base_once_before_its_runs(tmp_path):
     from negkit.sweep import execute, load_sweep
     from negkit.sweep.plan import plan_bases, plan_runs
@@ -269,6 +271,7 @@ def test_a_killed_build_is_never_reused_and_continues_to_the_same_weights(tmp_pa
                                                                              "final.pt"))
 
 
+@pytest.mark.slow  # child processes: each starts Python and torch
 def test_two_processes_never_build_the_same_base_twice(tmp_path):
     import os
     import subprocess
