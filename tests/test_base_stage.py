@@ -289,3 +289,23 @@ def test_two_processes_never_build_the_same_base_twice(tmp_path):
     stage = resolve_base(load_recipe(tune))
     log = [json.loads(line) for line in (stage.run_dir / "log.jsonl").read_text().splitlines()]
     assert [rec["step"] for rec in log if "step" in rec] == [1, 2]  # trained once
+
+
+def test_a_failed_base_fails_only_the_runs_that_fine_tune_from_it(tmp_path):
+    from test_sweep_schedule import InstantLauncher
+
+    from negkit.sweep import execute, load_sweep
+    from negkit.sweep.plan import plan_bases, plan_runs
+
+    write(tmp_path, "base.toml", BASE)
+    write(tmp_path, "tune.toml", TUNE)
+    write(tmp_path, "plain.toml", BASE)
+    path = tmp_path / "sweep.toml"
+    path.write_text(SWEEP.replace("{dir}", str(tmp_path)) + '\n[[arms]]\nname = "plain"\nrecipe = "plain.toml"\n')
+    sweep = load_sweep(path)
+    key = next(iter(plan_bases(plan_runs(sweep)[0])))
+    launcher = InstantLauncher(sweep, fail={f"base {key}"})
+    outcome = execute(sweep, console=quiet(), launcher=launcher, poll=0.01)
+    assert launcher.started[0] == f"base {key}" and launcher.started[1:] == ["run plain-s0"]
+    assert outcome.done == ["plain-s0"] and set(outcome.failed) == {"infonce-s0", "clip-s0"}
+    assert all("its base model failed" in why for why in outcome.failed.values())
