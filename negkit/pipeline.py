@@ -79,7 +79,7 @@ def recipe_components(recipe: Recipe) -> dict[str, set[str]]:
 
 
 def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool,
-                    mining: str | None = None) -> Path | None:
+                    mining: str | None = None, base: str | None = None) -> Path | None:
     """Check the run directory for ``resume``/``force`` and return the checkpoint to resume from (if any).
 
     Everything is checked before anything is changed: a refused ``--force`` or ``--resume`` leaves the run
@@ -96,7 +96,7 @@ def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool,
         if holds_run:
             for name in (rd.CHECKPOINTS, rd.PLOTS, rd.REFERENCE, "tensorboard"):
                 shutil.rmtree(run_dir / name, ignore_errors=True)
-            for name in (rd.LOG, rd.METRICS, rd.REPORT, rd.ITEMS, rd.EVAL_META, RESUMES, MINING):
+            for name in (rd.LOG, rd.METRICS, rd.REPORT, rd.ITEMS, rd.EVAL_META, RESUMES, MINING, BASE):
                 (run_dir / name).unlink(missing_ok=True)
         return None
     saved_path = run_dir / rd.RECIPE
@@ -110,6 +110,10 @@ def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool,
     if saved_mining and mining and saved_mining != mining and not diffs and not plugins:
         plugins.append(f"the miners' output (mining fingerprint {saved_mining} -> {mining}: a file a miner reads, "
                        f"or negkit itself, changed)")
+    saved_base = rd.read_json(run_dir / BASE).get("fingerprint") if (run_dir / BASE).is_file() else None
+    if saved_base and base and saved_base != base:
+        plugins.append(f"the base model of [model] init (base fingerprint {saved_base} -> {base}: the base recipe, "
+                       f"a plugin or negkit changed)")
     if (diffs or plugins) and not force:
         shown = ", ".join(diffs[:8]) + (f" and {len(diffs) - 8} more" if len(diffs) > 8 else "")
         what = [f"the recipe differs from the one {run_dir} was started with, at {shown}" if diffs else "",
@@ -130,6 +134,7 @@ def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool,
 
 RESUMES = "resumes.jsonl"
 MINING = "mining.json"
+BASE = "base.json"  # the base model a [model] init run started from (negkit.base_stage)
 
 
 def record_resume(run_dir: Path, changes: dict[str, Any]) -> None:
@@ -157,12 +162,19 @@ def run(recipe: Recipe, *, out: str | Path = "runs", resume: bool = False, force
 
     env = init_distributed(recipe.run.device)
     try:
-        with handle_signals(), _run_lock(Path(out) / recipe.run_name, env.is_main):
-            return _run(recipe, Path(out), resume, force, env, console)
+        with handle_signals():
+            return run_with_env(recipe, out, resume=resume, force=force, env=env, console=console)
     except RecipeError as exc:
         raise exc.in_file(str(recipe.path) if recipe.path else None) from exc
     finally:
         close_distributed(env)
+
+
+def run_with_env(recipe: Recipe, out: str | Path, *, resume: bool, force: bool, env: Any,
+                 console: Any = None) -> RunResult:
+    """``run`` in processes already set up (``env``): how a base recipe is built inside the run that needs it."""
+    with _run_lock(Path(out) / recipe.run_name, env.is_main):
+        return _run(recipe, Path(out), resume, force, env, console)
 
 
 @contextlib.contextmanager
@@ -228,8 +240,11 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         from negkit.mining.stage import mining_fingerprint
 
         mining = mining_fingerprint(recipe, captions)
-    resume_from = prepare_run_dir(run_dir, recipe, resume=resume, force=force, mining=mining) \
-        if env.is_main else None
+    from negkit.base_stage import resolve_base, start_from_base
+
+    base = resolve_base(recipe)  # a missing or invalid base recipe fails here, before anything changes
+    resume_from = prepare_run_dir(run_dir, recipe, resume=resume, force=force, mining=mining,
+                                  base=base.fingerprint if base else None) if env.is_main else None
     if env.world > 1:  # every rank resumes from the checkpoint rank 0 chose
         chosen = broadcast_from_main(str(resume_from) if resume_from else None)
         resume_from = Path(chosen) if chosen else None
@@ -244,6 +259,10 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         if resume and resume_from is None:  # killed before its first checkpoint: start over
             say(f"--resume: {run_dir} has no checkpoint yet; training from step 0")
 
+    if base is not None:  # the base's weights, bit for bit; built first (its own run) when not cached
+        start_from_base(base, clip.model, recipe.model.name, env, lambda r, o, res, f: run_with_env(
+            r, o, resume=res, force=f, env=env, console=console), say, run_dir)
+        seed_everything(seed)  # the same random state after a base that was built as after one reused
     say(f"{recipe.run_name}: {len(captions)} training captions from {recipe.data.name!r}")
 
     k = recipe.mining.k
@@ -329,7 +348,8 @@ def evaluate_reference(clip: Any, recipe: Recipe, device: Any, autocast: Any, da
 
 def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *, console: Any = None,
                         out_dir: Path | None = None) -> dict[str, float]:
-    """``negkit eval``: the recipe's evaluators on ``checkpoint`` (default: its ``[model] pretrained``)."""
+    """``negkit eval``: the recipe's evaluators on ``checkpoint`` (default: its ``[model] pretrained``, or the
+    base model its ``[model] init`` names, which must have been built)."""
     from rich.console import Console
 
     from negkit.distributed import resolve_device
@@ -344,6 +364,10 @@ def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *,
     device = resolve_device(recipe.run.device)
     seed_everything(recipe.run.seed)
     clip = create_model(recipe.model, device, seed=recipe.run.seed)
+    if not checkpoint and recipe.model.init:
+        from negkit.base_stage import built_checkpoint
+
+        checkpoint = built_checkpoint(recipe)
     if checkpoint:
         load_weights(clip.model, Path(checkpoint), expected_model=recipe.model.name)
     data = recipe.data.build(where=where)

@@ -43,6 +43,7 @@ class ModelConfig(_Section):
     config_dir: str | None = None  # extra open_clip model-config folder (open_clip.add_model_config)
     cache_dir: str | None = None  # where open_clip keeps downloaded weights
     lora: LoraSettings | None = None  # LoRA adapters (peft) on the towers: only they train
+    init: str = ""  # another recipe (path relative to this file): start from its final checkpoint (cached)
 
 
 class MiningConfig(_Section):
@@ -259,6 +260,9 @@ def recipe_from_dict(raw: dict[str, Any], *, path: Path | None = None, overrides
                                        float(weight)))
         arrays[section] = specs
 
+    if sections["model"].init and sections["model"].pretrained:
+        raise RecipeError(f"init = {sections['model'].init!r} and pretrained = {sections['model'].pretrained!r} "
+                          f"both say where the weights come from; keep one", path=where, key="model.init")
     recipe = Recipe(raw=raw, data=data_spec, miners=arrays["miners"], losses=arrays["losses"], eval=arrays["eval"],
                     sampler=sampler_spec, path=path, overrides=list(overrides), **sections)
     if check_components:

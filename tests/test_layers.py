@@ -25,8 +25,8 @@ FLOORS: list[tuple[str, set[str]]] = [
                                                          "recipe"}),
     ("mining, train, eval, report (and the built-ins that register them)", {"mining", "train", "eval", "report",
                                                                            "builtins"}),
-    ("pipeline (and what runs beside it: model_eval, sweep; the public facade, negkit/__init__.py; the "
-     "plugin-test helpers)", {"pipeline", "model_eval", "sweep", "__init__", "testing"}),
+    ("pipeline (and what runs beside it: model_eval, sweep, base_stage; the public facade, negkit/__init__.py; "
+     "the plugin-test helpers)", {"pipeline", "model_eval", "sweep", "base_stage", "__init__", "testing"}),
     ("cli", {"cli", "__main__"}),
 ]
 

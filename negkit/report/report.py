@@ -211,7 +211,9 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
     lines += ["## Run", ""]
     facts = {
         "model": recipe.get("model", {}).get("name"),
-        "pretrained": recipe.get("model", {}).get("pretrained") or "(random init)",
+        "pretrained": recipe.get("model", {}).get("pretrained") or (
+            f"the final checkpoint of base recipe {recipe['model']['init']} ([model] init)"
+            if recipe.get("model", {}).get("init") else "(random init)"),
         "data": recipe.get("data", {}).get("source"),
         "miners": ", ".join(m["name"] for m in recipe.get("miners", [])) or "(none)",
         "losses": ", ".join(f"{m['name']} x{m.get('weight', 1.0)}" for m in recipe.get("losses", [])) or "(none)",
