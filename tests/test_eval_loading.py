@@ -145,3 +145,17 @@ def test_two_model_states_never_share_cached_features(tmp_path):
         pixels = torch.stack([clip.preprocess_val(Image.open(p).convert("RGB")) for p in paths])
         expected = torch.nn.functional.normalize(encode_image(pixels), dim=-1)
     torch.testing.assert_close(restored, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_worker_killed_is_one_line_naming_the_way_out():
+    import os
+    import signal
+
+    def load(i):
+        if i == 5:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return Image.new("RGB", (4, 4))
+
+    with pytest.raises(DataError) as err:
+        list(image_batches(list(range(12)), load=load, batch_size=2, workers=2))
+    assert "worker died" in str(err.value) and "--workers 0" in str(err.value) and "\n" not in str(err.value)

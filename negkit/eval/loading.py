@@ -80,7 +80,17 @@ def image_batches(items: Sequence[Any], *, load: Callable[[Any], Any] | None = N
         _Images(items, load, preprocess), batch_size=batch_size, shuffle=False, num_workers=workers,
         collate_fn=_collate, pin_memory=pin_memory and preprocess is not None,
         multiprocessing_context="fork" if workers else None, prefetch_factor=2 if workers else None)
-    for batch in loader:
+    batches = iter(loader)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except RuntimeError as exc:  # a worker killed (out of memory, a signal): torch's message, one line
+            if "DataLoader worker" not in str(exc):
+                raise
+            raise DataError(f"an image-loading worker died ({str(exc).splitlines()[0]}); evaluate with fewer "
+                            f"workers (negkit eval --workers 0 loads images in the main process)") from None
         if isinstance(batch, _Failed):
             raise DataError(batch.message)
         yield batch
