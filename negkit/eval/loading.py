@@ -62,7 +62,8 @@ def _collate(batch: list[Any]) -> Any:
     for x in batch:
         if isinstance(x, _Failed):
             return x
-    return torch.stack(batch) if batch and isinstance(batch[0], torch.Tensor) else list(batch)
+    # default_collate stacks a worker's tensors straight into shared memory (no copy on the way back)
+    return torch.utils.data.default_collate(batch) if batch and isinstance(batch[0], torch.Tensor) else list(batch)
 
 
 def image_batches(items: Sequence[Any], *, load: Callable[[Any], Any] | None = None,
