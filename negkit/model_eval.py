@@ -99,9 +99,11 @@ def run_label(model: str, pretrained: str) -> str:
 
 def evaluate_pretrained(model: str, pretrained: str, tables: list[dict[str, Any]], out: Path, *,
                         run_name: str = "", device: str = "auto", batch_size: int = 256, seed: int = 0,
-                        precision: str = "", force: bool = False, say: Any = None) -> ModelEvalResult:
+                        precision: str = "", force: bool = False, say: Any = None,
+                        workers: int | None = None) -> ModelEvalResult:
     """Build ``model`` with ``pretrained`` weights, run ``tables`` on it and write the run directory
-    ``out/<run_name>`` (default name: ``eval-<model>-<weights>``)."""
+    ``out/<run_name>`` (default name: ``eval-<model>-<weights>``); ``workers`` image-loading processes
+    (None: ``negkit.eval.loading.default_workers()``)."""
     from negkit import rundir as rd
     from negkit.distributed import resolve_device
     from negkit.recipe import ComponentSpec, ModelConfig
@@ -131,7 +133,7 @@ def evaluate_pretrained(model: str, pretrained: str, tables: list[dict[str, Any]
                                         "model": cfg.model_dump(), "eval": tables})
     rd.write_json(run_dir / rd.ENV, rd.environment(str(dev)))
     metrics = evaluate_model(clip, specs, dev, resolve_precision(cfg.precision, dev).autocast, seed=seed,
-                             out_dir=run_dir, batch_size=batch_size, say=say)
+                             out_dir=run_dir, batch_size=batch_size, say=say, workers=workers)
     info = {"name": run_dir.name, "kind": "eval", "model": model, "pretrained": pretrained or "(random init)",
             "quick_gelu": clip.info.get("quick_gelu"), "wall_seconds": round(time.time() - started, 2)}
     rd.write_json(run_dir / rd.METRICS, {"run": info, "metrics": metrics})

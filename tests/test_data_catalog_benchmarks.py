@@ -8,6 +8,7 @@ import tomllib
 import pytest
 
 from negkit.data import catalog
+from negkit.errors import DataError
 from negkit.eval.tasks.suite import BENCHMARKS, default_settings
 
 
@@ -25,4 +26,20 @@ def test_entry_matches_the_suite_layout(tmp_path, name):
 def test_unverifiable_files_stay_unpinned():
     pinned = {f.dest for e in catalog.catalogue().values() for f in e.files if f.sha256}
     assert "valid_data.json" in pinned  # ImageCoDe: verified against the repository
-    assert not {"svo_probes.csv", "prod_hard_negatives.zip", "coco_qa_one_obj.json"} & pinned
+    assert {"image_urls.txt", "foil-it.json"} <= pinned  # SVO-Probes' URL list, VALSE's pieces
+    assert all(f.sha256 for f in catalog.get_entry("valse").files)
+    assert not {"svo_probes.csv", "prod_hard_negatives.zip", "coco_qa_one_obj.json",
+                "visual_genome_relation.json", "coco_karpathy_test.json", "examples.jsonl"} & pinned
+
+
+def test_a_changed_upstream_file_is_one_line_naming_the_entry(tmp_path, monkeypatch):
+    mirror = tmp_path / "mirror"
+    mirror.mkdir()
+    for f in catalog.get_entry("valse").files:
+        (mirror / f.dest).write_text("{}")  # not the published bytes
+    monkeypatch.setattr(catalog, "VALSE_URL", mirror.as_uri() + "/{}")
+    with pytest.raises(DataError) as err:
+        catalog.download(catalog.get_entry("valse"), tmp_path / "data")
+    message = str(err.value)
+    assert message.startswith("valse: checksum mismatch for existence.json") and "\n" not in message
+    assert not (tmp_path / "data" / "valse" / "existence.json").exists()

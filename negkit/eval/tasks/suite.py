@@ -148,7 +148,8 @@ class CompositionalSuite(Evaluator):
         try:
             for name, evaluator in self.evaluators.items():
                 ctx.items = {}
-                metrics = evaluator.evaluate(ctx)
+                with ctx.benchmark(name):  # features are cached per benchmark, never across two
+                    metrics = evaluator.evaluate(ctx)
                 for group, rows in ctx.items.items():
                     outer_items[f"{name}/{group}"] = rows
                 out.update({f"{name}/{k}": float(v) for k, v in metrics.items()})
