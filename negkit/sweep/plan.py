@@ -10,6 +10,7 @@ a mining stage.
   runs/<arm>-s<seed>.lock   held by a Slurm job while it runs that run
   logs/<job>.log    each job's output
   summary.md, summary.csv, summary.json, plots/summary.png
+  claims.md, claims.csv, claims.json, plots/claims-*.png   (negkit sweep claims)
 ```
 """
 
@@ -106,6 +107,8 @@ def write_plan(sweep: Sweep, runs: list[PlannedRun]) -> None:
         "bootstrap": sweep.settings.bootstrap,
         "confidence": sweep.settings.confidence,
         "bootstrap_seed": sweep.settings.bootstrap_seed,
+        "claims": [c.model_dump() for c in sweep.claims],
+        "contrasts": [c.model_dump() for c in sweep.contrasts],
     })
 
 
