@@ -5,13 +5,17 @@ differences, and changing a run's file changes the table."""
 from __future__ import annotations
 
 import json
+import re
+import tomllib
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import REPO
 
 from negkit.cli import main
 from negkit.sweep.claims import BEGIN, END, FAILS, HOLDS, OPEN, combine, measure, verdict, write_claims
+from negkit.sweep.spec import ClaimTable, ContrastTable
 from negkit.sweep.stats import Interval
 
 SEEDS = [0, 1, 2]
@@ -165,3 +169,11 @@ def test_claims_from_a_newer_sweep_file_and_no_claims_at_all(tmp_path, capsys):
         main(["sweep", "claims", str(sweep_dir)])
     assert info.value.code == 1
     assert "declares no [[claims]]" in capsys.readouterr().err
+
+
+def test_the_documented_claims_fragment_validates():
+    text = (REPO / "docs" / "sweeps.md").read_text()
+    block = re.search(r"## Claims.*?```toml\n(.*?)```", text, re.S).group(1)
+    raw = tomllib.loads(block)
+    assert [ClaimTable.model_validate(c).name for c in raw["claims"]][0] == "concrete > random > abstract"
+    assert ContrastTable.model_validate(raw["contrasts"][0]).reference == "none"

@@ -274,7 +274,8 @@ def _paired(d: Interval) -> str:
     return f"{d.n} seeds x {d.items} items" if d.items else f"{d.n} seeds"
 
 
-def markdown(result: Claims, figures: list[Path] = (), *, heading: int = 1, base: Path | None = None) -> str:
+def markdown(result: Claims, figures: list[Path] = (), *, heading: int = 1, base: Path | None = None,
+             negatives: str = "") -> str:
     plan = result.plan
     h = "#" * heading
     level = round(100 * plan["confidence"])
@@ -313,6 +314,9 @@ def markdown(result: Claims, figures: list[Path] = (), *, heading: int = 1, base
                 star = "*" if d.n >= 2 and (d.low > 0 or d.high < 0) else ""
                 cells.append(f"{_interval(d)}{star} ({_paired(d)})")
             out.append(f"| {m} | " + " | ".join(cells) + " |")
+    if negatives:
+        out += ["", f"{h}# Negatives: concreteness of the edited word against the image-space difference", "",
+                negatives.rstrip("\n")]
     if figures:
         out += ["", f"{h}# Figures", ""]
         for f in figures:
@@ -370,23 +374,33 @@ def _declared(sweep_file: Path | None) -> tuple[list[dict[str, Any]] | None, lis
     return [c.model_dump() for c in sweep.claims], [c.model_dump() for c in sweep.contrasts]
 
 
-def _compute(sweep_dir: Path, sweep_file: Path | None, plots: bool) -> tuple[Claims, list[Path]]:
+def _compute(sweep_dir: Path, sweep_file: Path | None, plots: bool, negatives: int,
+             model_arm: str | None) -> tuple[Claims, list[Path], str]:
     result, runs = measure(sweep_dir, *_declared(sweep_file))
     figures: list[Path] = []
     if plots:
         from negkit.sweep.figures import claim_figures
 
         figures = claim_figures(sweep_dir, result, runs)
-    return result, figures
+    table = ""
+    if negatives:
+        from negkit.sweep.visual import write_negatives
+
+        table, figure = write_negatives(sweep_dir, sample=negatives, model_arm=model_arm)
+        figures.append(figure)
+    return result, figures, table
 
 
-def write_claims(sweep_dir: Path, *, sweep_file: Path | None = None, plots: bool = True) -> dict[str, Path]:
+def write_claims(sweep_dir: Path, *, sweep_file: Path | None = None, plots: bool = True, negatives: int = 0,
+                 model_arm: str | None = None) -> dict[str, Path]:
     """Measure the claims and contrasts (of ``sweep_file`` when given, else of the sweep's sweep.json) and write
-    claims.md, claims.csv, claims.json and, with ``plots``, the figures under plots/; returns the paths."""
+    claims.md, claims.csv, claims.json and, with ``plots``, the figures under plots/; with ``negatives`` > 0 also
+    the concreteness-vs-image-difference table and figure of that many captions per mined arm
+    (``negkit.sweep.visual``, embeddings from ``model_arm``'s first finished run); returns the paths."""
     sweep_dir = Path(sweep_dir)
-    result, figures = _compute(sweep_dir, sweep_file, plots)
+    result, figures, table = _compute(sweep_dir, sweep_file, plots, negatives, model_arm)
     paths = {"markdown": sweep_dir / MD, "csv": sweep_dir / CSV, "json": sweep_dir / JSON}
-    _write_text(paths["markdown"], markdown(result, figures, base=sweep_dir))
+    _write_text(paths["markdown"], markdown(result, figures, base=sweep_dir, negatives=table))
     tmp = sweep_dir / f".{CSV}.tmp"
     write_csv(tmp, result)
     tmp.replace(paths["csv"])
@@ -396,7 +410,8 @@ def write_claims(sweep_dir: Path, *, sweep_file: Path | None = None, plots: bool
     return paths
 
 
-def command_line(sweep_dir: Path, sweep_file: Path | None, into: Path | None, plots: bool = True) -> str:
+def command_line(sweep_dir: Path, sweep_file: Path | None, into: Path | None, plots: bool = True,
+                 negatives: int = 0, model_arm: str | None = None) -> str:
     """The ``negkit sweep claims`` command with these arguments, as a page that it wrote quotes it."""
     import shlex
 
@@ -407,25 +422,29 @@ def command_line(sweep_dir: Path, sweep_file: Path | None, into: Path | None, pl
         words += ["--into", str(into)]
     if not plots:
         words.append("--no-plots")
+    if negatives:
+        words += ["--negatives", str(negatives)]
+    if model_arm:
+        words += ["--model-arm", model_arm]
     return " ".join(shlex.quote(w) for w in words)
 
 
 def write_into(page: Path, sweep_dir: Path, *, command: str, sweep_file: Path | None = None,
-               plots: bool = True) -> Path:
+               plots: bool = True, negatives: int = 0, model_arm: str | None = None) -> Path:
     """Replace the part of ``page`` between the claims markers with the sweep's claims (its headings at level
     3, its figures copied to ``<page dir>/figures/<sweep name>/``), preceded by the command that made it."""
     page, sweep_dir = Path(page), Path(sweep_dir)
     text = page.read_text(encoding="utf-8")
     if BEGIN not in text or END not in text:
         raise DataError(f"{page}: no place for the claims: add the lines {BEGIN} and {END}")
-    result, made = _compute(sweep_dir, sweep_file, plots)
+    result, made, table = _compute(sweep_dir, sweep_file, plots, negatives, model_arm)
     target = page.parent / "figures" / result.plan["name"]
     figures = []
     for f in made:
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(f, target / f.name)
         figures.append(target / f.name)
-    body = markdown(result, figures, heading=3, base=page.parent)
+    body = markdown(result, figures, heading=3, base=page.parent, negatives=table)
     section = f"{BEGIN}\nMade by:\n\n```bash\n{command}\n```\n\n{body}{END}"
     head, _, rest = text.partition(BEGIN)
     _, _, tail = rest.partition(END)
