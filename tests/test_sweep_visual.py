@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from negkit.data.shapes.captions import text
 from negkit.data.shapes.world import ShapesWorld
-from negkit.sweep.visual import Row, described_scene, parse, pixel_difference, summarise
+from negkit.sweep.visual import Row, described_scene, filler_only, parse, pixel_difference, summarise
 
 
 def test_every_caption_reads_back_and_describes_its_own_scene():
@@ -54,3 +54,16 @@ def test_summary_counts_same_scene_and_not_drawable():
     assert s["negatives"] == 4 and s["drawable"] == 0.75 and s["same_scene"] == 0.25
     assert s["pixels"] == (10 + 0 + 12) / 3
     assert s["rho_pixels"] == 1.0  # concreteness 2 < 4.5 < 5, pixels 0 < 10 < 12
+
+
+def test_a_filler_only_edit_describes_the_positive_scene():
+    world = ShapesWorld(train_size=50, seed=0)
+    i = next(i for i in range(50) if world.plan("train", i).prefix == "an idea of ")
+    plan = world.plan("train", i)
+    caption = text(plan)
+    assert filler_only(plan, caption.replace("an idea of", "a notion of"))  # a word the world has not, in filler
+    assert filler_only(plan, "in essence, " + caption.removeprefix("an idea of "))
+    assert not filler_only(plan, caption.replace("an idea of", "a red idea of"))  # a world word in the filler
+    shape = plan.mentions[0].shape
+    other = next(s for s in world.shapes if s != shape)
+    assert not filler_only(plan, caption.replace(shape, other, 1))  # the concrete part changed

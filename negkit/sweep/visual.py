@@ -90,6 +90,23 @@ def _parse_core(words: list[str], prefix: str, suffix: str) -> Plan | None:
     return Plan(tuple(mentions), relation, phrase, prefix, suffix)
 
 
+FUNCTION_WORDS = frozenset({"a", "an", "and", "the", "to", "of"})
+WORLD_WORDS = frozenset([*SHAPES, *COLOURS, *SIZES, *(w for phrases in RELATION_PHRASES.values() for p in phrases
+                                                       for w in p.split(" "))]) - FUNCTION_WORDS
+
+
+def filler_only(positive: Plan, negative: str) -> bool:
+    """The negative keeps the positive's concrete part word for word and changes only the filler around it
+    (no word of the world outside that part): it describes the positive's own scene, whatever the new filler
+    words are ("an idea of" -> "a notion of")."""
+    core = text(replace(positive, prefix="", suffix=""))
+    head, found, tail = negative.partition(core)
+    if not found:
+        return False
+    rest = (head + " " + tail).replace(",", " ").split()
+    return not any(w in WORLD_WORDS for w in rest)
+
+
 def described_scene(scene: Scene, plan: Plan) -> Scene | None:
     """The positive ``scene`` changed to show what ``plan`` says: each mention's named shape, colour and size
     on the object in its place (captions mention objects in scene order), and the stated relation (objects 0
@@ -169,10 +186,13 @@ def measure_arm(run_dir: Path, arm: str, embed: Any, sample: int, seed: int = 0)
     pending: list[tuple[Row, Any, Any]] = []
     for i in picks:
         scene = world.scene("train", i)
+        positive = world.plan("train", i, scene)
         image = world.render(scene)
         for neg in table[i]["negatives"]:
             plan = parse(neg["text"])
             target = described_scene(scene, plan) if plan is not None else None
+            if target is None and filler_only(positive, neg["text"]):
+                target = scene
             c = neg.get("concreteness")
             row = Row(arm, i, captions[i], neg["text"], neg.get("kind", ""), float("nan") if c is None else float(c),
                       target is not None, target == scene, float("nan"), float("nan"))
@@ -263,8 +283,9 @@ def markdown(summary: list[dict[str, Any]], model_run: str, sample: int) -> str:
 
 
 def negative_arms(plan: dict[str, Any]) -> list[tuple[str, Path]]:
-    """One finished run (the first seed) per distinct mined table: arms with equal miners, k, data and
-    mining seed mine the same negatives, so only the first of them is measured."""
+    """(label, run directory): one finished run (the first seed) per distinct mined table, labelled by its
+    miners: arms with equal miners, k, data and mining seed mine the same negatives, so only the first of them
+    is measured."""
     seen: set[str] = set()
     out = []
     for arm in plan["arms"]:
@@ -279,7 +300,10 @@ def negative_arms(plan: dict[str, Any]) -> list[tuple[str, Path]]:
         key = repr((recipe["miners"], mining.get("k"), mining.get("seed"), recipe.get("data")))
         if key not in seen:
             seen.add(key)
-            out.append((arm["name"], Path(run["run_dir"])))
+            label = "+".join(m.get("name", "?") for m in recipe["miners"])
+            if any(label == other for other, _ in out):
+                label = f"{label} ({arm['name']})"
+            out.append((label, Path(run["run_dir"])))
     return out
 
 
