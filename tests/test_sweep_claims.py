@@ -177,3 +177,31 @@ def test_the_documented_claims_fragment_validates():
     raw = tomllib.loads(block)
     assert [ClaimTable.model_validate(c).name for c in raw["claims"]][0] == "concrete > random > abstract"
     assert ContrastTable.model_validate(raw["contrasts"][0]).reference == "none"
+
+
+@pytest.mark.parametrize("name", ["shapes-experiment", "shapes-experiment-small"])
+def test_the_shipped_experiment_declares_the_papers_claims(name):
+    from negkit.sweep.plan import plan_runs
+    from negkit.sweep.spec import load_sweep
+
+    sweep = load_sweep(REPO / "sweeps" / f"{name}.toml")
+    assert len(sweep.seeds) >= 5 and set(sweep.vary) == {"run", "mining"}
+    runs, _ = plan_runs(sweep)
+    miners = {(r.arm, tuple(m["name"] for m in r.resolved["miners"]) if r.resolved["mining"]["k"] else ())
+              for r in runs}
+    losses = {(r.arm, r.resolved["losses"][0]["name"], r.resolved["losses"][0].get("mode")) for r in runs}
+    used = {m for _, ms in miners for m in ms}
+    assert {"concrete-plant", "random-word", "abstract-first"} <= used
+    assert any(not ms for _, ms in miners)  # an arm without negatives
+    assert {"infonce", "cement"} <= {name for _, name, _ in losses}
+    claims = {c.name for c in sweep.claims}
+    assert any("concrete > random > abstract" in c for c in claims)
+    assert any("Cement > InfoNCE at equal retrieval" in c for c in claims)
+    if name == "shapes-experiment":
+        assert {"random-swap", "negclip-swap"} <= used
+        assert {"fixed", "adaptive"} <= {mode for _, _, mode in losses}
+        assert {r.resolved["train"]["batch_size"] for r in runs} >= {32, 64, 128}
+        assert any(r.resolved["mining"]["image_negatives"] and not r.resolved["mining"]["k"] for r in runs)
+        assert any("smaller batch" in c for c in claims) and any("adaptive > fixed" in c for c in claims)
+        # the seeds change the mined negatives: one mining stage per miner table and seed
+        assert len({r.resolved["mining"]["seed"] for r in runs}) == len(sweep.seeds)
