@@ -169,6 +169,18 @@ def test_claims_from_a_newer_sweep_file_and_no_claims_at_all(tmp_path, capsys):
         main(["sweep", "claims", str(sweep_dir)])
     assert info.value.code == 1
     assert "declares no [[claims]]" in capsys.readouterr().err
+    # a claim written after the runs, in the sweep file: measured on the same runs
+    (tmp_path / "r.toml").write_text("")
+    arms = "".join(f'[[arms]]\nname = "{a}"\nrecipe = "r.toml"\n\n' for a in ARMS)
+    claim = ('[[claims]]\nname = "random beats concrete"\nmetric = "shapes-compositional/micro/acc"\n'
+             'order = ["random", "concrete"]\n')
+    sweep_file = tmp_path / "later.toml"
+    sweep_file.write_text(f'[sweep]\nmetrics = ["{MICRO}"]\n\n{arms}{claim}')
+    main(["sweep", "claims", str(sweep_dir), "--sweep-file", str(sweep_file), "--no-plots"])
+    data = json.loads((sweep_dir / "claims.json").read_text())
+    assert [c["name"] for c in data["claims"]] == ["random beats concrete"]
+    assert data["claims"][0]["verdict"] == FAILS
+    assert data["claims"][0]["comparisons"][0]["diff"]["value"] == pytest.approx(-0.10)
 
 
 def test_the_documented_claims_fragment_validates():
