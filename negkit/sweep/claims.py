@@ -117,6 +117,9 @@ class _Runs:
     """The finished runs of a sweep directory, and each run's values of a metric (cached)."""
 
     def __init__(self, sweep_dir: Path) -> None:
+        if not (Path(sweep_dir) / "sweep.json").is_file():
+            raise DataError(f"{sweep_dir} is not a sweep directory (no sweep.json): give the <out>/<sweep name> "
+                            f"folder a `negkit sweep run` made, e.g. runs/shapes-experiment")
         self.plan, self.metrics, self.dirs = collect(sweep_dir)
         if not self.metrics:
             raise DataError(f"{sweep_dir}: no finished run yet (no runs/*/metrics.json); run `negkit sweep run` first")
