@@ -42,7 +42,7 @@ def contrast_figure(path: Path, contrast: Any, confidence: float) -> Path:
     arms = [a for a in [contrast.reference, *contrast.arms] if a in contrast.means]
     metrics = contrast.metrics
     width = 0.8 / max(1, len(arms))
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.45 * len(metrics) * max(1, len(arms)) + 1.5), 3.6))
+    fig, ax = plt.subplots(figsize=(min(18.0, max(5.0, 0.25 * len(metrics) * max(1, len(arms)) + 2.0)), 3.8))
     for j, arm in enumerate(arms):
         means = [contrast.means[arm][m] for m in metrics]
         x = np.arange(len(metrics)) + (j - (len(arms) - 1) / 2) * width
