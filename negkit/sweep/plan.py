@@ -10,6 +10,7 @@ a mining stage or a base model (``[model] init``).
   runs/<arm>-s<seed>.lock   held by a Slurm job while it runs that run
   logs/<job>.log    each job's output (mine-<key>.log, base-<key>.log, <arm>-s<seed>.log)
   summary.md, summary.csv, summary.json, plots/summary.png
+  claims.md, claims.csv, claims.json, plots/claims-*.png   (negkit sweep claims)
 ```
 """
 
@@ -138,6 +139,8 @@ def write_plan(sweep: Sweep, runs: list[PlannedRun]) -> None:
         "bootstrap": sweep.settings.bootstrap,
         "confidence": sweep.settings.confidence,
         "bootstrap_seed": sweep.settings.bootstrap_seed,
+        "claims": [c.model_dump() for c in sweep.claims],
+        "contrasts": [c.model_dump() for c in sweep.contrasts],
     })
 
 
