@@ -131,10 +131,10 @@ def base_fingerprint(base: Recipe, seen: tuple[Path, ...] = ()) -> str:
     parent = load_base_recipe(base, seen)
     mining = None
     if base.mining.k > 0 and base.miners:
+        from negkit.factory import build_data, mining_plan
         from negkit.mining.stage import mining_fingerprint
 
-        data = base.data.build(where=str(base.path) if base.path else None)
-        mining = mining_fingerprint(base, data.captions("train"))
+        mining = mining_fingerprint(mining_plan(base), build_data(base).captions("train"))
     payload = {
         "format": FORMAT,
         "negkit": __version__,
@@ -149,9 +149,9 @@ def base_fingerprint(base: Recipe, seen: tuple[Path, ...] = ()) -> str:
 
 def cache_root(recipe: Recipe) -> Path:
     """``<cache root>/negkit/base``: beside the mining cache of ``recipe`` (the recipe that asks)."""
-    from negkit.mining.stage import cache_root as mining_root
+    from negkit.mining.stage import config_cache_root
 
-    return mining_root(recipe).parent / "base"
+    return config_cache_root(recipe.mining).parent / "base"
 
 
 # -- the stage -----------------------------------------------------------------------------------------------

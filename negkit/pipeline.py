@@ -11,15 +11,18 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from negkit import interrupts
 from negkit.errors import NegkitError, RecipeError
 from negkit.interrupts import handle_signals
 from negkit.recipe import Recipe
+
+if TYPE_CHECKING:
+    from negkit.train.evaluate import NamedEvaluator
 
 # Keys that may change between a run and its --resume without --force: they do not change what is trained.
 RESUME_SAFE = ("run.device", "train.num_workers", "train.log_every", "report.", "mining.num_proc",
@@ -204,6 +207,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
 
     from negkit import rundir as rd
     from negkit.distributed import broadcast_from_main
+    from negkit.factory import build_components
     from negkit.lexicon.spacy_pipeline import default_pipeline_name
     from negkit.mining.stage import mine_cached
     from negkit.plugins import plugin_records
@@ -211,11 +215,10 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     from negkit.train.batch import NegativeTable, TrainDataset, total_steps
     from negkit.train.evaluate import evaluate_model
     from negkit.train.feedback import Feedback
-    from negkit.train.loop import Trainer, build_losses, resolve_precision
+    from negkit.train.loop import Trainer, resolve_precision
     from negkit.train.model import create_model
 
     console = console or Console()
-    where = str(recipe.path) if recipe.path else None
     run_dir = out / recipe.run_name
 
     def say(text: str) -> None:
@@ -229,9 +232,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     # the model first: a wrong name, tag or checkpoint fails before anything changes on disk or mining starts
     clip = create_model(recipe.model, env.device, seed=seed)
     precision = resolve_precision(recipe.model.precision, env.device)
-    losses = build_losses(recipe.losses, where)
-    sampler = recipe.sampler.build(where=where)
-    data = recipe.data.build(where=where)
+    built = build_components(recipe)  # every component, once: a bad argument fails here
+    losses, sampler, data, plan = built.losses, built.sampler, built.data, built.mining
     records = data.records("train")
     captions = data.captions("train")
 
@@ -239,7 +241,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     if env.is_main and recipe.mining.k > 0 and recipe.miners:
         from negkit.mining.stage import mining_fingerprint
 
-        mining = mining_fingerprint(recipe, captions)
+        mining = mining_fingerprint(plan, captions)
     from negkit.base_stage import resolve_base, start_from_base
 
     base = resolve_base(recipe)  # a missing or invalid base recipe fails here, before anything changes
@@ -268,10 +270,10 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     k = recipe.mining.k
     if k > 0 and recipe.miners:
         if env.is_main:
-            result = mine_cached(recipe, captions)
+            result = mine_cached(plan, captions)
         env.barrier()
         if not env.is_main:
-            result = mine_cached(recipe, captions, progress=False)
+            result = mine_cached(plan, captions, progress=False)
         mined = recipe.mining.mined_per_caption
         negatives = NegativeTable.from_mined(result.dataset["negatives"], mined)
         covered = sum(1 for row in negatives.rows if row)
@@ -298,8 +300,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         trainer = Trainer(clip, dataset, losses, recipe.train, seed=seed, precision=precision, env=env,
                           ckpt_dir=run_dir / rd.CHECKPOINTS, feedback=feedback, model_name=recipe.model.name,
                           lora=recipe.model.lora, sampler=sampler, keep=keep)
-        if env.is_main and recipe.eval and recipe.report.reference:
-            evaluate_reference(clip, recipe, env.device, precision.autocast, data, run_dir, say)
+        if env.is_main and built.evaluators and recipe.report.reference:
+            evaluate_reference(clip, recipe, built.evaluators, env.device, precision.autocast, data, run_dir, say)
         result = trainer.fit(resume_from)
         interrupts.raise_if_stop_requested(f"training finished ({result.final_checkpoint}); --resume evaluates")
         train_info = {"steps": result.steps, "epochs": round(result.epochs_done, 4), "samples": result.samples,
@@ -317,9 +319,9 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         run_info["image_negatives"] = recipe.mining.image_negatives
         run_info["losses_ignoring_image_negatives"] = blind
     if env.is_main:
-        if recipe.eval:
-            metrics = evaluate_model(clip, recipe.eval, env.device, precision.autocast, seed=seed, data=data,
-                                     out_dir=run_dir, where=where, say=say)
+        if built.evaluators:
+            metrics = evaluate_model(clip, built.evaluators, env.device, precision.autocast, seed=seed, data=data,
+                                     out_dir=run_dir, say=say)
         run_info["wall_seconds"] = round(time.time() - started, 2)
         rd.write_json(run_dir / rd.METRICS, {"run": run_info, "metrics": metrics})
         report = write_report(run_dir, plots=recipe.report.plots)
@@ -328,8 +330,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     return RunResult(run_dir, metrics, run_info)
 
 
-def evaluate_reference(clip: Any, recipe: Recipe, device: Any, autocast: Any, data: Any, run_dir: Path,
-                       say: Any) -> None:
+def evaluate_reference(clip: Any, recipe: Recipe, evaluators: Sequence[NamedEvaluator], device: Any,
+                       autocast: Any, data: Any, run_dir: Path, say: Any) -> None:
     """The recipe's evaluators on the model before its first step: ``report.md``'s reference ("before").
     Written once to ``<run dir>/reference/`` (metrics.json, items.jsonl); a resumed run keeps it."""
     from negkit import rundir as rd
@@ -339,9 +341,7 @@ def evaluate_reference(clip: Any, recipe: Recipe, device: Any, autocast: Any, da
     if (out / rd.METRICS).is_file():
         return
     say("evaluating the model before training (the report's reference; [report] reference = false skips it)")
-    where = str(recipe.path) if recipe.path else None
-    metrics = evaluate_model(clip, recipe.eval, device, autocast, seed=recipe.run.seed, data=data, out_dir=out,
-                             where=where)
+    metrics = evaluate_model(clip, evaluators, device, autocast, seed=recipe.run.seed, data=data, out_dir=out)
     rd.write_json(out / rd.METRICS, {"run": {"step": 0, "model": recipe.model.name,
                                              "pretrained": recipe.model.pretrained}, "metrics": metrics})
 
@@ -353,6 +353,7 @@ def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *,
     from rich.console import Console
 
     from negkit.distributed import resolve_device
+    from negkit.factory import build_data, build_evaluators
     from negkit.train.evaluate import evaluate_model
     from negkit.train.loop import resolve_precision
     from negkit.train.model import create_model, load_weights
@@ -370,10 +371,11 @@ def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *,
         checkpoint = built_checkpoint(recipe)
     if checkpoint:
         load_weights(clip.model, Path(checkpoint), expected_model=recipe.model.name)
-    data = recipe.data.build(where=where)
+    data = build_data(recipe)
+    evaluators = build_evaluators(recipe)
     precision = resolve_precision(recipe.model.precision, device)
-    return evaluate_model(clip, recipe.eval, device, precision.autocast, seed=recipe.run.seed, data=data,
-                          out_dir=out_dir, where=where, say=lambda m: console.print(m, highlight=False))
+    return evaluate_model(clip, evaluators, device, precision.autocast, seed=recipe.run.seed, data=data,
+                          out_dir=out_dir, say=lambda m: console.print(m, highlight=False))
 
 
 def print_results(console: Any, name: str, metrics: dict[str, float], run_dir: Path | None,

@@ -34,7 +34,7 @@ def eval_(
                                       "exist and count the missing ones in eval_meta.json (default: an error)."),
     force: bool = typer.Option(False, "--force", help="With --model: replace an existing run directory's results."),
 ) -> None:
-    """Evaluate a recipe's checkpoint, or any open_clip model on suites of benchmarks (--model)."""
+    """Evaluate a recipe's checkpoint, or any open_clip model on evaluation suites (--model)."""
     from negkit.errors import NegkitError
     from negkit.pipeline import print_results
 

@@ -1,4 +1,4 @@
-"""The official files of each benchmark and training set ``negkit data get`` can fetch, with checksums,
+"""The official files of each evaluation set and training set ``negkit data get`` can fetch, with checksums,
 and the images users must obtain themselves (licences forbid redistribution or the sets are huge).
 
 Checksums are pinned where negkit's authors verified the file; for the others the download prints the

@@ -172,6 +172,7 @@ def _model(run_dir: Path) -> tuple[Any, Any]:
 
 def measure_arm(run_dir: Path, arm: str, embed: Any, sample: int, seed: int = 0) -> list[Row]:
     """Up to ``sample`` training captions of the run (a seeded sample) with their mined negatives, measured."""
+    from negkit.factory import mining_plan
     from negkit.mining.stage import mine_cached
     from negkit.recipe import recipe_from_dict
 
@@ -180,7 +181,7 @@ def measure_arm(run_dir: Path, arm: str, embed: Any, sample: int, seed: int = 0)
     if not hasattr(world, "scene") or not hasattr(world, "render"):
         raise DataError(f"{run_dir}: its data source {recipe.data.source!r} cannot draw scenes (use shapes)")
     captions = world.captions("train")
-    table = mine_cached(recipe, captions, progress=False, log=lambda _: None).dataset
+    table = mine_cached(mining_plan(recipe), captions, progress=False, log=lambda _: None).dataset
     picks = sorted(random.Random(seed).sample(range(len(captions)), min(sample, len(captions))))
     rows: list[Row] = []
     pending: list[tuple[Row, Any, Any]] = []

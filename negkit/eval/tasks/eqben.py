@@ -83,7 +83,7 @@ class EqBen(Evaluator):
             path, key = folder / f"{subset}.json", "data_dir"
             if not path.is_file():
                 raise DataError(f"{self.name}: 'data_dir' = {self.data_dir!r} has no {subset}.json; set "
-                                f"files.{subset} or remove it from `subsets` (EqBen's files: see docs/benchmarks.md)")
+                                f"files.{subset} or remove it from `subsets` (EqBen's files: see docs/evaluation.md)")
         pairs = []
         for i, pair in enumerate(flatten_pairs(read_rows_json(self.name, path, key))):
             if not isinstance(pair, dict) or any(f not in pair for f in FIELDS):

@@ -1,4 +1,4 @@
-"""Every compositional benchmark has a `negkit data get` entry, and the recipe keys each entry prints point at
+"""Every compositional evaluation set has a `negkit data get` entry, and the recipe keys each entry prints point at
 the same folders the compositional suite reads under the data root."""
 
 from __future__ import annotations
