@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from itertools import chain, islice
 from typing import Any, NamedTuple, TypeVar
 
@@ -18,9 +19,9 @@ from negkit.lexicon import wordnet as wn
 from negkit.lexicon.norms import Norms
 from negkit.lexicon.offensive import is_offensive
 from negkit.lexicon.relations import RELATION_OPPOSITES, RELATION_PHRASES, match_relation
-from negkit.lexicon.words import inflect, lemma, load_tables, match_case, zipf
+from negkit.lexicon.words import article_for, inflect, lemma, load_tables, match_case, zipf
 from negkit.mining.base import Edit, Negative
-from negkit.mining.corpus import CorpusUser
+from negkit.mining.corpus import RELATION_REACH, CorpusUser
 from negkit.mining.tagged import SpacyMiner, Token, render, standalone
 
 T = TypeVar("T")
@@ -137,13 +138,15 @@ class Replacer:
             ants, sisters = wn.sense_replacements(unit.lemma, unit.cls, sense.pos, sense.offset)
             if unit.cls == "ADJ" and self.senses > 1:  # adjectives: antonyms of every candidate sense too
                 ants = tuple(dict.fromkeys(ants + wn.antonyms(unit.lemma, unit.cls, 1)))
-            found = self._cache[key] = (self._keep(unit, ants, True) + self._keep(unit, sisters, False))
+            lexname = sense.lexname if unit.cls == "NOUN" else None
+            found = self._cache[key] = (self._keep(unit, ants, True) + self._keep(unit, sisters, False, lexname))
         return found
 
     def _common(self, word: str) -> bool:
         return not self.min_corpus_count or self.corpus.count(word) >= self.min_corpus_count
 
-    def _keep(self, unit: Unit, words: Sequence[str], antonym: bool) -> tuple[Candidate, ...]:
+    def _keep(self, unit: Unit, words: Sequence[str], antonym: bool,
+              lexname: str | None = None) -> tuple[Candidate, ...]:
         word, cls = unit.lemma, unit.cls
         base = zipf(word) if self.zipf_window is not None else 0.0
         out = []
@@ -167,6 +170,8 @@ class Replacer:
                 continue
             if cls == "NOUN" and not _head_final_noun(cand):
                 continue
+            if lexname is not None and wn.main_lexname(cand, cls) != lexname:
+                continue  # read first as another kind of thing: "girl" -> "dish", "bat" -> "lead"
             out.append(Candidate(cand, score, antonym))
         return tuple(out)
 
@@ -275,6 +280,8 @@ class LexicalMiner(CorpusUser, NormsMiner):
     plausibility: bool = False
     max_logprob_drop: float | None = None
     max_scored: int = 10  # candidates scored by the language model per word (the corpus' most frequent)
+    fit_weight: float = 1.0  # nats of the co-occurrence fit per context word in the plausibility key
+    min_fit: float | None = None
     _replacer: Replacer | None = None
     _transient = ("_nlp", "_norms", "_replacer", "_corpus")
 
@@ -298,11 +305,13 @@ class LexicalMiner(CorpusUser, NormsMiner):
                                       min_corpus_count=self.min_corpus_count, corpus=self.caption_corpus())
 
     def replacements(self, tokens: Sequence[Token], unit: Unit, rng: random.Random, kind: str,
-                     deferred: list[tuple[float, Negative]] | None = None) -> Iterator[Negative]:
+                     deferred: Deferred | None = None) -> Iterator[Negative]:
         """Negatives replacing ``unit``. Without plausibility ranking: antonyms first, then co-hyponyms, each
-        group in random order. With it: the most plausible under the caption language model first; those
-        that lose more than ``max_logprob_drop`` (nats) against the caption go to ``deferred`` instead
-        (the caller offers them last)."""
+        group in random order. With it: only words the captions use in this slot (``attested``), the most
+        plausible first (``plausibility_key``: the language model's log-probability against the caption plus
+        how well the new word goes with the caption's other words); those that lose more than
+        ``max_logprob_drop`` nats, or go worse than chance with the other words (``min_fit``), go to
+        ``deferred`` instead (the caller offers them last)."""
         assert self._replacer is not None
         context = context_lemmas(tokens, unit)
         # a word the caption already has makes a muddle, not a negative ("a dog and two cats" -> "two dogs")
@@ -319,17 +328,121 @@ class LexicalMiner(CorpusUser, NormsMiner):
                 if replacer.keeps_false(unit, cand):
                     yield self._replaced(tokens, unit, cand.word, kind)
             return
-        if len(found) > self.max_scored:
-            found.sort(key=lambda c: -corpus.count(c.word))
-        pool = list(islice((c for c in found if replacer.keeps_false(unit, c)), self.max_scored))
-        yield from ranked(corpus, render(tokens, []), (self._replaced(tokens, unit, c.word, kind) for c in pool),
-                          rng, self.max_logprob_drop, deferred)
+        view = CaptionWords(tokens)
+        slot = [(c, surface(unit, c.word, tokens)) for c in found]
+        slot = [(c, new) for c, new in slot if attested(corpus, view, tokens, unit, new)]
+        if len(slot) > self.max_scored:
+            slot.sort(key=lambda cn: -corpus.count(cn[0].word))
+        pool = list(islice(((c, new) for c, new in slot if replacer.keeps_false(unit, c)), self.max_scored))
+        keyed = []
+        for cand, new in pool:
+            drop = corpus.lm.delta(view.base, view.edited(unit.start, unit.end, new))
+            fit = corpus.fit(cand.word, context)
+            keyed.append((drop + self.fit_weight * fit * len(context), drop, fit, rng.random(), new))
+        keyed.sort(key=lambda t: (-t[0], t[3]))
+        for score, drop, fit, _, new in keyed:
+            implausible = (self.max_logprob_drop is not None and drop < -self.max_logprob_drop) or (
+                self.min_fit is not None and fit < self.min_fit)
+            if not implausible:
+                yield self._replaced(tokens, unit, new, kind, inflected=True)
+            elif deferred is not None:
+                deferred.append((score, partial(self._replaced, tokens, unit, new, kind, inflected=True)))
 
     @staticmethod
-    def _replaced(tokens: Sequence[Token], unit: Unit, word: str, kind: str) -> Negative:
-        new = surface(unit, word, tokens)
+    def _replaced(tokens: Sequence[Token], unit: Unit, word: str, kind: str, inflected: bool = False) -> Negative:
+        new = word if inflected else surface(unit, word, tokens)
         return Negative(render(tokens, [(unit.start, unit.end, new)]), kind, unit.score,
                         (Edit(unit.start, unit.text, new),))
+
+
+Deferred = list[tuple[float, Callable[[], Negative]]]
+
+
+class CaptionWords:
+    """A tagged caption as the caption language model reads it (``corpus.words``), and the words of the
+    caption with one token span replaced, without rendering the text (the model scores many candidates)."""
+
+    def __init__(self, tokens: Sequence[Token]) -> None:
+        from negkit.mining.corpus import words
+
+        self.tokens = tokens
+        self.cuts = [0]
+        for t in tokens:
+            self.cuts.append(self.cuts[-1] + len(t.text) + len(t.ws))
+        self.text = "".join(t.text + t.ws for t in tokens)
+        self.base = words(self.text)
+        self._words = words
+        self._prefix: dict[int, list[str]] = {}
+        self._suffix: dict[int, list[str]] = {}
+
+    def prefix(self, start: int) -> list[str]:
+        found = self._prefix.get(start)
+        if found is None:
+            found = self._prefix[start] = self._words(self.text[:self.cuts[start]])
+        return found
+
+    def suffix(self, end: int) -> list[str]:
+        found = self._suffix.get(end)
+        if found is None:
+            found = self._suffix[end] = self._words(self.text[self.cuts[end]:])
+        return found
+
+    def edited(self, start: int, end: int, new: str) -> list[str]:
+        """The words with tokens ``[start, end)`` replaced by ``new`` (and a preceding a/an made to agree)."""
+        before = self.prefix(start)
+        if start and self.tokens[start - 1].lower in ("a", "an") and before and new:
+            before = [*before[:-1], article_for(new, "a")]
+        return [*before, *self._words(new), *self.suffix(end)]
+
+
+_MODIFIER_POS = frozenset({"NOUN", "PROPN"})
+
+
+def _governor(tokens: Sequence[Token], unit: Unit) -> str | None:
+    """The lemma of the verb whose object the noun is, or of the adjective right before it ("hit a ball" ->
+    hit, "frosted glass" -> frosted), read from the tags: a verb, then at most a determiner or number."""
+    i = unit.start - 1
+    if i >= 0 and tokens[i].pos == "ADJ" and tokens[i].tag not in ("JJR", "JJS"):
+        return lemma(tokens[i].lower, "ADJ")
+    while i >= 0 and tokens[i].pos in ("DET", "NUM") and unit.start - i <= 2:
+        i -= 1
+    if i >= 0 and tokens[i].pos == "VERB" and i < unit.start - 1:
+        return lemma(tokens[i].lower, "VERB")
+    return None
+_DETERMINED = frozenset({"DET", "NUM", "PRON", "ADJ", "NOUN", "PROPN", "ADV", "CCONJ", "PUNCT"})
+
+
+def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Unit, new: str) -> bool:
+    """Whether the captions use ``new`` (the replacement as written, every word of it) at all, and in the
+    unit's slot where the slot is a constrained one. A relation's new phrase must be seen before the object's
+    noun ("on a sidewalk" -> "under a sidewalk" is never seen); a noun must be seen with the verb it is the
+    object of or the adjective before it ("serve the ball" -> "serve the net"), and after a noun that
+    modifies it (a compound: "water balloon" -> "water plane", "stop sign" ->
+    "stop display" are never seen), or as a bare singular noun after a preposition or verb ("on display"
+    -> "on picture"). The pair of the word before and the new word's first word must occur in the captions;
+    any other slot is free."""
+    if any(not corpus.counts.get(w) for w in view._words(new)):
+        return False  # the word as written, not only its lemma: "collections", "wives" are in no caption
+    if unit.cls == "REL":
+        for tok in tokens[unit.end:unit.end + RELATION_REACH]:
+            if tok.pos in _MODIFIER_POS:  # the object's first noun: "under a red couch" -> couch
+                return corpus.relation_object(new.lower(), lemma(tok.lower, "NOUN")) > 0
+        return True
+    if unit.cls != "NOUN" or unit.start == 0:
+        return True
+    head = _governor(tokens, unit)
+    if head is not None and not corpus.together(head, lemma(view._words(new)[-1] if view._words(new) else new, "NOUN")):
+        return False  # "serve the ball" -> "serve the net", "frosted glass" -> "frosted food": never seen together
+    prev = tokens[unit.start - 1]
+    compound = prev.pos in _MODIFIER_POS and prev.ws != "" and standalone(tokens, unit.start - 1)
+    bare = unit.tag == "NN" and prev.pos not in _DETERMINED and unit.end - unit.start == 1
+    if not (compound or bare):
+        return True
+    before = view.prefix(unit.start)
+    first = view._words(new)
+    if not before or not first:
+        return True
+    return corpus.lm.ctx2.get((before[-1], first[0]), (0, 0))[0] > 0
 
 
 _CONTEXT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
@@ -352,6 +465,9 @@ def edit_matters(tokens: Sequence[Token], unit: Unit) -> bool:
     animal (a bus "sitting" or "standing" in a field is the same bus)."""
     if unit.cls == "NOUN" and unit.end < len(tokens) and tokens[unit.end].pos == "NOUN":
         return False
+    if unit.cls == "VERB" and 0 < unit.start and unit.end < len(tokens) and tokens[unit.end].pos == "NOUN" and \
+            tokens[unit.start - 1].pos in ("ADJ", "ADV", "NOUN"):
+        return False  # part of a modifier: "a tasty looking sandwich", "a leaf covered forest"
     if unit.cls == "VERB":
         for tok in reversed(tokens[:unit.start]):
             if tok.pos in ("NOUN", "PROPN"):
@@ -368,7 +484,7 @@ def context_lemmas(tokens: Sequence[Token], unit: Unit) -> frozenset[str]:
 
 
 def ranked(corpus: Any, caption: str, negatives: Iterable[Negative], rng: random.Random,
-           max_drop: float | None, deferred: list[tuple[float, Negative]] | None) -> list[Negative]:
+           max_drop: float | None, deferred: Deferred | None) -> list[Negative]:
     """``negatives`` most plausible first (the caption language model's log-probability of each, against
     the caption's; ties in random order). Those that lose more than ``max_drop`` nats go to ``deferred``
     (when given; dropped otherwise)."""
@@ -382,5 +498,9 @@ def ranked(corpus: Any, caption: str, negatives: Iterable[Negative], rng: random
         return [neg for _, _, neg in keyed]
     keep = [neg for d, _, neg in keyed if d >= -max_drop]
     if deferred is not None:
-        deferred.extend((d, neg) for d, _, neg in keyed if d < -max_drop)
+        deferred.extend((d, partial(_same, neg)) for d, _, neg in keyed if d < -max_drop)
     return keep
+
+
+def _same(neg: Negative) -> Negative:
+    return neg
