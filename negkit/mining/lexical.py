@@ -316,8 +316,8 @@ class LexicalMiner(CorpusUser, NormsMiner):
         context = context_lemmas(tokens, unit)
         # a word the caption already has makes a muddle, not a negative ("a dog and two cats" -> "two dogs")
         found = [c for c in self._replacer(unit, context) if c.word not in context]
-        pronoun = _pronoun_gender(tokens, unit) if unit.cls == "NOUN" else None
-        if pronoun is not None:  # "A man walking his dog" -> never "A woman walking his dog"
+        pronoun = _pronoun_gender(tokens, unit) if unit.cls in ("NOUN", "ADJ") else None
+        if pronoun is not None:  # "A man walking his dog" -> never "A woman (a female player) walking his dog"
             found = [c for c in found if wn.gender(c.word) in (None, pronoun)]
         corpus = self.caption_corpus() if self.plausibility else None
         replacer = self._replacer
@@ -398,6 +398,20 @@ class CaptionWords:
 _MODIFIER_POS = frozenset({"NOUN", "PROPN"})
 
 
+def _preposition(tokens: Sequence[Token], unit: Unit) -> str | None:
+    """The relation phrase of the relation table whose object the noun is ("on a red couch" -> on, "in front
+    of the house" -> in front of): at most a determiner, number, possessive or adjective in between."""
+    i = unit.start - 1
+    while i >= 0 and tokens[i].pos in ("DET", "NUM", "ADJ") and unit.start - i <= 2:
+        i -= 1
+    for m in (3, 2, 1):
+        if i - m + 1 >= 0:
+            phrase = " ".join(t.lower for t in tokens[i - m + 1:i + 1])
+            if phrase in RELATION_OPPOSITES and tokens[i - m + 1].pos in ("ADP", "ADV", "ADJ", "SCONJ"):
+                return phrase
+    return None
+
+
 def _governor(tokens: Sequence[Token], unit: Unit) -> str | None:
     """The lemma of the verb whose object the noun is, or of the adjective right before it ("hit a ball" ->
     hit, "frosted glass" -> frosted), read from the tags: a verb, then at most a determiner or number."""
@@ -428,8 +442,24 @@ def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Uni
             if tok.pos in _MODIFIER_POS:  # the object's first noun: "under a red couch" -> couch
                 return corpus.relation_object(new.lower(), lemma(tok.lower, "NOUN")) > 0
         return True
+    if unit.cls == "ADJ":  # the adjective and the noun it describes share a caption ("old sink" -> "young sink")
+        for j in range(unit.end, min(unit.end + 3, len(tokens))):
+            if tokens[j].pos not in ("NOUN", "PROPN", "ADJ", "CCONJ", "PUNCT"):
+                break
+            if tokens[j].pos == "NOUN" and (j + 1 == len(tokens) or tokens[j + 1].pos != "NOUN"):  # the head
+                return corpus.together(lemma(view._words(new)[-1], "ADJ"), lemma(tokens[j].lower, "NOUN")) > 0
+        return True
+    if unit.cls == "VERB":  # its frame: the word after it, when a particle or preposition ("standing next to" ->
+        # "holding next to" is never seen)
+        if unit.end < len(tokens) and tokens[unit.end].pos in ("ADP", "ADV", "PART"):
+            after = view.suffix(unit.end)
+            return not after or corpus.lm.ctx2.get((view._words(new)[-1], after[0]), (0, 0))[0] > 0
+        return True
     if unit.cls != "NOUN" or unit.start == 0:
         return True
+    relation = _preposition(tokens, unit)
+    if relation is not None and not corpus.relation_object(relation, lemma(view._words(new)[-1], "NOUN")):
+        return False  # "tricks on a ramp" -> "on a gear", "sleeps in a hammock" -> "in a couch": never seen
     head = _governor(tokens, unit)
     if head is not None and not corpus.together(head, lemma(view._words(new)[-1] if view._words(new) else new, "NOUN")):
         return False  # "serve the ball" -> "serve the net", "frosted glass" -> "frosted food": never seen together
