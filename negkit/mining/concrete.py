@@ -15,6 +15,7 @@ from typing import Any, ClassVar, Literal
 from negkit.mining.base import Edit, Negative
 from negkit.mining.lexical import (
     DEPICTION_WORDS,
+    CaptionWords,
     Deferred,
     LexicalMiner,
     Unit,
@@ -165,9 +166,10 @@ class ConcretenessMiner(LexicalMiner):
         deferred: Deferred = []
         replaced = set()
         if self.operation in ("replace", "both"):
+            view = CaptionWords(tokens) if self.plausibility else None  # one per caption, shared by its words
             for unit in ordered:
                 made = 0
-                for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred):
+                for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view):
                     yield neg
                     made += 1
                     if made >= self.edits_per_word:

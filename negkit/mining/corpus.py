@@ -31,6 +31,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from negkit.lexicon import on_clear_word_caches
+
 CORPUS_FORMAT = 3  # bump when the pickled layout changes
 DISCOUNT = 0.75
 MEMO_SIZE = 500_000  # trigram scores remembered per process
@@ -293,6 +295,16 @@ def corpus_for(captions: Sequence[str], cache_dir: Path | str | None = None) -> 
 
 
 _LOADED: dict[str, CaptionCorpus] = {}  # per process: forked workers share the parent's
+
+
+@on_clear_word_caches
+def _forget_scores() -> None:
+    """Drop the per-process memos of every loaded corpus (trigram scores, co-occurrence counts), so that
+    ``clear_word_caches`` leaves mining as cold as a new process (``negkit bench mine``)."""
+    for corpus in _LOADED.values():
+        for memo in ("_pairs", "_sets"):
+            corpus.__dict__.pop(memo, None)
+        corpus.lm.__dict__.pop("_memo", None)
 
 
 def load_corpus(path: Path | str) -> CaptionCorpus | None:

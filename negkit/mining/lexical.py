@@ -94,6 +94,7 @@ class Candidate(NamedTuple):
     word: str  # a lemma
     score: float | None  # its concreteness
     antonym: bool  # a WordNet antonym (or a relation's opposite) rather than a co-hyponym
+    kind: str | None = None  # the lexicographer file its first sense must have (the original sense's)
 
 
 class Replacer:
@@ -170,14 +171,15 @@ class Replacer:
                 continue
             if cls == "NOUN" and not _head_final_noun(cand):
                 continue
-            if lexname is not None and wn.main_lexname(cand, cls) != lexname:
-                continue  # read first as another kind of thing: "girl" -> "dish", "bat" -> "lead"
-            out.append(Candidate(cand, score, antonym))
+            out.append(Candidate(cand, score, antonym, lexname))
         return tuple(out)
 
     def keeps_false(self, unit: Unit, cand: Candidate) -> bool:
-        """Whether ``cand`` is no WordNet synonym, hypernym or hyponym of the unit's word (checked last and
-        lazily, on the few candidates a miner looks at: each check walks every sense's hypernyms)."""
+        """Whether ``cand`` is read first as the same kind of thing as the unit's sense and is no WordNet
+        synonym, hypernym or hyponym of the unit's word (checked last and lazily, on the few candidates a
+        miner looks at: each check reads the candidate's senses and walks their hypernyms)."""
+        if cand.kind is not None and wn.main_lexname(cand.word, unit.cls) != cand.kind:
+            return False  # read first as another kind of thing: "girl" -> "dish", "bat" -> "lead"
         return cand.antonym or wn.taxonomic_relation(unit.lemma, cand.word, unit.cls) is None
 
 
@@ -305,7 +307,7 @@ class LexicalMiner(CorpusUser, NormsMiner):
                                       min_corpus_count=self.min_corpus_count, corpus=self.caption_corpus())
 
     def replacements(self, tokens: Sequence[Token], unit: Unit, rng: random.Random, kind: str,
-                     deferred: Deferred | None = None) -> Iterator[Negative]:
+                     deferred: Deferred | None = None, view: CaptionWords | None = None) -> Iterator[Negative]:
         """Negatives replacing ``unit``. Without plausibility ranking: antonyms first, then co-hyponyms, each
         group in random order. With it: only words the captions use in this slot (``attested``), the most
         plausible first (``plausibility_key``: the language model's log-probability against the caption plus
@@ -328,12 +330,12 @@ class LexicalMiner(CorpusUser, NormsMiner):
                 if replacer.keeps_false(unit, cand):
                     yield self._replaced(tokens, unit, cand.word, kind)
             return
-        view = CaptionWords(tokens)
-        slot = [(c, surface(unit, c.word, tokens)) for c in found]
-        slot = [(c, new) for c, new in slot if attested(corpus, view, tokens, unit, new)]
-        if len(slot) > self.max_scored:
-            slot.sort(key=lambda cn: -corpus.count(cn[0].word))
-        pool = list(islice(((c, new) for c, new in slot if replacer.keeps_false(unit, c)), self.max_scored))
+        view = view if view is not None else CaptionWords(tokens)
+        if len(found) > self.max_scored:  # the corpus' most frequent first; each test below costs more
+            found.sort(key=lambda c: -corpus.count(c.word))
+        slot = ((c, surface(unit, c.word, tokens)) for c in found)
+        pool = list(islice(((c, new) for c, new in slot if attested(corpus, view, tokens, unit, new)
+                            and replacer.keeps_false(unit, c)), self.max_scored))
         keyed = []
         for cand, new in pool:
             drop = corpus.lm.delta(view.base, view.edited(unit.start, unit.end, new))
@@ -461,7 +463,7 @@ def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Uni
     if relation is not None and not corpus.relation_object(relation, lemma(view._words(new)[-1], "NOUN")):
         return False  # "tricks on a ramp" -> "on a gear", "sleeps in a hammock" -> "in a couch": never seen
     head = _governor(tokens, unit)
-    if head is not None and not corpus.together(head, lemma(view._words(new)[-1] if view._words(new) else new, "NOUN")):
+    if head is not None and not corpus.together(head, lemma(view._words(new)[-1], "NOUN")):
         return False  # "serve the ball" -> "serve the net", "frosted glass" -> "frosted food": never seen together
     prev = tokens[unit.start - 1]
     compound = prev.pos in _MODIFIER_POS and prev.ws != "" and standalone(tokens, unit.start - 1)
