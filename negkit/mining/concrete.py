@@ -153,7 +153,8 @@ class ConcretenessMiner(LexicalMiner):
         self._set_resources(norms, norms_scale, spacy_model, batch_size)
 
     def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
-        units = [u for u in find_units(tokens, self._norms, self.classes, self.skip_words) if edit_matters(tokens, u)]
+        units = [u for u in find_units(tokens, self._norms, self.classes, self.skip_words)
+                 if edit_matters(tokens, u, self.skip_words)]
         if not units:
             return ()
         rng = caption_rng(caption, seed, self.name)

@@ -443,7 +443,7 @@ def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Uni
         for tok in tokens[unit.end:unit.end + RELATION_REACH]:
             if tok.pos in _MODIFIER_POS:  # the object's first noun: "under a red couch" -> couch
                 return corpus.relation_object(new.lower(), lemma(tok.lower, "NOUN")) > 0
-        return True
+        return False  # no noun to check it against ("on it" -> "under it", "going down" -> "going up")
     if unit.cls == "ADJ":  # the adjective and the noun it describes share a caption ("old sink" -> "young sink")
         for j in range(unit.end, min(unit.end + 3, len(tokens))):
             if tokens[j].pos not in ("NOUN", "PROPN", "ADJ", "CCONJ", "PUNCT"):
@@ -491,10 +491,17 @@ def _pronoun_gender(tokens: Sequence[Token], unit: Unit) -> str | None:
     return None
 
 
-def edit_matters(tokens: Sequence[Token], unit: Unit) -> bool:
+def edit_matters(tokens: Sequence[Token], unit: Unit, skip: frozenset[str] = frozenset()) -> bool:
     """Whether changing ``unit`` can make the caption false and keep it fluent: not a noun that only
     modifies the next noun ("computer desk" -> "motor desk"), not the verb of a thing rather than a person or
-    animal (a bus "sitting" or "standing" in a field is the same bus)."""
+    animal (a bus "sitting" or "standing" in a field is the same bus), not an adjective of a word in ``skip``
+    (the picture words: "an old photo" -> "a young photo")."""
+    if unit.cls == "ADJ" and skip:
+        for j in range(unit.end, min(unit.end + 3, len(tokens))):
+            if tokens[j].pos not in ("NOUN", "ADJ", "CCONJ", "PUNCT"):
+                break
+            if tokens[j].pos == "NOUN" and (j + 1 == len(tokens) or tokens[j + 1].pos != "NOUN"):
+                return lemma(tokens[j].lower, "NOUN") not in skip
     if unit.cls == "NOUN" and unit.end < len(tokens) and tokens[unit.end].pos == "NOUN":
         return False
     if unit.cls == "VERB" and 0 < unit.start and unit.end < len(tokens) and tokens[unit.end].pos == "NOUN" and \
