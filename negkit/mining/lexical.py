@@ -264,7 +264,7 @@ class Replacer:
         out = []
         for cand in words:
             # cheapest tests first: a cold word has dozens of sisters and most fail one of them
-            if not _is_word(cand.replace(" ", "")) or is_offensive(cand) or not self._common(cand):
+            if not self._common(cand) or not _is_word(cand.replace(" ", "")) or is_offensive(cand):
                 continue
             score = self.norms.get(cand)  # WordNet gives lemmas: the exact entry first
             single = " " not in cand
