@@ -194,8 +194,9 @@ def test_audit_thresholds_on_the_caption_sample(captions, tmp_path):
     by = {r.miner: r for r in reports}
     assert [s.miner for s in skipped] == ["precomputed"] and "path" in skipped[0].reason
     cp = by["concrete-plant"]
-    # captions with no attested, plausible edit get none (0.75 on this 750-caption corpus, 0.85 on SugarCrepe's)
-    assert cp.base.coverage >= 0.7
+    # captions with no attested, plausible edit get none: 0.87 on this 750-caption corpus (0.75 before the wider
+    # pass), 0.92 on SugarCrepe's; the issue's 0.95 is not reached (docs/miners.md, "Negative quality")
+    assert cp.base.coverage >= 0.85
     assert cp.blind_accuracy is not None and cp.blind_accuracy <= 0.8
     assert cp.still_true is not None and cp.still_true <= 0.01
     assert cp.unseen_new_words is not None and cp.unseen_new_words <= 0.05
@@ -336,3 +337,56 @@ def test_groups_and_their_members_and_the_kind_of_thing():
     assert wn.taxonomic_relation("man", "people", "NOUN") == "hypernym"
     assert wn.taxonomic_relation("man", "woman", "NOUN") is None
     assert wn.main_lexname("girl", "NOUN") == "noun.person" != wn.main_lexname("dish", "NOUN")
+
+
+# -- the wider pass: cousins, a wider concreteness window, counts ------------------------------------------------
+
+
+def test_wider_pass_covers_more_and_changes_no_caption_the_first_pass_covers(captions, tmp_path):
+    """Captions whose every first-tier edit fails get one from the wider pass; the others keep their negative,
+    and the three policies stay matched (same coverage)."""
+    from negkit.mining.audit import sample_captions
+
+    mining, _ = split_captions(captions)
+    _, path = corpus_for(mining, tmp_path)
+    sample = sample_captions(mining, 200, 0)
+    covered = lambda negs: sum(bool(n) for n in negs) / len(negs)  # noqa: E731
+    narrow = miner(corpus_path=path, wider=False).mine(sample, k=1, seed=0)
+    wide = miner(corpus_path=path).mine(sample, k=1, seed=0)
+    assert covered(wide) >= covered(narrow) + 0.05
+    assert all(a == b for a, b in zip(narrow, wide) if a)
+    assert {covered(miner(cls, corpus_path=path).mine(sample, k=1, seed=0)) for cls in (RandomWord, AbstractFirst)} \
+        == {covered(wide)}
+
+
+def test_cousins_leave_out_the_senses_own_hypernyms():
+    from negkit.lexicon import wordnet as wn
+
+    sense = wn.senses("vase", "NOUN", 1)[0]
+    cousins = wn.wider_replacements("vase", "NOUN", sense.pos, sense.offset)
+    assert "bowl" in cousins and "jar" not in cousins and "vessel" not in cousins and "vase" not in cousins
+
+
+def test_counts_change_with_their_noun_and_verb():
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.lexical import count_text, number_units
+
+    norms = load_norms()
+
+    def counted(text: str) -> list[str]:
+        tokens = _tokens(text)
+        return [count_text(u, "two" if u.lemma == "one" else "three", tokens) for u in number_units(tokens, norms)]
+
+    assert counted("A passenger jet is flying over some trees.") == ["Two passenger jets are"]
+    assert counted("Two bears in the trees.") == ["Three"]
+    assert counted("A man walking his dog.") == []  # "his" would need changing too
+    assert counted("A lot of people on a beach.") == []  # a measure; a place after a preposition
+    assert counted("A plate of food.") == ["Two plates"]
+
+
+def test_a_count_edit_is_offered_when_nothing_else_passes(tmp_path):
+    corpus = tmp_path / "captions.txt"
+    corpus.write_text("\n".join(["A zebra in a field.", "Two zebras in a field.", "Three zebras in the grass."] * 3),
+                      encoding="utf-8")
+    negs = ConcretePlant(corpus=str(corpus), classes=("noun", "num")).mine(["A zebra in a field."], k=3, seed=0)[0]
+    assert any(n.kind == "replace-num" and n.text == "Two zebras in a field." for n in negs), negs

@@ -273,6 +273,44 @@ def sense_replacements(lemma: str, upos: str, pos: str, offset: int) -> tuple[tu
     return tuple(ants), sisters
 
 
+WIDER_LEVELS = 2  # how far above a sense ``wider_replacements`` climbs (its grandparent: cousins)
+MAX_WIDER = 400  # synsets read below that ancestor, breadth first (bounds the cost under broad ones)
+
+
+@word_cache
+def wider_replacements(lemma: str, upos: str, pos: str, offset: int) -> tuple[str, ...]:
+    """Cousins of ``lemma`` in one sense, for when its sisters (``sense_replacements``) give no usable word:
+    the words below the sense's ancestor ``WIDER_LEVELS`` hypernyms up, at most as deep below it as the
+    sense itself ("vase" -> under "vessel": "bowl", "bottle", "pitcher"...), breadth first and at most
+    ``MAX_WIDER`` synsets, the parent's sisters first. The sense's own hypernyms and hyponyms and the synonyms of
+    ``lemma`` are left out; callers still check each word with ``taxonomic_relation``."""
+    lines = synset_lines()
+    synset = lines.get(pos, offset)
+    ancestor, depth = synset, 0
+    while depth < WIDER_LEVELS:
+        parent = _parent(ancestor)
+        if parent is None:
+            break
+        ancestor, depth = parent, depth + 1
+    if depth == 0:
+        return ()
+    skip = _up(synset.pos, synset.offset)
+    out: dict[str, None] = {}
+    frontier, seen, level = [ancestor], 1, 0
+    while frontier and level < depth and seen < MAX_WIDER:
+        below = []
+        for node in frontier:
+            for child in lines.related(node, HYPONYM):
+                if seen >= MAX_WIDER:
+                    break
+                seen += 1
+                below.append(child)
+                if (child.pos, child.offset) not in skip:
+                    out.update(dict.fromkeys(_words(child.lemma_names)))
+        frontier, level = below, level + 1
+    return _exclude_synonyms(lemma, upos, list(out))
+
+
 @word_cache
 def _ancestry(lemma: str, upos: str) -> tuple[frozenset, frozenset]:
     """(the synsets of every sense of ``lemma``, those synsets and all their hypernyms at any depth)."""

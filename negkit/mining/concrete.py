@@ -21,6 +21,7 @@ from negkit.mining.lexical import (
     Unit,
     edit_matters,
     find_units,
+    number_units,
     order_units,
     ranked,
     surface,
@@ -72,8 +73,15 @@ class ConcretenessMiner(LexicalMiner):
             gives; below 0: the words go together less often than chance) before it is deferred; None: off.
         fit_weight: with ``plausibility``, the weight of that fit (per context word, in nats) beside the
             language model's log-probability when candidates are ranked; 0 ranks by the language model only.
-        keep_implausible: with ``operation = "both"``, offer the swaps the ranking deferred after everything
-            else (higher coverage); by default they are dropped and such a caption gets no negative.
+        keep_implausible: with ``operation = "both"``, offer the swaps and the ``wider`` words the ranking
+            deferred after everything else (higher coverage); by default they are dropped and such a caption
+            gets no negative.
+        wider: when the caption still needs negatives after every word's replacements and every plausible
+            swap, try each word again (same policy order) with a wider set of words through the same slot,
+            sense and plausibility tests: its cousins in WordNet (the words below its grandparent,
+            ``wordnet.wider_replacements``), its antonyms and sisters with a concreteness window
+            ``WIDER_WINDOW`` times wider, and the caption's counts ("two dogs" -> "three dogs"; class "num").
+            Candidates the ranking finds implausible are dropped, as swaps are (``keep_implausible``).
         corpus: a captions file to count and model when no mining stage hands in the training captions
             ("" = the stage's; without either the corpus filters are off, with a warning).
         zipf_window: largest difference in Zipf frequency between a replacement and the original word.
@@ -81,7 +89,8 @@ class ConcretenessMiner(LexicalMiner):
         sample: draw the order of words at random, with probability rising with concreteness
             (falling, for abstract-first) instead of strictly by score. Ignored by random-word.
         temperature: with ``sample``, weight = exp(+-(score - 3) / temperature); lower is greedier.
-        classes: which word classes may be edited: any of "noun", "adj", "verb", "rel".
+        classes: which word classes may be edited: any of "noun", "adj", "verb", "rel", and "num" (the count
+            before a plural noun, "two dogs" -> "three dogs"; only in the ``wider`` pass).
         skip_words: lemmas never edited; by default the words about the picture rather than the scene
             ("picture", "photo", "image", "view", "scene", ...), which the norms rate as concrete but whose
             change does not make the caption false.
@@ -110,11 +119,12 @@ class ConcretenessMiner(LexicalMiner):
         min_fit: float | None = -0.5,
         fit_weight: float = 1.0,
         keep_implausible: bool = False,
+        wider: bool = True,
         corpus: str = "",
         edits_per_word: int = 1,
         sample: bool = False,
         temperature: float = 1.0,
-        classes: tuple[Literal["noun", "adj", "verb", "rel"], ...] = ("noun", "adj", "verb", "rel"),
+        classes: tuple[Literal["noun", "adj", "verb", "rel", "num"], ...] = ("noun", "adj", "verb", "rel", "num"),
         skip_words: tuple[str, ...] = DEPICTION_WORDS,
         norms: str = "brysbaert",
         norms_scale: tuple[float, float] | None = None,
@@ -128,9 +138,9 @@ class ConcretenessMiner(LexicalMiner):
             raise ValueError("edits_per_word and senses must be >= 1")
         if temperature <= 0:
             raise ValueError(f"temperature must be > 0, got {temperature}")
-        unknown = set(classes) - {"noun", "adj", "verb", "rel"}
+        unknown = set(classes) - {"noun", "adj", "verb", "rel", "num"}
         if unknown or not classes:
-            raise ValueError(f"classes must be a non-empty list of noun, adj, verb, rel; got {list(classes)!r}")
+            raise ValueError(f"classes must be a non-empty list of noun, adj, verb, rel, num; got {list(classes)!r}")
         self.operation = operation
         if min_corpus_count < 0:
             raise ValueError(f"min_corpus_count must be >= 0, got {min_corpus_count}")
@@ -143,6 +153,7 @@ class ConcretenessMiner(LexicalMiner):
         self.min_fit = min_fit
         self.fit_weight = fit_weight
         self.keep_implausible = keep_implausible
+        self.wider = wider
         self.corpus = corpus
         self.edits_per_word = edits_per_word
         self.sample = sample
@@ -160,6 +171,20 @@ class ConcretenessMiner(LexicalMiner):
         rng = caption_rng(caption, seed, self.name)
         ordered = order_units(units, self.policy, rng, sample=self.sample, temperature=self.temperature)
         return self._edits(tokens, ordered, rng)
+
+    def _wider_units(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> list[Unit]:
+        """The units of the wider pass: the same, and the caption's counts (``number_units``) when
+        ``classes`` has "num", in the same policy order."""
+        numbers = number_units(tokens, self._norms, self.skip_words) if "NUM" in self.classes else []
+        if not numbers:
+            return ordered
+        extra = order_units(numbers, self.policy, rng, sample=self.sample, temperature=self.temperature)
+        if self.policy == "uniform":
+            merged = [*ordered, *extra]
+            rng.shuffle(merged)
+            return merged
+        sign = 1.0 if self.policy == "concrete" else -1.0
+        return sorted([*ordered, *extra], key=lambda u: -sign * (u.score or 0.0))  # stable: ties keep order
 
     def _edits(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> Iterator[Negative]:
         # Replacements of every word (in policy order) come before any swap: a swap reverses roles and
@@ -192,8 +217,20 @@ class ConcretenessMiner(LexicalMiner):
                     made += 1
                     if made >= self.edits_per_word:
                         break
-        if self.operation == "swap" or self.keep_implausible:  # else a role reversal the model finds implausible
-            # is never offered: the caption gets no negative rather than an absurd one
+        if self.operation in ("replace", "both") and self.wider:
+            # reached only when the caption still needs negatives (the miner is lazy): the cousins of each
+            # word, in the same policy order, before giving the caption no negative
+            view = CaptionWords(tokens) if self.plausibility else None
+            for unit in self._wider_units(tokens, ordered, rng):
+                made = 0
+                for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view,
+                                             wider=True):
+                    yield neg
+                    made += 1
+                    if made >= self.edits_per_word:
+                        break
+        if self.operation == "swap" or self.keep_implausible:  # else a role reversal or a wider word the model
+            # finds implausible is never offered: the caption gets no negative rather than an absurd one
             deferred.sort(key=lambda t: -t[0])  # implausible ones last, the least implausible first
             for _, build in deferred:
                 yield build()

@@ -86,6 +86,78 @@ def find_units(tokens: Sequence[Token], norms: Norms, classes: frozenset[str],
     return units
 
 
+# Counts of several things: a caption's number before a plural noun can change to any other of them and
+# stay fluent ("two dogs" -> "three dogs"); "one" is left out (its noun is singular).
+COUNT_WORDS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
+_COUNT_DIGITS = {str(i + 2): w for i, w in enumerate(COUNT_WORDS)}
+
+
+# after "a dog", a word that agrees with a singular subject or refers back to it: "a dog" -> "two dogs"
+# would need it changed too ("two dogs is", "two dogs wagging its tail")
+_SINGULAR_AGREEMENT = frozenset({"is", "was", "has", "does", "his", "her", "its", "himself", "herself", "itself",
+                                 "he", "she", "it", "this", "that"})
+
+
+_PLURAL_VERB = {"is": "are", "was": "were", "has": "have"}
+
+
+_THING_OF = frozenset({"noun.artifact", "noun.food"})  # "a plate of", "a slice of": a thing, countable
+
+
+def number_units(tokens: Sequence[Token], norms: Norms, skip: frozenset[str] = frozenset()) -> list[Unit]:
+    """The counts of a caption as units of class ``NUM``, scored by the norms' rating of the number word:
+    a number ("two", "3") that a plural noun follows, at most one word between; and "a"/"an" before a
+    singular noun, lemma "one" ("a dog is" -> "two dogs are"): at most one adjective or noun between; before
+    "of" only a thing ("a plate of", not "a lot of"); not after a preposition; not a noun of ``skip``; no
+    later word that agrees with a singular ("its", "his", a verb other than an "is", "was" or "has" right
+    after the noun, which the unit takes along)."""
+    units = []
+    agreeing = [i for i, t in enumerate(tokens) if t.tag == "VBZ" or t.lower in _SINGULAR_AGREEMENT]
+    for i, tok in enumerate(tokens):
+        word = _COUNT_DIGITS.get(tok.lower, tok.lower)
+        if tok.pos == "NUM" and word in COUNT_WORDS:
+            if any(t.tag in ("NNS", "NNPS") for t in tokens[i + 1:i + 3]):
+                units.append(Unit(i, i + 1, tok.text, word, "NUM", tok.tag, norms.scores.get(word)))
+            continue
+        if tok.lower not in ("a", "an") or tok.tag != "DT" or (i and tokens[i - 1].pos == "ADP"):
+            continue  # after a preposition it is a place: one thing is in or on two sinks less often
+        j = i + 1
+        if j + 1 < len(tokens) and (tokens[j].pos == "ADJ" or tokens[j].tag == "NN") and tokens[j + 1].tag == "NN" \
+                and not tokens[j + 1].lower.endswith("ing"):  # "a giraffe standing": a verb tagged as a noun
+            j += 1  # one modifier: "a red ball", "a metal pole"
+        if j >= len(tokens) or tokens[j].tag != "NN" or not _is_word(tokens[j].lower):
+            continue
+        if j + 1 < len(tokens) and (tokens[j + 1].pos in ("NOUN", "PROPN") or tokens[j + 1].tag == "VBN"):
+            continue  # not the head ("a tennis court", "a half eaten pastry")
+        head = lemma(tokens[j].lower, "NOUN")
+        if head in skip or (j + 1 < len(tokens) and tokens[j + 1].lower == "of"
+                            and wn.main_lexname(head, "NOUN") not in _THING_OF):
+            continue  # a picture word ("a photo of"), or a measure or group ("a lot of", "a couple of")
+        end = j + 1
+        if end < len(tokens) and tokens[end].lower in _PLURAL_VERB and tokens[end].tag in ("VBZ", "VBD"):
+            end += 1  # its verb right after it agrees too: "a dog is" -> "two dogs are"
+        if any(a >= end for a in agreeing):
+            continue
+        units.append(Unit(i, end, _text(tokens, i, end), "one", "NUM", "NNS", norms.scores.get("one")))
+    return units
+
+
+def count_text(unit: Unit, word: str, tokens: Sequence[Token]) -> str:
+    """The unit's span with its count changed to ``word`` (a number word or digits): "two" -> "three",
+    "a red ball" -> "two red balls"."""
+    new = match_case(word, tokens[unit.start].text)
+    if unit.end - unit.start == 1:
+        return new
+    end, verb = unit.end, ""
+    if tokens[end - 1].lower in _PLURAL_VERB and tokens[end - 1].pos in ("AUX", "VERB"):
+        end -= 1
+        verb = tokens[end - 1].ws + match_case(_PLURAL_VERB[tokens[end].lower], tokens[end].text)
+    noun = tokens[end - 1]
+    plural = match_case(inflect(lemma(noun.lower, "NOUN"), "NNS"), noun.text)
+    middle = "".join(t.text + t.ws for t in tokens[unit.start + 1:end - 1])
+    return new + tokens[unit.start].ws + middle + plural + verb
+
+
 def _text(tokens: Sequence[Token], start: int, end: int) -> str:
     return "".join(t.text + t.ws for t in tokens[start:end]).rstrip()
 
@@ -95,6 +167,9 @@ class Candidate(NamedTuple):
     score: float | None  # its concreteness
     antonym: bool  # a WordNet antonym (or a relation's opposite) rather than a co-hyponym
     kind: str | None = None  # the lexicographer file its first sense must have (the original sense's)
+
+
+WIDER_WINDOW = 1.5  # the second tier's concreteness window, relative to the first's ("clean" -> "dirty": 1.16)
 
 
 class Replacer:
@@ -143,22 +218,58 @@ class Replacer:
             found = self._cache[key] = (self._keep(unit, ants, True) + self._keep(unit, sisters, False, lexname))
         return found
 
+    def wider(self, unit: Unit, context: frozenset[str] = frozenset()) -> tuple[Candidate, ...]:
+        """The second tier, for a unit none of whose first-tier words (``__call__``) passed: the cousins of
+        the sense that fits the caption (``wordnet.wider_replacements``), through the same filters, less
+        the first tier's words. Relations have none; a count (``NUM``) gets the other counts, written as
+        it is (words or digits)."""
+        if unit.cls == "NUM":  # min_concreteness holds for counts too (the number word's rating)
+            digits = unit.text.isdigit()
+            counts = ("two",) if unit.lemma == "one" else COUNT_WORDS  # "a dog": the smallest change, "two dogs"
+            return tuple(Candidate(str(COUNT_WORDS.index(w) + 2) if digits else w, score, True)
+                         for w in counts if w != unit.lemma for score in [self.norms.get(w)]
+                         if self.min_concreteness is None or (score is not None and score >= self.min_concreteness))
+        if unit.cls == "REL" or self.senses < 1:
+            return ()
+        sense = wn.fitting_sense(unit.lemma, unit.cls, context, self.senses) if self.senses > 1 else \
+            next(iter(wn.senses(unit.lemma, unit.cls, 1)), None)
+        if sense is None:
+            return ()
+        if sense.lexname in ("noun.group", "noun.quantity"):
+            return ()  # the cousins of a group or a measure are no other kind of it: "people" -> "sets"
+        key = (unit.lemma, unit.cls + "+", sense.offset, unit.score)
+        found = self._cache.get(key)
+        if found is None:
+            first = {c.word for c in self(unit, context)}
+            ants, sisters = wn.sense_replacements(unit.lemma, unit.cls, sense.pos, sense.offset)
+            if unit.cls == "ADJ" and self.senses > 1:
+                ants = tuple(dict.fromkeys(ants + wn.antonyms(unit.lemma, unit.cls, 1)))
+            cousins = wn.wider_replacements(unit.lemma, unit.cls, sense.pos, sense.offset)
+            lexname = sense.lexname if unit.cls == "NOUN" else None
+            window = None if self.concreteness_window is None else self.concreteness_window * WIDER_WINDOW
+            found = self._cache[key] = tuple(
+                c for c in self._keep(unit, ants, True, window=window)
+                + self._keep(unit, tuple(dict.fromkeys(sisters + cousins)), False, lexname, window=window)
+                if c.word not in first)
+        return found
+
     def _common(self, word: str) -> bool:
         return not self.min_corpus_count or self.corpus.count(word) >= self.min_corpus_count
 
-    def _keep(self, unit: Unit, words: Sequence[str], antonym: bool,
-              lexname: str | None = None) -> tuple[Candidate, ...]:
+    def _keep(self, unit: Unit, words: Sequence[str], antonym: bool, lexname: str | None = None,
+              window: float | None | str = "default") -> tuple[Candidate, ...]:
         word, cls = unit.lemma, unit.cls
+        concreteness_window = self.concreteness_window if window == "default" else window
         base = zipf(word) if self.zipf_window is not None else 0.0
         out = []
         for cand in words:
             # cheapest tests first: a cold word has dozens of sisters and most fail one of them
-            if not _is_word(cand.replace(" ", "")) or is_offensive(cand) or not self._common(cand):
+            if not self._common(cand) or not _is_word(cand.replace(" ", "")) or is_offensive(cand):
                 continue
             score = self.norms.get(cand)  # WordNet gives lemmas: the exact entry first
             single = " " not in cand
             if score is None and not single and (self.min_concreteness is not None
-                                                 or self.concreteness_window is not None):
+                                                 or concreteness_window is not None):
                 continue  # a phrase is rated as a whole or not at all
             if self.zipf_window is not None and abs(zipf(cand) - base) > self.zipf_window:
                 continue
@@ -166,8 +277,8 @@ class Replacer:
                 score = self.norms.score(cand, cls)
             if self.min_concreteness is not None and (score is None or score < self.min_concreteness):
                 continue
-            if self.concreteness_window is not None and unit.score is not None and (
-                    score is None or abs(score - unit.score) > self.concreteness_window):
+            if concreteness_window is not None and unit.score is not None and (
+                    score is None or abs(score - unit.score) > concreteness_window):
                 continue
             if cls == "NOUN" and not _head_final_noun(cand):
                 continue
@@ -307,17 +418,20 @@ class LexicalMiner(CorpusUser, NormsMiner):
                                       min_corpus_count=self.min_corpus_count, corpus=self.caption_corpus())
 
     def replacements(self, tokens: Sequence[Token], unit: Unit, rng: random.Random, kind: str,
-                     deferred: Deferred | None = None, view: CaptionWords | None = None) -> Iterator[Negative]:
+                     deferred: Deferred | None = None, view: CaptionWords | None = None,
+                     wider: bool = False) -> Iterator[Negative]:
         """Negatives replacing ``unit``. Without plausibility ranking: antonyms first, then co-hyponyms, each
         group in random order. With it: only words the captions use in this slot (``attested``), the most
         plausible first (``plausibility_key``: the language model's log-probability against the caption plus
         how well the new word goes with the caption's other words); those that lose more than
         ``max_logprob_drop`` nats, or go worse than chance with the other words (``min_fit``), go to
-        ``deferred`` instead (the caller offers them last)."""
+        ``deferred`` instead (the caller offers them last). ``wider``: the second tier of words
+        (``Replacer.wider``: cousins rather than sisters), through the same tests."""
         assert self._replacer is not None
         context = context_lemmas(tokens, unit)
+        words = self._replacer.wider(unit, context) if wider else self._replacer(unit, context)
         # a word the caption already has makes a muddle, not a negative ("a dog and two cats" -> "two dogs")
-        found = [c for c in self._replacer(unit, context) if c.word not in context]
+        found = [c for c in words if c.word not in context]
         pronoun = _pronoun_gender(tokens, unit) if unit.cls in ("NOUN", "ADJ") else None
         if pronoun is not None:  # "A man walking his dog" -> never "A woman (a female player) walking his dog"
             found = [c for c in found if wn.gender(c.word) in (None, pronoun)]
@@ -333,18 +447,23 @@ class LexicalMiner(CorpusUser, NormsMiner):
         view = view if view is not None else CaptionWords(tokens)
         if len(found) > self.max_scored:  # the corpus' most frequent first; each test below costs more
             found.sort(key=lambda c: -corpus.count(c.word))
-        slot = ((c, surface(unit, c.word, tokens)) for c in found)
+        slot = ((c, count_text(unit, c.word, tokens) if unit.cls == "NUM" else surface(unit, c.word, tokens))
+                for c in found)
         pool = list(islice(((c, new) for c, new in slot if attested(corpus, view, tokens, unit, new)
                             and replacer.keeps_false(unit, c)), self.max_scored))
+        min_fit = self.min_fit
         keyed = []
         for cand, new in pool:
             drop = corpus.lm.delta(view.base, view.edited(unit.start, unit.end, new))
-            fit = corpus.fit(cand.word, context)
+            fit = corpus.fit(cand.word, context) if unit.cls != "NUM" else 0.0  # a count goes with any thing
             keyed.append((drop + self.fit_weight * fit * len(context), drop, fit, rng.random(), new))
         keyed.sort(key=lambda t: (-t[0], t[3]))
         for score, drop, fit, _, new in keyed:
-            implausible = (self.max_logprob_drop is not None and drop < -self.max_logprob_drop) or (
-                self.min_fit is not None and fit < self.min_fit)
+            # another count makes no new kind of scene: the model only picks the likeliest ("two" -> "three"),
+            # its drop measures how rare the count is in the captions, not how absurd the scene
+            implausible = unit.cls != "NUM" and (
+                (self.max_logprob_drop is not None and drop < -self.max_logprob_drop)
+                or (min_fit is not None and fit < min_fit))
             if not implausible:
                 yield self._replaced(tokens, unit, new, kind, inflected=True)
             elif deferred is not None:
@@ -352,7 +471,9 @@ class LexicalMiner(CorpusUser, NormsMiner):
 
     @staticmethod
     def _replaced(tokens: Sequence[Token], unit: Unit, word: str, kind: str, inflected: bool = False) -> Negative:
-        new = word if inflected else surface(unit, word, tokens)
+        if not inflected:
+            word = count_text(unit, word, tokens) if unit.cls == "NUM" else surface(unit, word, tokens)
+        new = word
         return Negative(render(tokens, [(unit.start, unit.end, new)]), kind, unit.score,
                         (Edit(unit.start, unit.text, new),))
 
