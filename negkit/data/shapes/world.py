@@ -125,12 +125,14 @@ class ShapesWorld(DataSource):
         raise KeyError(f"shapes has no class names for {label!r}; labels: shape, shapes, colour, colours, size")
 
     def templates(self, label: str) -> list[str]:
-        """Zero-shot prompts for a label ("{}" is replaced by the class name)."""
-        if label in ("colour", "colours"):
-            return ["a {} shape", "something {}", "a {} object"]
-        if label == "size":
-            return ["a {} shape", "a {} object"]
-        return ["a {}", "a picture of a {}", "a coloured {}"]
+        """Zero-shot prompts for a label ("{}" is replaced by the class name), in the captions' own grammar:
+        a colour is prompted with every shape ("a {} circle", ...), a size with every shape, a shape bare
+        and with every colour ("a {}", "a red {}", ...), so that the prompts average over the other
+        attribute. Words the captions never use ("shape", "object") would test the text tower's guess
+        about an unseen word, not the concept."""
+        if label in ("colour", "colours", "size"):
+            return [f"a {{}} {shape}" for shape in self.shapes]
+        return ["a {}"] + [f"a {colour} {{}}" for colour in self.colours]
 
     def scene(self, split: str, index: int) -> Scene:
         self._check_split(split)
