@@ -2,15 +2,19 @@
 
     .venv/bin/python benchmarks/eval.py                          # CPU, negkit-tiny, SugarCrepe-sized (7,511 items)
     .venv/bin/python benchmarks/eval.py --scale 0.1 --rounds 2   # a quicker look
+    .venv/bin/python benchmarks/eval.py --workers 1 --image-size 640x480   # image-loading workers vs none
 
 Prints both times (median of alternating rounds), the ratio official / negkit, and whether both loops gave
-the same accuracies (they must: the timing is only fair if the work is the same).
+the same accuracies (they must: the timing is only fair if the work is the same). With ``--workers N`` it
+times negkit's evaluation with images loaded and preprocessed by N DataLoader workers against loading in the
+main process (workers = 0), alternately in the same process, instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
@@ -18,7 +22,7 @@ from pathlib import Path
 
 import torch
 
-from negkit.eval.bench import bench_sugarcrepe, write_sugarcrepe_fixture
+from negkit.eval.bench import bench_sugarcrepe, bench_workers, write_sugarcrepe_fixture
 from negkit.recipe import ModelConfig
 from negkit.train.evaluate import eval_context
 from negkit.train.loop import resolve_precision
@@ -34,6 +38,9 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's default; on a shared "
                         "machine more threads than free cores make both loops spin)")
+    parser.add_argument("--image-size", default="64x48", help="WIDTHxHEIGHT of the stand-in images (COCO: ~640x480)")
+    parser.add_argument("--workers", type=int, default=0, help="compare N image-loading workers with none "
+                        "(instead of the official loop)")
     parser.add_argument("--data", type=Path, default=None, help="reuse/keep the fixture here")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -46,9 +53,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         root = args.data or Path(tmp)
         if not (root / "sugarcrepe" / "swap_obj.json").is_file():
-            write_sugarcrepe_fixture(root, n_images=args.images, scale=args.scale)
+            width, height = (int(v) for v in args.image_size.lower().split("x"))
+            write_sugarcrepe_fixture(root, n_images=args.images, scale=args.scale, size=(width, height))
+        if args.workers:
+            wres = bench_workers(lambda n: eval_context(clip, device, autocast, batch_size=args.batch_size, workers=n),
+                                 root, args.workers, rounds=args.rounds)
+            print(f"{args.model}, images {args.image_size}, CPU ({os.cpu_count()} cores, {torch.get_num_threads()} "
+                  f"torch threads), {args.rounds} alternating rounds")
+            for label, times in (("workers = 0", wres.in_process_s), (f"workers = {args.workers}", wres.workers_s)):
+                print(f"{label:13s} {min(times):.2f}-{max(times):.2f} s (median {statistics.median(times):.2f} s)")
+            print(f"ratio in-process / workers: {wres.ratio:.2f}x; same accuracies: {wres.same_accuracies}")
+            if args.json:
+                args.json.write_text(json.dumps(wres.as_dict(), indent=2) + "\n")
+            return
         res = bench_sugarcrepe(clip.model, clip.preprocess_val, clip.tokenizer,
-                               lambda: eval_context(clip, device, autocast, batch_size=args.batch_size),
+                               lambda: eval_context(clip, device, autocast, batch_size=args.batch_size, workers=0),
                                root, rounds=args.rounds, device=device)
     print(f"{args.model}, {res.items} items over {res.images} images, CPU ({platform.processor() or 'cpu'}, "
           f"{torch.get_num_threads()} torch threads), {args.rounds} alternating rounds")

@@ -231,6 +231,7 @@ def bench_ray(args: argparse.Namespace) -> dict[str, Any]:
     except ImportError:
         return {"skipped": 'ray is not installed: pip install "negkit[ray]"'}
     from negkit.data.caption_files import read_captions
+    from negkit.factory import mining_plan
     from negkit.lexicon import clear_word_caches
     from negkit.mining.bench import time_stage
     from negkit.mining.ray_engine import mine_ray
@@ -245,7 +246,7 @@ def bench_ray(args: argparse.Namespace) -> dict[str, Any]:
             recipe = recipe_from_dict({"data": {"source": "shapes"}, "mining": {"k": 1, "cache_dir": cache},
                                        "miners": [{"name": args.miner}]}, check_components=False)
             t0 = time.perf_counter()
-            mine_ray(recipe, texts, workers=workers, progress=False, shard_size=args.shard_size)
+            mine_ray(mining_plan(recipe), texts, workers=workers, progress=False, shard_size=args.shard_size)
             return time.perf_counter() - t0
 
     runs: dict[str, list[float]] = {"local_1": [], "local_2": [], "ray_1": [], "ray_2": []}

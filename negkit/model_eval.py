@@ -99,13 +99,16 @@ def run_label(model: str, pretrained: str) -> str:
 
 def evaluate_pretrained(model: str, pretrained: str, tables: list[dict[str, Any]], out: Path, *,
                         run_name: str = "", device: str = "auto", batch_size: int = 256, seed: int = 0,
-                        precision: str = "", force: bool = False, say: Any = None) -> ModelEvalResult:
+                        precision: str = "", force: bool = False, say: Any = None,
+                        workers: int | None = None) -> ModelEvalResult:
     """Build ``model`` with ``pretrained`` weights, run ``tables`` on it and write the run directory
-    ``out/<run_name>`` (default name: ``eval-<model>-<weights>``)."""
+    ``out/<run_name>`` (default name: ``eval-<model>-<weights>``); ``workers`` image-loading processes
+    (None: ``negkit.eval.loading.default_workers()``)."""
     from negkit import rundir as rd
     from negkit.distributed import resolve_device
-    from negkit.recipe import ComponentSpec, ModelConfig
+    from negkit.factory import evaluators_from_tables
     from negkit.report.report import write_report
+    from negkit.sections import ModelConfig
     from negkit.train.evaluate import evaluate_model
     from negkit.train.loop import resolve_precision
     from negkit.train.model import QuickGELUWarning, create_model
@@ -113,10 +116,7 @@ def evaluate_pretrained(model: str, pretrained: str, tables: list[dict[str, Any]
     message = quickgelu_warning(model, pretrained)
     if message:
         warnings.warn(message, QuickGELUWarning, stacklevel=2)
-    specs = [ComponentSpec("evaluators", t["name"], f"eval[{i}]", {k: v for k, v in t.items() if k != "name"})
-             for i, t in enumerate(tables)]
-    for spec in specs:  # bad settings fail before the model is built
-        spec.build()
+    evaluators = evaluators_from_tables(tables)  # bad settings fail before the model is built
     run_dir = Path(out) / (run_name or run_label(model, pretrained))
     if (run_dir / rd.METRICS).is_file() and not force:
         raise NegkitError(f"{run_dir} already holds results; pass --force to replace them or --name to pick "
@@ -130,8 +130,8 @@ def evaluate_pretrained(model: str, pretrained: str, tables: list[dict[str, Any]
     rd.write_json(run_dir / rd.RECIPE, {"run": {"name": run_dir.name, "seed": seed, "device": str(dev)},
                                         "model": cfg.model_dump(), "eval": tables})
     rd.write_json(run_dir / rd.ENV, rd.environment(str(dev)))
-    metrics = evaluate_model(clip, specs, dev, resolve_precision(cfg.precision, dev).autocast, seed=seed,
-                             out_dir=run_dir, batch_size=batch_size, say=say)
+    metrics = evaluate_model(clip, evaluators, dev, resolve_precision(cfg.precision, dev).autocast, seed=seed,
+                             out_dir=run_dir, batch_size=batch_size, say=say, workers=workers)
     info = {"name": run_dir.name, "kind": "eval", "model": model, "pretrained": pretrained or "(random init)",
             "quick_gelu": clip.info.get("quick_gelu"), "wall_seconds": round(time.time() - started, 2)}
     rd.write_json(run_dir / rd.METRICS, {"run": info, "metrics": metrics})
@@ -151,7 +151,7 @@ HEADLINE_SUFFIXES = ("/score", "comp-avg", "partial-avg", "/avg", "/avg-r1", "/a
 
 
 def headline_metrics(metrics: dict[str, float], most: int = 40) -> dict[str, float]:
-    """The metrics worth a terminal table when there are many: each benchmark's single number and the
+    """The metrics worth a terminal table when there are many: each evaluation set's single number and the
     suite means (all of them are in metrics.json and report.md)."""
     if len(metrics) <= most:
         return metrics

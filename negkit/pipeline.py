@@ -11,15 +11,18 @@ import json
 import random
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from negkit import interrupts
 from negkit.errors import NegkitError, RecipeError
 from negkit.interrupts import handle_signals
 from negkit.recipe import Recipe
+
+if TYPE_CHECKING:
+    from negkit.train.evaluate import NamedEvaluator
 
 # Keys that may change between a run and its --resume without --force: they do not change what is trained.
 RESUME_SAFE = ("run.device", "train.num_workers", "train.log_every", "report.", "mining.num_proc",
@@ -79,7 +82,7 @@ def recipe_components(recipe: Recipe) -> dict[str, set[str]]:
 
 
 def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool,
-                    mining: str | None = None) -> Path | None:
+                    mining: str | None = None, base: str | None = None) -> Path | None:
     """Check the run directory for ``resume``/``force`` and return the checkpoint to resume from (if any).
 
     Everything is checked before anything is changed: a refused ``--force`` or ``--resume`` leaves the run
@@ -96,7 +99,7 @@ def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool,
         if holds_run:
             for name in (rd.CHECKPOINTS, rd.PLOTS, rd.REFERENCE, "tensorboard"):
                 shutil.rmtree(run_dir / name, ignore_errors=True)
-            for name in (rd.LOG, rd.METRICS, rd.REPORT, rd.ITEMS, rd.EVAL_META, RESUMES, MINING):
+            for name in (rd.LOG, rd.METRICS, rd.REPORT, rd.ITEMS, rd.EVAL_META, RESUMES, MINING, BASE):
                 (run_dir / name).unlink(missing_ok=True)
         return None
     saved_path = run_dir / rd.RECIPE
@@ -110,6 +113,10 @@ def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool,
     if saved_mining and mining and saved_mining != mining and not diffs and not plugins:
         plugins.append(f"the miners' output (mining fingerprint {saved_mining} -> {mining}: a file a miner reads, "
                        f"or negkit itself, changed)")
+    saved_base = rd.read_json(run_dir / BASE).get("fingerprint") if (run_dir / BASE).is_file() else None
+    if saved_base and base and saved_base != base:
+        plugins.append(f"the base model of [model] init (base fingerprint {saved_base} -> {base}: the base recipe, "
+                       f"a plugin or negkit changed)")
     if (diffs or plugins) and not force:
         shown = ", ".join(diffs[:8]) + (f" and {len(diffs) - 8} more" if len(diffs) > 8 else "")
         what = [f"the recipe differs from the one {run_dir} was started with, at {shown}" if diffs else "",
@@ -130,6 +137,7 @@ def prepare_run_dir(run_dir: Path, recipe: Recipe, *, resume: bool, force: bool,
 
 RESUMES = "resumes.jsonl"
 MINING = "mining.json"
+BASE = "base.json"  # the base model a [model] init run started from (negkit.base_stage)
 
 
 def record_resume(run_dir: Path, changes: dict[str, Any]) -> None:
@@ -157,12 +165,19 @@ def run(recipe: Recipe, *, out: str | Path = "runs", resume: bool = False, force
 
     env = init_distributed(recipe.run.device)
     try:
-        with handle_signals(), _run_lock(Path(out) / recipe.run_name, env.is_main):
-            return _run(recipe, Path(out), resume, force, env, console)
+        with handle_signals():
+            return run_with_env(recipe, out, resume=resume, force=force, env=env, console=console)
     except RecipeError as exc:
         raise exc.in_file(str(recipe.path) if recipe.path else None) from exc
     finally:
         close_distributed(env)
+
+
+def run_with_env(recipe: Recipe, out: str | Path, *, resume: bool, force: bool, env: Any,
+                 console: Any = None) -> RunResult:
+    """``run`` in processes already set up (``env``): how a base recipe is built inside the run that needs it."""
+    with _run_lock(Path(out) / recipe.run_name, env.is_main):
+        return _run(recipe, Path(out), resume, force, env, console)
 
 
 @contextlib.contextmanager
@@ -192,6 +207,7 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
 
     from negkit import rundir as rd
     from negkit.distributed import broadcast_from_main
+    from negkit.factory import build_components
     from negkit.lexicon.spacy_pipeline import default_pipeline_name
     from negkit.mining.stage import mine_cached
     from negkit.plugins import plugin_records
@@ -199,11 +215,10 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     from negkit.train.batch import NegativeTable, TrainDataset, total_steps
     from negkit.train.evaluate import evaluate_model
     from negkit.train.feedback import Feedback
-    from negkit.train.loop import Trainer, build_losses, resolve_precision
+    from negkit.train.loop import Trainer, resolve_precision
     from negkit.train.model import create_model
 
     console = console or Console()
-    where = str(recipe.path) if recipe.path else None
     run_dir = out / recipe.run_name
 
     def say(text: str) -> None:
@@ -217,9 +232,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     # the model first: a wrong name, tag or checkpoint fails before anything changes on disk or mining starts
     clip = create_model(recipe.model, env.device, seed=seed)
     precision = resolve_precision(recipe.model.precision, env.device)
-    losses = build_losses(recipe.losses, where)
-    sampler = recipe.sampler.build(where=where)
-    data = recipe.data.build(where=where)
+    built = build_components(recipe)  # every component, once: a bad argument fails here
+    losses, sampler, data, plan = built.losses, built.sampler, built.data, built.mining
     records = data.records("train")
     captions = data.captions("train")
 
@@ -227,9 +241,12 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     if env.is_main and recipe.mining.k > 0 and recipe.miners:
         from negkit.mining.stage import mining_fingerprint
 
-        mining = mining_fingerprint(recipe, captions)
-    resume_from = prepare_run_dir(run_dir, recipe, resume=resume, force=force, mining=mining) \
-        if env.is_main else None
+        mining = mining_fingerprint(plan, captions)
+    from negkit.base_stage import resolve_base, start_from_base
+
+    base = resolve_base(recipe)  # a missing or invalid base recipe fails here, before anything changes
+    resume_from = prepare_run_dir(run_dir, recipe, resume=resume, force=force, mining=mining,
+                                  base=base.fingerprint if base else None) if env.is_main else None
     if env.world > 1:  # every rank resumes from the checkpoint rank 0 chose
         chosen = broadcast_from_main(str(resume_from) if resume_from else None)
         resume_from = Path(chosen) if chosen else None
@@ -244,15 +261,19 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         if resume and resume_from is None:  # killed before its first checkpoint: start over
             say(f"--resume: {run_dir} has no checkpoint yet; training from step 0")
 
+    if base is not None:  # the base's weights, bit for bit; built first (its own run) when not cached
+        start_from_base(base, clip.model, recipe.model.name, env, lambda r, o, res, f: run_with_env(
+            r, o, resume=res, force=f, env=env, console=console), say, run_dir)
+        seed_everything(seed)  # the same random state after a base that was built as after one reused
     say(f"{recipe.run_name}: {len(captions)} training captions from {recipe.data.name!r}")
 
     k = recipe.mining.k
     if k > 0 and recipe.miners:
         if env.is_main:
-            result = mine_cached(recipe, captions)
+            result = mine_cached(plan, captions)
         env.barrier()
         if not env.is_main:
-            result = mine_cached(recipe, captions, progress=False)
+            result = mine_cached(plan, captions, progress=False)
         mined = recipe.mining.mined_per_caption
         negatives = NegativeTable.from_mined(result.dataset["negatives"], mined)
         covered = sum(1 for row in negatives.rows if row)
@@ -279,8 +300,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         trainer = Trainer(clip, dataset, losses, recipe.train, seed=seed, precision=precision, env=env,
                           ckpt_dir=run_dir / rd.CHECKPOINTS, feedback=feedback, model_name=recipe.model.name,
                           lora=recipe.model.lora, sampler=sampler, keep=keep)
-        if env.is_main and recipe.eval and recipe.report.reference:
-            evaluate_reference(clip, recipe, env.device, precision.autocast, data, run_dir, say)
+        if env.is_main and built.evaluators and recipe.report.reference:
+            evaluate_reference(clip, recipe, built.evaluators, env.device, precision.autocast, data, run_dir, say)
         result = trainer.fit(resume_from)
         interrupts.raise_if_stop_requested(f"training finished ({result.final_checkpoint}); --resume evaluates")
         train_info = {"steps": result.steps, "epochs": round(result.epochs_done, 4), "samples": result.samples,
@@ -298,9 +319,9 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
         run_info["image_negatives"] = recipe.mining.image_negatives
         run_info["losses_ignoring_image_negatives"] = blind
     if env.is_main:
-        if recipe.eval:
-            metrics = evaluate_model(clip, recipe.eval, env.device, precision.autocast, seed=seed, data=data,
-                                     out_dir=run_dir, where=where, say=say)
+        if built.evaluators:
+            metrics = evaluate_model(clip, built.evaluators, env.device, precision.autocast, seed=seed, data=data,
+                                     out_dir=run_dir, say=say)
         run_info["wall_seconds"] = round(time.time() - started, 2)
         rd.write_json(run_dir / rd.METRICS, {"run": run_info, "metrics": metrics})
         report = write_report(run_dir, plots=recipe.report.plots)
@@ -309,8 +330,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     return RunResult(run_dir, metrics, run_info)
 
 
-def evaluate_reference(clip: Any, recipe: Recipe, device: Any, autocast: Any, data: Any, run_dir: Path,
-                       say: Any) -> None:
+def evaluate_reference(clip: Any, recipe: Recipe, evaluators: Sequence[NamedEvaluator], device: Any,
+                       autocast: Any, data: Any, run_dir: Path, say: Any) -> None:
     """The recipe's evaluators on the model before its first step: ``report.md``'s reference ("before").
     Written once to ``<run dir>/reference/`` (metrics.json, items.jsonl); a resumed run keeps it."""
     from negkit import rundir as rd
@@ -320,19 +341,19 @@ def evaluate_reference(clip: Any, recipe: Recipe, device: Any, autocast: Any, da
     if (out / rd.METRICS).is_file():
         return
     say("evaluating the model before training (the report's reference; [report] reference = false skips it)")
-    where = str(recipe.path) if recipe.path else None
-    metrics = evaluate_model(clip, recipe.eval, device, autocast, seed=recipe.run.seed, data=data, out_dir=out,
-                             where=where)
+    metrics = evaluate_model(clip, evaluators, device, autocast, seed=recipe.run.seed, data=data, out_dir=out)
     rd.write_json(out / rd.METRICS, {"run": {"step": 0, "model": recipe.model.name,
                                              "pretrained": recipe.model.pretrained}, "metrics": metrics})
 
 
 def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *, console: Any = None,
                         out_dir: Path | None = None) -> dict[str, float]:
-    """``negkit eval``: the recipe's evaluators on ``checkpoint`` (default: its ``[model] pretrained``)."""
+    """``negkit eval``: the recipe's evaluators on ``checkpoint`` (default: its ``[model] pretrained``, or the
+    base model its ``[model] init`` names, which must have been built)."""
     from rich.console import Console
 
     from negkit.distributed import resolve_device
+    from negkit.factory import build_data, build_evaluators
     from negkit.train.evaluate import evaluate_model
     from negkit.train.loop import resolve_precision
     from negkit.train.model import create_model, load_weights
@@ -344,12 +365,17 @@ def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *,
     device = resolve_device(recipe.run.device)
     seed_everything(recipe.run.seed)
     clip = create_model(recipe.model, device, seed=recipe.run.seed)
+    if not checkpoint and recipe.model.init:
+        from negkit.base_stage import built_checkpoint
+
+        checkpoint = built_checkpoint(recipe)
     if checkpoint:
         load_weights(clip.model, Path(checkpoint), expected_model=recipe.model.name)
-    data = recipe.data.build(where=where)
+    data = build_data(recipe)
+    evaluators = build_evaluators(recipe)
     precision = resolve_precision(recipe.model.precision, device)
-    return evaluate_model(clip, recipe.eval, device, precision.autocast, seed=recipe.run.seed, data=data,
-                          out_dir=out_dir, where=where, say=lambda m: console.print(m, highlight=False))
+    return evaluate_model(clip, evaluators, device, precision.autocast, seed=recipe.run.seed, data=data,
+                          out_dir=out_dir, say=lambda m: console.print(m, highlight=False))
 
 
 def print_results(console: Any, name: str, metrics: dict[str, float], run_dir: Path | None,

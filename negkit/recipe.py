@@ -3,110 +3,27 @@
 from __future__ import annotations
 
 import copy
-import inspect
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import ValidationError
 
+from negkit.components import ComponentSpec, check_arguments, parse_value  # noqa: F401 - re-exported
 from negkit.errors import NegkitError, RecipeError
+from negkit.sections import (  # noqa: F401 - re-exported: the sections are part of what a recipe is
+    LoraSettings,
+    MiningConfig,
+    ModelConfig,
+    PrecisionName,
+    ReportConfig,
+    RunConfig,
+    Section,
+    TrainConfig,
+)
 
-# -- framework sections ---------------------------------------------------------------------------------
-
-
-class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=False)
-
-
-class RunConfig(_Section):
-    name: str | None = None  # run directory name under --out; default: the recipe file's stem
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-
-
-PrecisionName = Literal["fp32", "amp", "amp_bf16"]
-
-
-class LoraSettings(_Section):
-    r: int = Field(16, ge=1)  # rank of the adapters
-    alpha: float = Field(32, gt=0)  # scaling: the update is alpha / r x B A
-    targets: list[str] = Field(default_factory=lambda: ["c_fc", "c_proj", "out_proj"])  # module names to adapt
-    dropout: float = Field(0.0, ge=0, lt=1)
-
-
-class ModelConfig(_Section):
-    name: str = "ViT-B-32-quickgelu"  # any open_clip model name (or one of negkit's small configs)
-    pretrained: str = ""  # open_clip tag, local checkpoint path, or "" for random init
-    precision: PrecisionName = "amp_bf16"
-    config_dir: str | None = None  # extra open_clip model-config folder (open_clip.add_model_config)
-    cache_dir: str | None = None  # where open_clip keeps downloaded weights
-    lora: LoraSettings | None = None  # LoRA adapters (peft) on the towers: only they train
-
-
-class MiningConfig(_Section):
-    k: int = Field(1, ge=0)  # negatives per caption
-    num_proc: int = Field(1, ge=1)  # worker processes for datasets.map
-    batch_size: int = Field(256, ge=1)  # captions per Miner.mine call
-    cache_dir: str | None = None  # default: the datasets cache
-    seed: int | None = None  # default: [run] seed
-    select: Literal["mined", "hardest"] = "mined"  # hardest: each step keeps the k of `candidates` the model
-    candidates: int = Field(0, ge=0)  # negatives mined per caption for select = "hardest" (> k)
-    image_negatives: int = Field(0, ge=0)  # image negatives per caption, from the records' "neg_images" field
-
-    @model_validator(mode="after")
-    def _candidates(self) -> MiningConfig:
-        if self.select == "hardest" and self.candidates <= self.k:
-            raise ValueError(f"select = \"hardest\" needs candidates > k (mine K candidates, keep the k "
-                             f"hardest each step); got candidates = {self.candidates}, k = {self.k}")
-        if self.select == "mined" and self.candidates:
-            raise ValueError("candidates is only read with select = \"hardest\"")
-        return self
-
-    @property
-    def mined_per_caption(self) -> int:
-        """How many negatives the mining stage makes per caption."""
-        return self.candidates if self.select == "hardest" else self.k
-
-
-class TrainConfig(_Section):
-    epochs: int = Field(1, ge=0)
-    max_steps: int = Field(0, ge=0)  # > 0 stops after that many optimiser steps
-    batch_size: int = Field(256, ge=1)
-    lr: float = Field(5e-6, ge=0)
-    weight_decay: float = Field(0.1, ge=0)
-    warmup_steps: int = Field(50, ge=0)
-    beta1: float = 0.9
-    beta2: float = 0.98
-    eps: float = 1e-6
-    grad_clip: float = Field(0.0, ge=0)  # max gradient norm; 0 = off
-    accum_steps: int = Field(1, ge=1)  # micro-batches per optimiser step
-    # "exact": the micro-batches form one batch of accum_steps x batch_size (features cached, then recomputed
-    # with gradients); "sum": plain gradient summation, each micro-batch its own loss and in-batch negatives
-    accum_mode: Literal["exact", "sum"] = "exact"
-    # each process computes the loss of its own images and texts against the gathered batch (open_clip's
-    # local_loss + gather_with_grad): per-process logits shrink with the number of processes
-    sharded_loss: bool = False
-    checkpoint_every: int = Field(500, ge=0)  # steps; 0 = only the final checkpoint
-    keep_checkpoints: int = Field(2, ge=1)  # last N kept besides the final one
-    compile: bool = False  # torch.compile the model (GPU)
-    lock_image: bool = False  # freeze the image tower
-    lock_text: bool = False  # freeze the text tower
-    wise_ft: float | None = Field(None, ge=0, le=1)  # WiSE-FT mixing weight of the fine-tuned model
-    num_workers: int = Field(0, ge=0)
-    log_every: int = Field(10, ge=1)
-    max_bad_image_fraction: float = Field(0.01, ge=0, le=1)
-
-
-class ReportConfig(_Section):
-    plots: bool = True
-    tensorboard: bool = False  # also log to <run dir>/tensorboard when tensorboard is installed
-    reference: bool = True  # evaluate the model before training too: report.md's "before" column
-    headline: list[str] = Field(default_factory=list)  # metric keys report.md opens with; [] = the defaults
-
-
-SECTIONS: dict[str, type[_Section]] = {
+SECTIONS: dict[str, type[Section]] = {
     "run": RunConfig,
     "model": ModelConfig,
     "mining": MiningConfig,
@@ -116,29 +33,6 @@ SECTIONS: dict[str, type[_Section]] = {
 COMPONENT_ARRAYS = {"miners": "miners", "losses": "losses", "eval": "evaluators"}
 ALL_SECTIONS = ("run", "data", "model", "mining", "miners", "losses", "sampler", "train", "eval", "report")
 WEIGHTED = {"miners", "losses"}
-
-
-@dataclass
-class ComponentSpec:
-    """One component table: its registry kind, recipe name, weight and constructor arguments."""
-
-    kind: str  # registry kind: miners, losses, datasets, evaluators, samplers
-    name: str
-    key: str  # where it sits in the recipe: "miners[0]", "data", ...
-    args: dict[str, Any] = field(default_factory=dict)
-    weight: float = 1.0
-
-    def build(self, where: str | None = None) -> Any:
-        """Construct the component (imports it if it was registered lazily); ``where`` names the recipe."""
-        from negkit.plugins import get_host
-
-        cls = get_host().ref(self.kind, self.name).load()
-        try:
-            return cls(**self.args)
-        except NegkitError:
-            raise
-        except (TypeError, ValueError) as exc:
-            raise RecipeError(f"{self.name}: {exc}", path=where, key=self.key) from exc
 
 
 @dataclass
@@ -259,6 +153,9 @@ def recipe_from_dict(raw: dict[str, Any], *, path: Path | None = None, overrides
                                        float(weight)))
         arrays[section] = specs
 
+    if sections["model"].init and sections["model"].pretrained:
+        raise RecipeError(f"init = {sections['model'].init!r} and pretrained = {sections['model'].pretrained!r} "
+                          f"both say where the weights come from; keep one", path=where, key="model.init")
     recipe = Recipe(raw=raw, data=data_spec, miners=arrays["miners"], losses=arrays["losses"], eval=arrays["eval"],
                     sampler=sampler_spec, path=path, overrides=list(overrides), **sections)
     if check_components:
@@ -272,7 +169,7 @@ def _component_name(value: Any, where: str, key: str) -> str:
     return value
 
 
-def _validate_section(model: type[_Section], table: dict[str, Any], name: str, where: str) -> _Section:
+def _validate_section(model: type[Section], table: dict[str, Any], name: str, where: str) -> Section:
     try:
         return model.model_validate(table)
     except ValidationError as exc:
@@ -301,51 +198,7 @@ def check_recipe_components(recipe: Recipe) -> None:
         check_arguments(ref, spec.args, where=where, key=spec.key)
 
 
-def check_arguments(ref: Any, args: dict[str, Any], *, where: str, key: str) -> None:
-    """Bind ``args`` to the component's constructor and check them against its type hints."""
-    sig = ref.signature()
-    params = sig.parameters
-    takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
-    accepted = [n for n, p in params.items() if p.kind not in (inspect.Parameter.VAR_POSITIONAL,
-                                                                 inspect.Parameter.VAR_KEYWORD)]
-    for arg in args:
-        if arg not in params and not takes_kwargs:
-            raise RecipeError(
-                f"{ref.name!r} takes no argument '{arg}'; its arguments: {', '.join(accepted) or '(none)'}",
-                path=where, key=key)
-    missing = [n for n, p in params.items() if p.default is inspect.Parameter.empty
-               and p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-               and n not in args]
-    if missing:
-        raise RecipeError(f"{ref.name!r} needs argument '{missing[0]}'", path=where, key=key)
-    hints = ref.type_hints()
-    for arg, value in args.items():
-        hint = hints.get(arg)
-        if hint is None:
-            continue
-        try:
-            TypeAdapter(hint).validate_python(value, strict=False)
-        except ValidationError as exc:
-            msg = exc.errors()[0]["msg"]
-            raise RecipeError(f"{arg}: {msg} (got {value!r}; expected {_hint_text(hint)})", path=where,
-                              key=key) from None
-        except Exception:  # a hint pydantic cannot check (a protocol, a forward ref): the constructor will
-            continue
-
-
-def _hint_text(hint: Any) -> str:
-    return getattr(hint, "__name__", None) or str(hint).replace("typing.", "")
-
-
 # -- overrides ----------------------------------------------------------------------------------------------
-
-
-def parse_value(text: str) -> Any:
-    """A ``--set`` value: TOML if it parses (``3``, ``true``, ``[1, 2]``, ``"x"``), else the raw string."""
-    try:
-        return tomllib.loads(f"v = {text}")["v"]
-    except tomllib.TOMLDecodeError:
-        return text
 
 
 def apply_override(raw: dict[str, Any], item: str, *, where: str = "<recipe>") -> None:

@@ -8,6 +8,7 @@
   log.jsonl       one JSON object per logged step
   checkpoints/    step-N.pt (last N kept) and final.pt, each with <name>.checksum.json
   mining.json     the mining fingerprint the run trained on
+  base.json       the base model a [model] init run started from (negkit.base_stage)
   resumes.jsonl   what each --resume --force changed
   .negkit.lock    held by the live run (negkit.locks.DirectoryLock)
   metrics.json    {"run": {...}, "metrics": {"<evaluator>/<metric>": value}}

@@ -71,7 +71,7 @@ def test_web_page_instead_of_file_and_failed_fetch(tmp_path):
         reg.download(reg.get_entry("valse"), tmp_path / "data", fetch=offline)
 
 
-def test_catalogue_covers_the_benchmarks():
+def test_catalogue_covers_the_evaluation_sets():
     names = set(reg.catalogue())
     assert {"sugarcrepe", "aro", "karpathy", "valse", "winoground"} <= names
     assert all(f.sha256 for f in reg.get_entry("sugarcrepe").files)

@@ -301,6 +301,7 @@ def test_voc2007_and_coco_labels(tmp_path):
 def test_negclip_tsv_through_the_mining_stage(tmp_path):
     """NegCLIP's own negatives reach the training table: negclip-tsv records + the precomputed miner in
     the cached mining stage, in worker processes."""
+    from negkit.factory import build_data, mining_plan
     from negkit.mining.stage import run_mining
     from negkit.recipe import recipe_from_dict
 
@@ -310,9 +311,9 @@ def test_negclip_tsv_through_the_mining_stage(tmp_path):
         "mining": {"k": 1, "num_proc": 2, "batch_size": 2, "cache_dir": str(tmp_path / "cache")},
         "miners": [{"name": "precomputed", "path": str(tsv)}],
     })
-    source = recipe.data.build()
+    source = build_data(recipe)
     records = source.records("train")
-    table = run_mining(recipe, source.captions("train"), progress=False)
+    table = run_mining(mining_plan(recipe), source.captions("train"), progress=False)
     assert len(table) == 4
     for i in range(4):
         (neg,) = table[i]["negatives"]

@@ -23,7 +23,7 @@ def toml_value(value) -> str:
 def test_compositional_suite_end_to_end(tmp_path):
     settings = compo.suite_root(tmp_path / "data")
     res = run_cli("eval", "--model", "negkit-tiny", "--suite", "compositional", "--data-root", str(tmp_path / "data"),
-                  "--out", str(tmp_path / "runs"), "--device", "cpu", "--batch-size", "32",
+                  "--out", str(tmp_path / "runs"), "--device", "cpu", "--batch-size", "8", "--workers", "2",
                   "--set", f"compositional-suite.settings={toml_value(settings)}")
     assert res.returncode == 0, res.stderr
     run = tmp_path / "runs" / "eval-negkit-tiny-random"

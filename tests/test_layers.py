@@ -21,12 +21,13 @@ REPO = Path(__file__).resolve().parent.parent
 FLOORS: list[tuple[str, set[str]]] = [
     ("ground floor", {"errors", "hookspecs", "seeding", "rundir", "images", "version", "distributed", "atomic",
                       "interrupts", "locks"}),
-    ("lexicon, data, losses, registry/plugins/recipe", {"lexicon", "data", "losses", "registry", "plugins",
-                                                         "recipe"}),
+    ("lexicon, data, losses, registry/plugins/recipe (with the recipe's typed sections and single-component "
+     "building)", {"lexicon", "data", "losses", "registry", "plugins", "recipe", "sections", "components"}),
     ("mining, train, eval, report (and the built-ins that register them)", {"mining", "train", "eval", "report",
                                                                            "builtins"}),
-    ("pipeline (and what runs beside it: model_eval, sweep; the public facade, negkit/__init__.py; the "
-     "plugin-test helpers)", {"pipeline", "model_eval", "sweep", "__init__", "testing"}),
+    ("pipeline (and what runs beside it: model_eval, sweep, base_stage; the recipe -> component factory; the "
+     "public facade, negkit/__init__.py; the plugin-test helpers)", {"pipeline", "model_eval", "sweep", "base_stage",
+                                                                    "factory", "__init__", "testing"}),
     ("cli", {"cli", "__main__"}),
 ]
 
@@ -58,6 +59,8 @@ RULES: list[Rule] = [
     Rule("builtins are loaded by the plugin host only; nothing else imports them", ALL,
          forbidden_rooms={"builtins"}),
     Rule("report reads run directories; it does not import train", {"report"}, forbidden_rooms={"train"}),
+    Rule("mining, train, eval and report take built components (negkit.factory) and typed sections "
+         "(negkit.sections), never the recipe", {"mining", "train", "eval", "report"}, forbidden_rooms={"recipe"}),
 ]
 
 # (importing room, imported room): why it is allowed although a rule above forbids it.
@@ -256,6 +259,8 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     ({"train/a.py": "from negkit.cli import app\n", "cli/app.py": ""},
      "negkit/train/a.py:1: imports negkit.cli.app, one floor up"),
     ({"newroom.py": ""}, "negkit/newroom: a top-level module or package on no floor"),
+    ({"mining/a.py": "from negkit.recipe import Recipe\n", "recipe.py": ""},
+     "negkit/mining/a.py:1: imports negkit.recipe; rule: mining, train, eval and report take built components"),
 ])
 def test_the_checker_catches(tmp_path, files, expected):
     found = violations(_tree(tmp_path, files))

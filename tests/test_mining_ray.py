@@ -11,6 +11,7 @@ import pytest
 from conftest import REPO, run_cli
 from test_mining_stage import CAPTIONS, REAL, rows
 
+from negkit.factory import mining_plan
 from negkit.recipe import recipe_from_dict
 
 SHARD = 12  # captions per shard: 6 shards
@@ -25,8 +26,8 @@ def ray():
 
 
 def recipe(tmp_path, name: str):
-    return recipe_from_dict({"run": {"seed": 3}, "data": {"source": "shapes"},
-                             "mining": {"k": 2, "cache_dir": str(tmp_path / name)}, "miners": REAL})
+    return mining_plan(recipe_from_dict({"run": {"seed": 3}, "data": {"source": "shapes"},
+                                         "mining": {"k": 2, "cache_dir": str(tmp_path / name)}, "miners": REAL}))
 
 
 @pytest.fixture(scope="module")

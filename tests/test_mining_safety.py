@@ -22,6 +22,7 @@ from test_mining_stage import CAPTIONS, CountingMiner, TinySource, make_recipe, 
 
 from negkit.atomic import temp_dir
 from negkit.errors import DiskFullError, NegkitError, PluginError
+from negkit.factory import mining_plan
 from negkit.mining.base import WARM_UP, Miner, Negative
 from negkit.mining.stage import mine_cached, mining_fingerprint
 from negkit.recipe import recipe_from_dict
@@ -143,7 +144,7 @@ def alive(pid: int) -> bool:
 def test_a_second_miner_never_sweeps_a_live_miners_shard(host, tmp_path):
     raw = recipe_raw(tmp_path, [{"name": "test-slow", "delay": 0.5}], batch_size=8)  # 8 batches, 4 s
     first = start("api", raw, tmp_path)
-    root = tmp_path / "cache" / mining_fingerprint(recipe_from_dict(raw), CAPTIONS)
+    root = tmp_path / "cache" / mining_fingerprint(mining_plan(recipe_from_dict(raw)), CAPTIONS)
     temps = wait_for(lambda: [p for p in root.glob(".*") if p.is_dir() and any(p.iterdir())], first,
                      "a temporary shard being written")
     old = time.time() - 600  # its folder is old: writing inside never touches the folder's mtime
@@ -151,7 +152,7 @@ def test_a_second_miner_never_sweeps_a_live_miners_shard(host, tmp_path):
         os.utime(tmp, (old, old))
     SlowMiner.extra = 1.0  # the second miner finishes well after the first
     try:
-        second = mine_cached(recipe_from_dict(raw), CAPTIONS, progress=False)
+        second = mine_cached(mining_plan(recipe_from_dict(raw)), CAPTIONS, progress=False)
     finally:
         SlowMiner.extra = 0.0
     out, err = first.communicate(timeout=120)
@@ -240,7 +241,7 @@ def test_a_full_cache_disk_is_one_line_and_leaves_no_temp(host, tiny_disk):
                                "mining": {"k": 1, "cache_dir": str(tiny_disk)}, "miners": [{"name": "test-counting"}]})
     captions = [f"caption {i} " + "long words " * 100 for i in range(3000)]  # about 7 MB mined
     with pytest.raises(DiskFullError, match="no space left on device writing mining shard into") as info:
-        mine_cached(recipe, captions, progress=False)
+        mine_cached(mining_plan(recipe), captions, progress=False)
     assert "\n" not in str(info.value)
     assert not [p for p in tiny_disk.rglob("*") if ".tmp-" in p.name]
 
@@ -296,7 +297,7 @@ def main(argv: list[str]) -> None:
     raw = json.loads(recipe_path.read_text())
     with components():
         if mode == "api":
-            result = mine_cached(recipe_from_dict(raw), CAPTIONS, progress=False)
+            result = mine_cached(mining_plan(recipe_from_dict(raw)), CAPTIONS, progress=False)
             print(len(result.dataset), flush=True)
             return
         toml = recipe_path.with_suffix(".toml")

@@ -9,6 +9,7 @@ from collections.abc import Sequence
 import pytest
 
 from negkit.data.base import DataSource
+from negkit.factory import mining_plan
 from negkit.mining.base import WARM_UP, Edit, Miner, Negative
 from negkit.mining.stage import mine_cached, mine_combined, mining_fingerprint, run_mining
 from negkit.recipe import recipe_from_dict
@@ -87,9 +88,10 @@ def host():
 
 
 def make_recipe(tmp_path, miners, **mining):
+    """A recipe's mining plan (what the stage takes): its [mining] section, seed and built miners."""
     mining = {"k": 2, "cache_dir": str(tmp_path / "cache"), **mining}
-    return recipe_from_dict({"run": {"seed": 3}, "data": {"source": "tiny-captions"}, "mining": mining,
-                             "miners": miners})
+    return mining_plan(recipe_from_dict({"run": {"seed": 3}, "data": {"source": "tiny-captions"}, "mining": mining,
+                                         "miners": miners}))
 
 
 def rows(table):
@@ -104,7 +106,7 @@ def test_table_matches_direct_mining(host, tmp_path):
     table = run_mining(recipe, CAPTIONS, progress=False)
     assert table.column_names == ["caption", "negatives"]
     assert table["caption"] == CAPTIONS
-    direct = mine_combined([(s.build(), s.weight) for s in recipe.miners], CAPTIONS, 3, 3)
+    direct = mine_combined(recipe.weighted(), CAPTIONS, 3, 3)
     got = [[Negative.from_dict(d) for d in negs] for negs in table["negatives"]]
     assert got == direct
     assert all(len(negs) <= 3 for negs in got)

@@ -194,7 +194,8 @@ def test_audit_thresholds_on_the_caption_sample(captions, tmp_path):
     by = {r.miner: r for r in reports}
     assert [s.miner for s in skipped] == ["precomputed"] and "path" in skipped[0].reason
     cp = by["concrete-plant"]
-    assert cp.base.coverage >= 0.95
+    # captions with no attested, plausible edit get none (0.75 on this 750-caption corpus, 0.85 on SugarCrepe's)
+    assert cp.base.coverage >= 0.7
     assert cp.blind_accuracy is not None and cp.blind_accuracy <= 0.8
     assert cp.still_true is not None and cp.still_true <= 0.01
     assert cp.unseen_new_words is not None and cp.unseen_new_words <= 0.05
@@ -280,3 +281,58 @@ def test_edits_that_leave_a_caption_true_or_broken_are_not_made(corpus_path):
 
     assert wn.animate("dog") and wn.animate("woman") and not wn.animate("printer") and not wn.animate("bus")
     assert (wn.gender("man"), wn.gender("girl"), wn.gender("person")) == ("m", "f", None)
+
+
+def test_keep_implausible_trades_quality_for_coverage(captions, tmp_path):
+    """By default a caption whose only edits are swaps the model finds implausible gets no negative;
+    keep_implausible offers them last, as the miner did before."""
+    from negkit.mining.audit import sample_captions
+
+    mining, _ = split_captions(captions)
+    _, path = corpus_for(mining, tmp_path)
+    sample = sample_captions(mining, 200, 0)
+    strict = miner(corpus_path=path).mine(sample, k=1, seed=0)
+    loose = miner(corpus_path=path, keep_implausible=True).mine(sample, k=1, seed=0)
+    covered = lambda negs: sum(bool(n) for n in negs) / len(negs)  # noqa: E731
+    assert covered(loose) >= 0.95 and covered(loose) > covered(strict)
+    assert all(a == b for a, b in zip(strict, loose) if a)  # the same negative wherever the default gives one
+
+
+def _tokens(text: str):
+    from negkit.lexicon.spacy_pipeline import load_pipeline
+    from negkit.mining.tagged import Token
+
+    return [Token(t.text, t.whitespace_, t.lower_, t.tag_, t.pos_) for t in load_pipeline("en_core_web_sm")(text)]
+
+
+def test_replacements_must_be_attested_in_their_slot():
+    """Held-out reading, second session: "a water plane", "serve the net", "men race under vehicles" and
+    "collections" are refused because the captions never put those words in that slot."""
+    from negkit.mining.lexical import CaptionWords, Unit, attested
+
+    corpus = CaptionCorpus(["A kid throws a water balloon.", "A plane in the sky.", "A man hits the ball.",
+                            "A man serves the ball.", "A net on a tennis court.", "A cat on the couch.",
+                            "A dog under the table.",
+                            "A collection of cars.", "Two kites and a net."])
+
+    def ok(caption: str, word: str, new: str, cls: str = "NOUN") -> bool:
+        tokens = _tokens(caption)
+        i = next(i for i, t in enumerate(tokens) if t.lower == word)
+        return attested(corpus, CaptionWords(tokens), tokens, Unit(i, i + 1, tokens[i].text, word, cls, tokens[i].tag,
+                                                                    None), new)
+
+    assert not ok("A kid throws a water balloon.", "balloon", "plane")  # "water plane": an unseen compound
+    assert ok("A kid throws a water balloon.", "balloon", "balloon")
+    assert not ok("A man serves the ball.", "ball", "net")  # "serve" and "net" never share a caption
+    assert ok("A man hits the ball.", "ball", "ball")
+    assert not ok("A cat on the couch.", "on", "under", "REL")  # "under" is never seen before "couch"
+    assert not ok("Two kites in the sky.", "kites", "collections")  # the word as written is in no caption
+
+
+def test_groups_and_their_members_and_the_kind_of_thing():
+    from negkit.lexicon import wordnet as wn
+
+    assert wn.taxonomic_relation("people", "man", "NOUN") == "hyponym"  # "three people" -> "three men" may be true
+    assert wn.taxonomic_relation("man", "people", "NOUN") == "hypernym"
+    assert wn.taxonomic_relation("man", "woman", "NOUN") is None
+    assert wn.main_lexname("girl", "NOUN") == "noun.person" != wn.main_lexname("dish", "NOUN")

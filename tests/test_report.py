@@ -90,14 +90,7 @@ def test_compare_on_a_folder_without_metrics_is_one_clear_line(tmp_path):
 def test_per_item_results_are_written_per_evaluator_and_read_back(tmp_path):
     from negkit.eval.base import EvalContext, Evaluator
     from negkit.rundir import read_items
-    from negkit.train.evaluate import run_evaluators
-
-    class Spec:
-        def __init__(self, name, evaluator):
-            self.name, self.evaluator = name, evaluator
-
-        def build(self, where=None):
-            return self.evaluator
+    from negkit.train.evaluate import named_evaluators, run_evaluators
 
     class Two(Evaluator):
         name = "two"
@@ -113,7 +106,7 @@ def test_per_item_results_are_written_per_evaluator_and_read_back(tmp_path):
             return {"acc": 1.0}
 
     ctx = EvalContext(lambda ims: None, lambda ts: None, out_dir=tmp_path)
-    metrics = run_evaluators([Spec("two", Two()), Spec("plain", Plain()), Spec("two", Two())], ctx)
+    metrics = run_evaluators(named_evaluators([("two", Two()), ("plain", Plain()), ("two", Two())]), ctx)
     assert metrics["two[0]/swap/acc"] == 0.5 and metrics["plain/acc"] == 1.0
     assert read_items(tmp_path) == {"two[0]/swap": {"k1": 1.0, "k2": 0.0}, "two[1]/swap": {"k1": 1.0, "k2": 0.0}}
     with pytest.raises(ValueError, match="2 ids but 1 values"):

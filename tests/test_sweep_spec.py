@@ -145,6 +145,21 @@ BAD = [
     ("[[arms]]\nname = \"x\"\nrecipe = \"missing.toml\"\n", "arms[2].recipe", "recipe file not found"),
     ("[[arms]]\nname = \"a b\"\n", "arms[2].name", "letters, digits"),
     ("[oops]\n", "oops", "unknown table"),
+    ("[[claims]]\nname = \"c\"\nmetric = \"zero-shot/shape/acc\"\norder = [\"shuffle\", \"nope\"]\n",
+     "claims[0].order[1]", "no arm is named 'nope'"),
+    ("[[claims]]\nname = \"c\"\nmetric = \"zero-shot/shape/acc\"\norder = [\"shuffle\"]\n", "claims[0].order",
+     "at least two arms"),
+    ("[[claims]]\nname = \"c\"\nmetric = \"log:grad_share_hard\"\narm = \"clip\"\n", "claims[0]",
+     "exactly one of below"),
+    ("[[claims]]\nname = \"c\"\nmetric = \"zero-shot/shape/acc\"\n", "claims[0]", "needs order"),
+    ("[[claims]]\nname = \"c\"\nmetric = \"accuracy\"\norder = [\"shuffle\", \"clip\"]\n", "claims[0].metric",
+     "not a metric key"),
+    ("[[claims]]\nname = \"c\"\nmetric = \"a/b\"\norder = [\"shuffle\", \"clip\"]\ntolerance = 0.1\n",
+     "claims[0].tolerance", "give that too"),
+    ("[[claims]]\nname = \"c\"\nmetric = \"a/b\"\norder = [\"shuffle\", \"clip\"]\nbetter = 1\n",
+     "claims[0].better", "unknown key 'better'"),
+    ("[[contrasts]]\nname = \"t\"\nreference = \"clip\"\narms = [\"shufle\"]\n", "contrasts[0].arms[0]",
+     "no arm is named 'shufle'"),
 ]
 
 

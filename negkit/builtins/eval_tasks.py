@@ -1,4 +1,4 @@
-"""Built-in evaluators for published benchmarks: the eleven of FSC-CLIP's compositionality table (ARO, CREPE,
+"""Built-in evaluators for published evaluation sets: the eleven of FSC-CLIP's compositionality table (ARO, CREPE,
 EqBen, ImageCoDe, SugarCrepe, SVO-Probes, VALSE, VL-CheckList, What'sUp, Winoground, SPEC), their suite, and
 the clip-benchmark wrapper for zero-shot classification and retrieval.
 

@@ -8,7 +8,7 @@ import typer
 
 from negkit.cli.app import app, console
 
-data_app = typer.Typer(help="Fetch the official files of benchmarks and training sets.", no_args_is_help=True)
+data_app = typer.Typer(help="Fetch the official files of evaluation sets and training sets.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
 PLAIN = {"highlight": False, "markup": False, "soft_wrap": True}
 
@@ -32,7 +32,7 @@ def get(
     require_checksums: bool = typer.Option(False, "--require-checksums",
                                            help="Refuse files without a pinned sha256."),
 ) -> None:
-    """Download the official files of a benchmark (checksums verified) and print which images you must
+    """Download the official files of an evaluation set (checksums verified) and print which images you must
     obtain yourself and where to put them."""
     from negkit.data.catalog import download, get_entry
 

@@ -28,11 +28,13 @@ def eval_(
                              "(default: eval-<model>-<weights>)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda[:N]."),
     batch_size: int = typer.Option(256, "--batch-size", min=1, help="Images or texts per forward pass."),
+    workers: int = typer.Option(None, "--workers", min=0, help="With --model: processes that load and preprocess "
+                                "images while the model runs (default: min(4, CPUs - 1); 0: in this process)."),
     skip_missing: bool = typer.Option(False, "--skip-missing", help="With --model: score the items whose images "
                                       "exist and count the missing ones in eval_meta.json (default: an error)."),
     force: bool = typer.Option(False, "--force", help="With --model: replace an existing run directory's results."),
 ) -> None:
-    """Evaluate a recipe's checkpoint, or any open_clip model on suites of benchmarks (--model)."""
+    """Evaluate a recipe's checkpoint, or any open_clip model on evaluation suites (--model)."""
     from negkit.errors import NegkitError
     from negkit.pipeline import print_results
 
@@ -49,7 +51,7 @@ def eval_(
                 if table["name"] != "clip-benchmark":
                     table.setdefault("skip_missing", True)
         result = evaluate_pretrained(model, pretrained, tables, out, run_name=name, device=device,
-                                     batch_size=batch_size, force=force,
+                                     batch_size=batch_size, workers=workers, force=force,
                                      say=lambda m: console.print(m, highlight=False))
         shown = headline_metrics(result.metrics)
         print_results(console, result.run_dir.name, shown, result.run_dir, result.report)

@@ -24,6 +24,7 @@ def mine(
 ) -> None:
     """Only the mining stage: mine negatives for every caption into the cache (reused when it exists)."""
     from negkit.errors import RecipeError
+    from negkit.factory import build_data, mining_plan
     from negkit.mining.stage import mine_cached
     from negkit.recipe import load_recipe
 
@@ -38,14 +39,15 @@ def mine(
 
         export_format(export)  # a wrong suffix fails before mining, not after
     loaded = load_recipe(recipe, set_)
-    source = loaded.data.build(where=str(recipe))
+    source = build_data(loaded)
+    plan = mining_plan(loaded)
     captions = source.captions(split)
     if engine == "ray":
         from negkit.mining.ray_engine import mine_ray
 
-        result = mine_ray(loaded, captions, address=address, workers=workers, progress=progress)
+        result = mine_ray(plan, captions, address=address, workers=workers, progress=progress)
     else:
-        result = mine_cached(loaded, captions, progress=progress)
+        result = mine_cached(plan, captions, progress=progress)
     names = ", ".join(f"{m.name} (weight {m.weight:g})" for m in loaded.miners) or "(no miners)"
     how = "reused from cache" if result.reused else (
         f"mined {result.shards_mined}/{result.shards_total} shard(s)")

@@ -69,3 +69,30 @@ def summary(
     console.print((sweep_dir / MD).read_text(encoding="utf-8"), markup=False, highlight=False, soft_wrap=True)
     for kind, path in paths.items():
         console.print(f"wrote {path} ({kind})", highlight=False, soft_wrap=True)
+
+
+@sweep_app.command("claims")
+def claims(
+    sweep_dir: Path = typer.Argument(..., help="The sweep directory (<out>/<sweep name>, holding sweep.json)."),
+    sweep_file: Path = typer.Option(None, "--sweep-file",
+                                    help="Take [[claims]] and [[contrasts]] from this sweep file, not sweep.json."),
+    into: Path = typer.Option(None, "--into", help="Also write the claims between the claims markers of this "
+                              "Markdown page (e.g. docs/results.md), figures beside it."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Also draw the figures under plots/."),
+    negatives: int = typer.Option(0, "--negatives", min=0, help="Also draw the scenes the mined negatives of this "
+                                  "many training captions per mined arm describe, and plot the image-space "
+                                  "difference against concreteness (shapes world; 0 = no)."),
+    model_arm: str = typer.Option(None, "--model-arm", help="The arm whose first finished run embeds the images "
+                                  "for --negatives (default: the baseline)."),
+) -> None:
+    """The sweep's claims with verdicts (holds / does not hold / inconclusive) and its contrast tables."""
+    from negkit.sweep.claims import MD, command_line, write_claims, write_into
+
+    paths = write_claims(sweep_dir, sweep_file=sweep_file, plots=plots, negatives=negatives, model_arm=model_arm)
+    console.print((sweep_dir / MD).read_text(encoding="utf-8"), markup=False, highlight=False, soft_wrap=True)
+    for kind, path in paths.items():
+        console.print(f"wrote {path} ({kind})", highlight=False, soft_wrap=True)
+    if into is not None:
+        write_into(into, sweep_dir, command=command_line(sweep_dir, sweep_file, into, plots, negatives, model_arm),
+                   sweep_file=sweep_file, plots=plots, negatives=negatives, model_arm=model_arm)
+        console.print(f"wrote {into} (claims section)", highlight=False, soft_wrap=True)

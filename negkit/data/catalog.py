@@ -1,4 +1,4 @@
-"""The official files of each benchmark and training set ``negkit data get`` can fetch, with checksums,
+"""The official files of each evaluation set and training set ``negkit data get`` can fetch, with checksums,
 and the images users must obtain themselves (licences forbid redistribution or the sets are huge).
 
 Checksums are pinned where negkit's authors verified the file; for the others the download prints the
@@ -61,7 +61,7 @@ class DataSetEntry:
 
 def _sugarcrepe() -> DataSetEntry:
     # sha256 of the official files as published in RAIVNLab/sugar-crepe (verified against the MIT-licensed
-    # copies the negkit tests use)
+    # copies the negkit tests use, and against the repository's main at 0047054b243d)
     sums = {
         "add_att": "012d88d729693d193760e6f3393b06a1cf874380a9db0062e937201199fe044d",
         "add_obj": "1b9d76b93139a937b8dc1ada92a4f05ecc821bb3c291d752428bafadd4bb0682",
@@ -119,12 +119,23 @@ def _karpathy() -> DataSetEntry:
 
 
 def _valse() -> DataSetEntry:
-    files = ("existence.json", "plurals.json", "counting-hard.json", "counting-small-quant.json",
-             "counting-adversarial.json", "relations.json", "action-replacement.json", "actant-swap.json",
-             "coreference-standard.json", "coreference-hard.json", "foil-it.json")
+    # sha256 of Heidelberg-NLP/VALSE main at 2152d90d4aec (data/ unchanged since a64f89e, "Publish data", 2021)
+    files = {
+        "existence.json": "b20fca52eba86c544083d423345a2e28e60e601ef61c56c9ac1c73a95a3a6d18",
+        "plurals.json": "43760db7fc8c6f2a21d3536d52f81539cb101f3370e8d2effb09de43d91486a3",
+        "counting-hard.json": "2cc83615653675fb50914ce2d8ab4041cce1278eed7ac0abf6f319dbce5c967a",
+        "counting-small-quant.json": "ca0645885b05738f6c6df2dffec70c669aaff64114017f33425821faab4bc374",
+        "counting-adversarial.json": "0d23529308449c98b37a91048a865a5f377325eceb9accd73f2947bc512d12b0",
+        "relations.json": "061fc557459c318ccd6734d07c21cfa5bf5ae87aa6b1110b8f5ec3d6b2911043",
+        "action-replacement.json": "336ba134f29a3475d0508809067218909a6bd30f079c59309d19244eccb7917f",
+        "actant-swap.json": "915294ac3ade7c4c067b1c6841d0db93b60cb8a61ac8e2fb6b125c2a1c0ca93a",
+        "coreference-standard.json": "dae1d9eb018acb54e29a1c4983f3563f86ec3b6beb4037a261564270b0473e95",
+        "coreference-hard.json": "ef54d8d971d9e0f264e07de08d9915c6e3d6129a2f239888f2b938f5c2eb4139",
+        "foil-it.json": "6f6f0d7494271ed28f6e6f075c3ba36ba1bc45d00ecf7403920f060915130460",
+    }
     return DataSetEntry(
         "valse", "VALSE's 11 pieces (only items with mturk.caption >= 2 are scored)",
-        tuple(RemoteFile(VALSE_URL.format(f), f) for f in files),
+        tuple(RemoteFile(VALSE_URL.format(f), f, sha) for f, sha in files.items()),
         (Manual("Visual7W images (existence, counting-*)", "http://vision.stanford.edu/yukezhu/visual7w_images.zip",
                 "valse/images/visual7w"),
          Manual("SWiG images (action-replacement, actant-swap)", "the SWiG release (imSitu images)",
@@ -158,6 +169,7 @@ VG_IMAGES = Manual("Visual Genome images (VG_100K and VG_100K_2)",
 
 
 def _crepe() -> DataSetEntry:
+    # unpinned: the copy of RAIVNLab/CREPE that was checked lacks the zip's bytes (too large)
     return DataSetEntry(
         "crepe", "CREPE's productivity hard negatives (atom, swap, negate; complexities 4-12)",
         (RemoteFile(RAW_GITHUB.format("RAIVNLab/CREPE/master/data/prod_hard_negatives.zip"),
@@ -197,10 +209,13 @@ def _imagecode() -> DataSetEntry:
 
 
 def _svo_probes() -> DataSetEntry:
+    # image_urls.txt: sha256 of google-deepmind/svo_probes main at 206219e2afd9 (unchanged since 438143b);
+    # svo_probes.csv stays unpinned: the copy of the repository that was checked lacks it (too large)
     return DataSetEntry(
         "svo-probes", "SVO-Probes' sentences and image pairs (svo_probes.csv and image_urls.txt)",
         (RemoteFile(RAW_GITHUB.format("google-deepmind/svo_probes/main/svo_probes.csv"), "svo_probes.csv"),
-         RemoteFile(RAW_GITHUB.format("google-deepmind/svo_probes/main/image_urls.txt"), "image_urls.txt")),
+         RemoteFile(RAW_GITHUB.format("google-deepmind/svo_probes/main/image_urls.txt"), "image_urls.txt",
+                    "c8b2513283dd3987aeb10adf48b9cd31a58a837c07664051d4133d3b78642438")),
         (Manual("SVO-Probes' images, named <pos_image_id>.jpg / <neg_image_id>.jpg (many original URLs are gone; "
                 "score with skip_missing = true and report the missing count)",
                 "the URLs in image_urls.txt (downloaded by the user; Google Image Search results)",

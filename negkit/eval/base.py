@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
-
-from negkit.images import ImageLike, load_rgb_image
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -22,14 +21,20 @@ if TYPE_CHECKING:
 class EvalContext:
     """What an evaluator may use: two batch encoders and a little run context.
 
-    ``encode_image_batch`` takes a list of PIL images and ``encode_text_batch`` a list of strings; each
-    returns a ``[N, D]`` tensor. The training engine builds them from the open_clip model, its preprocess
-    and tokenizer; tests build them from anything (fixed random embeddings, say). Evaluators call
-    ``encode_images`` / ``encode_texts``, which batch, encode each distinct input once, L2-normalise and
-    return float32 on the CPU.
+    ``encode_text_batch`` takes a list of strings and returns a ``[N, D]`` tensor. ``encode_image_batch``
+    takes a batch of images: a list of RGB PIL images, or, when ``preprocess`` is set, the stacked
+    ``[N, C, H, W]`` tensor of ``preprocess``'s outputs. The training engine builds them from the open_clip
+    model, its preprocess and tokenizer; tests build them from anything (fixed random embeddings, say).
+
+    Evaluators call ``encode_images`` / ``encode_texts``, which batch, encode each distinct input once,
+    L2-normalise and return float32 on the CPU. Images are opened and preprocessed by a DataLoader with
+    ``workers`` processes (``negkit.eval.loading``), in order. Features are cached per benchmark (``scope``,
+    set by ``benchmark(name)``) and per model state (``model_state``, a token of the weights): an image path,
+    image key or text seen before in the same benchmark under the same weights is not encoded again, and a
+    change of either drops the cache, so two model states never share features.
     """
 
-    encode_image_batch: Callable[[list[Image.Image]], Tensor]
+    encode_image_batch: Callable[[Any], Tensor]
     encode_text_batch: Callable[[list[str]], Tensor]
     batch_size: int = 256
     seed: int = 0
@@ -39,6 +44,12 @@ class EvalContext:
     meta: dict[str, Any] = field(default_factory=dict)  # evaluators add notes here (tie rules, seeds)
     progress: Callable[[str, int], Any] | None = None
     items: dict[str, tuple[list[str], list[float]]] = field(default_factory=dict)
+    preprocess: Callable[[Image.Image], Tensor] | None = None  # per image, run in the loader's workers
+    workers: int = 0  # image-loading processes (0: this process)
+    model_state: Callable[[], Hashable] | None = None  # changes when the weights change (None: fixed encoders)
+    scope: str = ""  # the benchmark being evaluated; features are cached within it
+    _cache: dict[Hashable, Tensor] = field(default_factory=dict, repr=False)
+    _cache_token: Any = field(default=None, repr=False)
 
     def record_items(self, group: str, ids: Sequence[Any], values: Sequence[float]) -> None:
         """Per-item results behind a metric, so that two runs can be compared pairwise on the same items.
@@ -54,16 +65,68 @@ class EvalContext:
             raise ValueError(f"record_items({group!r}): {len(ids)} ids but {len(values)} values")
         self.items[group] = (ids, values)
 
-    def encode_texts(self, texts: Sequence[str]) -> Tensor:
-        unique, index = _unique(list(texts), key=lambda t: t)
-        feats = self._batched(unique, self.encode_text_batch)
-        return feats[index]
+    @contextmanager
+    def benchmark(self, name: str) -> Iterator[None]:
+        """Evaluate one benchmark inside: its features are cached together and dropped when it ends."""
+        outer = self.scope
+        self.scope = f"{outer}/{name}" if outer else name
+        try:
+            yield
+        finally:
+            self.scope = outer
+            self._cache.clear()
 
-    def encode_images(self, images: Sequence[ImageLike]) -> Tensor:
-        """Encode images given as PIL images or file paths (paths are opened here, each distinct path once)."""
-        unique, index = _unique(list(images), key=lambda im: str(im) if isinstance(im, (str, Path)) else id(im))
-        feats = self._batched(unique, lambda batch: self.encode_image_batch([load_rgb_image(im) for im in batch]))
-        return feats[index]
+    def encode_texts(self, texts: Sequence[str]) -> Tensor:
+        texts = list(texts)
+        return self._cached(texts, [("text", t) for t in texts],
+                            lambda todo: self._batched(todo, self.encode_text_batch))
+
+    def encode_images(self, images: Sequence[Any], load: Callable[[Any], Any] | None = None) -> Tensor:
+        """Encode images given as PIL images or file paths, or as keys that ``load`` turns into a PIL image
+        (crops, frames). ``load`` runs in the loader's worker processes; a key must name the pixels fully
+        (``(path, box)``, not a row number), since it is what the cache knows the image by. Paths and keys
+        are cached; in-memory PIL images are encoded once per call (their identity cannot outlive it)."""
+        images = list(images)
+        if load is not None:
+            keys: list[Hashable] = [("key", k) for k in images]
+        else:
+            keys = [("path", str(im)) if isinstance(im, (str, Path)) else ("pil", id(im)) for im in images]
+        return self._cached(images, keys, lambda todo: self._encode_image_items(todo, load))
+
+    def _cached(self, items: list, keys: list[Hashable], encode: Callable[[list], Tensor]) -> Tensor:
+        import torch
+
+        token = (self.scope, self.model_state() if self.model_state is not None else None)
+        if token != self._cache_token:
+            self._cache.clear()
+            self._cache_token = token
+        first: dict[Hashable, int] = {}
+        for i, k in enumerate(keys):
+            first.setdefault(k, i)
+        todo = [k for k in first if k not in self._cache]
+        if todo:
+            feats = encode([items[first[k]] for k in todo])
+            fresh = dict(zip(todo, feats))
+            for k, row in fresh.items():
+                if k[0] != "pil":
+                    self._cache[k] = row
+        else:
+            fresh = {}
+        if not keys:
+            return torch.zeros(0, 0)
+        return torch.stack([fresh[k] if k in fresh else self._cache[k] for k in keys])
+
+    def _encode_image_items(self, items: list, load: Callable[[Any], Any] | None) -> Tensor:
+        import torch
+
+        from negkit.eval.loading import image_batches
+
+        out = []
+        with torch.no_grad():
+            for batch in image_batches(items, load=load, preprocess=self.preprocess, batch_size=self.batch_size,
+                                       workers=self.workers, pin_memory=self.device.startswith("cuda")):
+                out.append(self.encode_image_batch(batch).float().cpu())
+        return torch.nn.functional.normalize(torch.cat(out), dim=-1) if out else torch.zeros(0, 0)
 
     def _batched(self, items: list, fn: Callable[[list], Tensor]) -> Tensor:
         import torch
@@ -104,15 +167,3 @@ def check_choices(param: str, chosen: Sequence[str] | None, allowed: Sequence[st
         raise ValueError(f"{param}: {problem}; choose from {', '.join(allowed)}")
     return picked
 
-
-def _unique(items: list, key: Callable[[Any], Any]) -> tuple[list, list[int]]:
-    first: dict[Any, int] = {}
-    unique: list = []
-    index: list[int] = []
-    for item in items:
-        k = key(item)
-        if k not in first:
-            first[k] = len(unique)
-            unique.append(item)
-        index.append(first[k])
-    return unique, index

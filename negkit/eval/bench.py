@@ -26,9 +26,11 @@ NOUNS = ("dog", "cat", "man", "woman", "horse", "cup", "table", "bus", "tree", "
 ADJS = ("red", "blue", "green", "small", "large", "wooden", "old", "white")
 
 
-def write_sugarcrepe_fixture(root: Path, n_images: int = 1560, scale: float = 1.0, seed: int = 0) -> Path:
+def write_sugarcrepe_fixture(root: Path, n_images: int = 1560, scale: float = 1.0, seed: int = 0,
+                             size: tuple[int, int] = (64, 48)) -> Path:
     """SugarCrepe-sized stand-in files (the official item count per subset times ``scale``, over ``n_images``
-    synthetic COCO-named images) under ``root/sugarcrepe`` and ``root/val2017``; returns ``root``."""
+    synthetic COCO-named images of ``size`` (width, height); COCO's are about 640 x 480) under
+    ``root/sugarcrepe`` and ``root/val2017``; returns ``root``."""
     import numpy as np
     from PIL import Image
 
@@ -37,7 +39,7 @@ def write_sugarcrepe_fixture(root: Path, n_images: int = 1560, scale: float = 1.
     images.mkdir(parents=True, exist_ok=True)
     names = [f"{i:012d}.jpg" for i in range(n_images)]
     for i, name in enumerate(names):
-        arr = np.random.default_rng(i).integers(0, 255, (48, 64, 3), dtype=np.uint8)
+        arr = np.random.default_rng(i).integers(0, 255, (size[1], size[0], 3), dtype=np.uint8)
         Image.fromarray(arr).save(images / name, quality=90)
     data = root / "sugarcrepe"
     data.mkdir(parents=True, exist_ok=True)
@@ -116,4 +118,40 @@ def bench_sugarcrepe(model: Any, preprocess: Callable, tokenizer: Callable, make
         result.negkit_s.append(time.perf_counter() - start)
         result.same_accuracies &= all(abs(ours[f"{s.replace('_', '-')}/acc"] - acc) < 1e-9
                                       for s, acc in official.items())
+    return result
+
+
+@dataclass
+class WorkersBench:
+    workers: int
+    in_process_s: list[float] = field(default_factory=list)
+    workers_s: list[float] = field(default_factory=list)
+    same_accuracies: bool = True
+
+    @property
+    def ratio(self) -> float:
+        """How many times faster loading in workers is (median in-process time / median time with workers)."""
+        return statistics.median(self.in_process_s) / statistics.median(self.workers_s)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ratio": self.ratio}
+
+
+def bench_workers(make_ctx: Callable[[int], Any], root: Path, workers: int, *, rounds: int = 3) -> WorkersBench:
+    """Time negkit's ``sugarcrepe`` evaluator with images loaded in this process (``make_ctx(0)``) and in
+    ``workers`` DataLoader workers (``make_ctx(workers)``), alternately, in the same process; a fresh context
+    each time, so nothing is cached between rounds. Both must give the same accuracies."""
+    from negkit.eval.tasks.sugarcrepe import SugarCrepe
+
+    evaluator = SugarCrepe(data_dir=str(root / "sugarcrepe"), image_dir=str(root / "val2017"))
+    result = WorkersBench(workers)
+    for _ in range(rounds):
+        outs = []
+        for n, times in ((0, result.in_process_s), (workers, result.workers_s)):
+            start = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", DataWarning)
+                outs.append(evaluator.evaluate(make_ctx(n)))
+            times.append(time.perf_counter() - start)
+        result.same_accuracies &= all(abs(outs[0][k] - outs[1][k]) < 1e-9 for k in outs[0] if k.endswith("/acc"))
     return result

@@ -92,7 +92,12 @@ def lemmas(word: str, upos: str | None = None) -> tuple[str, ...]:
 
     # Dictionary lookups only: lemminflect's rules for unknown words cost ~100x more, and a word its
     # dictionary lacks is almost never rated by the norms either. One lookup gives every POS.
-    found_all = getAllLemmas(word)
+    tables = _lemma_tables()
+    if tables is not None and word.islower():  # getAllLemmas without its deep copies (a third of a cold pass)
+        main, overrides = tables
+        found_all = {**main.get(word, {}), **overrides.get(word, {})}
+    else:
+        found_all = getAllLemmas(word)
     found = found_all.get("NOUN" if upos == "PROPN" else upos) if upos else None
     if found:
         return tuple(found)
@@ -181,3 +186,16 @@ def _load_user_csv(path: Path, low: float, high: float) -> dict[str, float]:
     if not scores:
         raise NegkitError(f"norms {path}: no word,score rows")
     return scores
+
+
+@functools.lru_cache(maxsize=1)
+def _lemma_tables() -> tuple[dict, dict] | None:
+    """lemminflect's lemma and override tables, read as ``getAllLemmas`` reads them (which deep-copies its
+    answer, tuples of strings, on every call); None when this lemminflect version lays them out otherwise."""
+    try:
+        from lemminflect.core.Lemmatizer import Lemmatizer
+
+        lemmatizer = Lemmatizer()
+        return lemmatizer._getLemmaDict(), lemmatizer._getOverridesDict()
+    except (ImportError, AttributeError):
+        return None

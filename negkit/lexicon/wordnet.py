@@ -67,6 +67,7 @@ def synset_lines() -> SynsetLines:
 
 @on_clear_word_caches
 def _drop_reader() -> None:
+    _UP.clear()
     wordnet.cache_clear()
     synset_lines.cache_clear()
 
@@ -275,18 +276,22 @@ def sense_replacements(lemma: str, upos: str, pos: str, offset: int) -> tuple[tu
 @word_cache
 def _ancestry(lemma: str, upos: str) -> tuple[frozenset, frozenset]:
     """(the synsets of every sense of ``lemma``, those synsets and all their hypernyms at any depth)."""
-    lines = synset_lines()
     own = _senses(lemma, upos, None)
-    seen: set[tuple[str, int]] = set()
-    stack = list(own)
-    while stack:
-        synset = stack.pop()
-        key = (synset.pos, synset.offset)
-        if key in seen:
-            continue
-        seen.add(key)
-        stack.extend(lines.related(synset, HYPERNYM))
-    return frozenset((s.pos, s.offset) for s in own), frozenset(seen)
+    up: frozenset = frozenset().union(*(_up(s.pos, s.offset) for s in own)) if own else frozenset()
+    return frozenset((s.pos, s.offset) for s in own), up
+
+
+_UP: dict[tuple[str, int], frozenset] = {}  # synset -> itself and every hypernym: shared by all words below it
+
+
+def _up(pos: str, offset: int) -> frozenset:
+    key = (pos, offset)
+    found = _UP.get(key)
+    if found is None:
+        lines = synset_lines()
+        parents = lines.related(lines.get(pos, offset), HYPERNYM)
+        found = _UP[key] = frozenset({key}).union(*(_up(h.pos, h.offset) for h in parents))
+    return found
 
 
 def taxonomic_relation(original: str, new: str, upos: str) -> str | None:
@@ -309,7 +314,20 @@ def taxonomic_relation(original: str, new: str, upos: str) -> str | None:
         return "hypernym"
     if own_a & up_b:
         return "hyponym"
+    if upos == "NOUN":  # a group and a kind of its members: "people" -> "men", "herd" -> "sheep"
+        if _members(original) & up_b:
+            return "hyponym"
+        if _members(new) & up_a:
+            return "hypernym"
     return None
+
+
+@word_cache
+def _members(lemma: str) -> frozenset:
+    """The member meronyms of the most frequent noun sense of ``lemma`` ("people" -> person, "herd" -> cattle,
+    sheep); not of rarer senses ("man" as mankind has persons as members, but "man" -> "woman" is no hyponym)."""
+    lines = synset_lines()
+    return frozenset((m.pos, m.offset) for s in _senses(lemma, "NOUN", None)[:1] for m in lines.related(s, ("%m",)))
 
 
 def _kind_of(compound: str, head: str) -> bool:
@@ -343,3 +361,11 @@ def animate(lemma: str) -> bool:
     found = _senses(lemma, "NOUN", 3)
     return bool(found) and found[0].lexname in ("noun.person", "noun.animal") and \
         not any(s.lexname == "noun.artifact" for s in found)
+
+
+@word_cache
+def main_lexname(lemma: str, upos: str) -> str | None:
+    """The lexicographer file ("noun.person", "noun.artifact") of the sense a reader takes first: the first
+    physical sense for nouns, else the most frequent one; None when WordNet lacks the word."""
+    found = _senses(lemma, upos, 1)
+    return found[0].lexname if found else None

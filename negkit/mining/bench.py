@@ -142,18 +142,18 @@ def time_stage(miner: str, captions: Sequence[str], *, k: int = 1, batch_size: i
 
     import datasets  # noqa: F401 - imported before the clock starts, as in a real run
 
+    from negkit.components import ComponentSpec
     from negkit.lexicon import clear_word_caches
-    from negkit.mining.stage import mine_cached
-    from negkit.recipe import recipe_from_dict
+    from negkit.mining.stage import MiningPlan, WeightedMiner, mine_cached
+    from negkit.sections import MiningConfig
 
     clear_word_caches()  # as cold as a new process (the stage's warm-up reloads WordNet, as it would there)
     with tempfile.TemporaryDirectory() as cache:
-        recipe = recipe_from_dict({"data": {"source": "shapes"}, "mining": {
-            "k": k, "num_proc": num_proc, "batch_size": batch_size, "cache_dir": cache}, "miners": [{"name": miner}]},
-            check_components=False)
+        plan = MiningPlan(MiningConfig(k=k, num_proc=num_proc, batch_size=batch_size, cache_dir=cache), seed=0,
+                          miners=(WeightedMiner.build(ComponentSpec("miners", miner, "miners[0]")),))
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         with Clock() as clock:
-            mine_cached(recipe, list(captions), progress=False)
+            mine_cached(plan, list(captions), progress=False)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     workers = (after.ru_utime - children.ru_utime) + (after.ru_stime - children.ru_stime)
     return {"wall_s": clock.wall, "parent_cpu_s": clock.cpu, "workers_cpu_s": workers}

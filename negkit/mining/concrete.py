@@ -15,6 +15,8 @@ from typing import Any, ClassVar, Literal
 from negkit.mining.base import Edit, Negative
 from negkit.mining.lexical import (
     DEPICTION_WORDS,
+    CaptionWords,
+    Deferred,
     LexicalMiner,
     Unit,
     edit_matters,
@@ -65,6 +67,13 @@ class ConcretenessMiner(LexicalMiner):
         plausibility: rank candidates by the captions' language model and defer implausible ones.
         max_logprob_drop: with ``plausibility``, the largest loss in log-probability (nats) against the
             caption before a candidate is deferred; None to rank only.
+        min_fit: with ``plausibility``, the lowest co-occurrence fit of a new word with the caption's other
+            content words (``CaptionCorpus.fit``: the mean log ratio of captions with both words to what chance
+            gives; below 0: the words go together less often than chance) before it is deferred; None: off.
+        fit_weight: with ``plausibility``, the weight of that fit (per context word, in nats) beside the
+            language model's log-probability when candidates are ranked; 0 ranks by the language model only.
+        keep_implausible: with ``operation = "both"``, offer the swaps the ranking deferred after everything
+            else (higher coverage); by default they are dropped and such a caption gets no negative.
         corpus: a captions file to count and model when no mining stage hands in the training captions
             ("" = the stage's; without either the corpus filters are off, with a warning).
         zipf_window: largest difference in Zipf frequency between a replacement and the original word.
@@ -98,6 +107,9 @@ class ConcretenessMiner(LexicalMiner):
         min_corpus_count: int = 2,
         plausibility: bool = True,
         max_logprob_drop: float | None = 7.0,
+        min_fit: float | None = -0.5,
+        fit_weight: float = 1.0,
+        keep_implausible: bool = False,
         corpus: str = "",
         edits_per_word: int = 1,
         sample: bool = False,
@@ -128,6 +140,9 @@ class ConcretenessMiner(LexicalMiner):
         self.min_corpus_count = min_corpus_count
         self.plausibility = plausibility
         self.max_logprob_drop = max_logprob_drop
+        self.min_fit = min_fit
+        self.fit_weight = fit_weight
+        self.keep_implausible = keep_implausible
         self.corpus = corpus
         self.edits_per_word = edits_per_word
         self.sample = sample
@@ -138,7 +153,8 @@ class ConcretenessMiner(LexicalMiner):
         self._set_resources(norms, norms_scale, spacy_model, batch_size)
 
     def candidates(self, doc: Any, tokens: list[Token], caption: str, k: int, seed: int) -> Iterable[Negative]:
-        units = [u for u in find_units(tokens, self._norms, self.classes, self.skip_words) if edit_matters(tokens, u)]
+        units = [u for u in find_units(tokens, self._norms, self.classes, self.skip_words)
+                 if edit_matters(tokens, u, self.skip_words)]
         if not units:
             return ()
         rng = caption_rng(caption, seed, self.name)
@@ -148,18 +164,24 @@ class ConcretenessMiner(LexicalMiner):
     def _edits(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> Iterator[Negative]:
         # Replacements of every word (in policy order) come before any swap: a swap reverses roles and
         # makes an absurd scene more often than a replacement does.
-        deferred: list[tuple[float, Negative]] = []
+        deferred: Deferred = []
         replaced = set()
         if self.operation in ("replace", "both"):
+            view = CaptionWords(tokens) if self.plausibility else None  # one per caption, shared by its words
             for unit in ordered:
                 made = 0
-                for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred):
+                for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view):
                     yield neg
                     made += 1
                     if made >= self.edits_per_word:
                         break
                 if made:
                     replaced.add(unit.start)
+        if self.operation == "both":  # a replacement the ranking deferred still beats a role reversal
+            deferred.sort(key=lambda t: -t[0])
+            for _, build in deferred:
+                yield build()
+            deferred = []
         if self.operation in ("swap", "both"):
             for unit in ordered:
                 if unit.start in replaced and self.operation == "both":
@@ -170,12 +192,14 @@ class ConcretenessMiner(LexicalMiner):
                     made += 1
                     if made >= self.edits_per_word:
                         break
-        deferred.sort(key=lambda t: -t[0])  # implausible ones last, the least implausible first
-        for _, neg in deferred:
-            yield neg
+        if self.operation == "swap" or self.keep_implausible:  # else a role reversal the model finds implausible
+            # is never offered: the caption gets no negative rather than an absurd one
+            deferred.sort(key=lambda t: -t[0])  # implausible ones last, the least implausible first
+            for _, build in deferred:
+                yield build()
 
     def _swaps(self, tokens: list[Token], unit: Unit, ordered: list[Unit], rng: random.Random,
-               deferred: list[tuple[float, Negative]]) -> Iterable[Negative]:
+               deferred: Deferred) -> Iterable[Negative]:
         swaps = (self._swap(tokens, unit, other) for other in ordered
                  if other.cls == unit.cls and other.lemma != unit.lemma and other.start != unit.start)
         corpus = self.caption_corpus() if self.plausibility else None

@@ -25,12 +25,15 @@ import os
 import pickle
 import re
 import tempfile
+from array import array
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-CORPUS_FORMAT = 1  # bump when the pickled layout changes
+from negkit.lexicon import on_clear_word_caches
+
+CORPUS_FORMAT = 3  # bump when the pickled layout changes
 DISCOUNT = 0.75
 MEMO_SIZE = 500_000  # trigram scores remembered per process
 BOS, EOS = "<s>", "</s>"
@@ -149,9 +152,67 @@ class CaptionCorpus:
         self.lm = CaptionLM(tokenised)
         self.captions = len(tokenised)
         self.digest = digest
+        # caption ids per lemma (every form and lemma of a caption's words), for co-occurrence
+        post: dict[str, list[int]] = {}
+        lemmas_of = {form: {form, *lemmas(form)} for form in forms}
+        for i, sent in enumerate(tokenised):
+            for lemma in set().union(*(lemmas_of[w] for w in sent)) if sent else ():
+                post.setdefault(lemma, []).append(i)
+        self.postings = {k: array("I", v) for k, v in post.items()}
+        self.relation_objects = relation_objects(tokenised, lemmas_of)
+
+    def relation_object(self, relation: str, noun: str) -> int:
+        """How often the relation phrase ``relation`` ("on", "in front of") is followed, within
+        ``RELATION_REACH`` words, by the lemma ``noun`` in the captions."""
+        return self.relation_objects.get((relation, noun), 0)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_sets", None)
+        state.pop("_pairs", None)
+        return state
+
+    def together(self, a: str, b: str) -> int:
+        """In how many captions the lemmas ``a`` and ``b`` (single words) both occur."""
+        key = (a, b) if a < b else (b, a)
+        pairs = self.__dict__.setdefault("_pairs", {})
+        found = pairs.get(key)
+        if found is None:
+            sa, sb = self._set(a), self._set(b)
+            found = pairs[key] = len(sa & sb) if len(sa) < len(sb) else len(sb & sa)
+        return found
+
+    def _set(self, lemma: str) -> frozenset[int]:
+        sets = self.__dict__.setdefault("_sets", {})
+        found = sets.get(lemma)
+        if found is None:
+            found = sets[lemma] = frozenset(self.postings.get(lemma, ()))
+        return found
+
+    def fit(self, word: str, context: Iterable[str]) -> float:
+        """How well ``word`` goes with the caption's other content lemmas ``context``: the mean, over the
+        context lemmas the captions use, of ``log((n_wc + 1) / (E_wc + 1))``, where ``n_wc`` counts captions
+        with both words and ``E_wc = n_w n_c / N`` is what chance would give. Positive: seen together more
+        often than chance ("racket" with "tennis"); near 0: too rare to tell; negative: each common and
+        (almost) never together ("counter" with "tennis"). A multi-word ``word`` is judged by its last word."""
+        w = word.lower().split()[-1] if word.strip() else word
+        n_w = len(self.postings.get(w, ()))
+        total, seen, n = 0.0, 0, max(1, self.captions)
+        for c in context:
+            if c == w:
+                continue
+            n_c = len(self.postings.get(c, ()))
+            if not n_c:
+                continue
+            total += math.log((self.together(w, c) + 1.0) / (n_w * n_c / n + 1.0))
+            seen += 1
+        return total / seen if seen else 0.0
 
     def count(self, lemma: str) -> int:
         """How often ``lemma`` (a word, or several joined by spaces) occurs in the captions, any inflection."""
+        found = self.counts.get(lemma)
+        if found is not None:
+            return found
         parts = lemma.lower().split()
         if len(parts) == 1:
             return self.counts.get(parts[0], 0)
@@ -168,6 +229,38 @@ class CaptionCorpus:
             else:
                 total += lm.tri.get(gram, 0)
         return total
+
+
+RELATION_REACH = 3  # words after a relation phrase that may be its object's head ("on a red couch")
+
+
+def relation_objects(sentences: Sequence[Sequence[str]], lemmas_of: dict[str, set[str]]) -> dict[tuple[str, str], int]:
+    """(relation phrase, lemma of a word at most ``RELATION_REACH`` words after it) -> count: which
+    objects the captions put under, on, behind... a thing (the relation table's phrases only)."""
+    from negkit.lexicon.relations import RELATION_OPPOSITES, match_relation
+
+    out: Counter = Counter()
+    for sent in sentences:
+        for i, w in enumerate(sent):
+            m = match_relation(sent, i) if w in _RELATION_FIRST else 0
+            if not m:
+                continue
+            phrase = " ".join(sent[i:i + m])
+            if phrase not in RELATION_OPPOSITES:
+                continue
+            for after in sent[i + m:i + m + RELATION_REACH]:
+                for lemma in lemmas_of.get(after, (after,)):
+                    out[(phrase, lemma)] += 1
+    return dict(out)
+
+
+def _relation_first() -> frozenset[str]:
+    from negkit.lexicon.relations import RELATION_PHRASES
+
+    return frozenset(RELATION_PHRASES)
+
+
+_RELATION_FIRST = _relation_first()
 
 
 def default_corpus_dir() -> Path:
@@ -202,6 +295,16 @@ def corpus_for(captions: Sequence[str], cache_dir: Path | str | None = None) -> 
 
 
 _LOADED: dict[str, CaptionCorpus] = {}  # per process: forked workers share the parent's
+
+
+@on_clear_word_caches
+def _forget_scores() -> None:
+    """Drop the per-process memos of every loaded corpus (trigram scores, co-occurrence counts), so that
+    ``clear_word_caches`` leaves mining as cold as a new process (``negkit bench mine``)."""
+    for corpus in _LOADED.values():
+        for memo in ("_pairs", "_sets"):
+            corpus.__dict__.pop(memo, None)
+        corpus.lm.__dict__.pop("_memo", None)
 
 
 def load_corpus(path: Path | str) -> CaptionCorpus | None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import random
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from functools import partial
 from itertools import chain, islice
 from typing import Any, NamedTuple, TypeVar
 
@@ -18,9 +19,9 @@ from negkit.lexicon import wordnet as wn
 from negkit.lexicon.norms import Norms
 from negkit.lexicon.offensive import is_offensive
 from negkit.lexicon.relations import RELATION_OPPOSITES, RELATION_PHRASES, match_relation
-from negkit.lexicon.words import inflect, lemma, load_tables, match_case, zipf
+from negkit.lexicon.words import article_for, inflect, lemma, load_tables, match_case, zipf
 from negkit.mining.base import Edit, Negative
-from negkit.mining.corpus import CorpusUser
+from negkit.mining.corpus import RELATION_REACH, CorpusUser
 from negkit.mining.tagged import SpacyMiner, Token, render, standalone
 
 T = TypeVar("T")
@@ -93,6 +94,7 @@ class Candidate(NamedTuple):
     word: str  # a lemma
     score: float | None  # its concreteness
     antonym: bool  # a WordNet antonym (or a relation's opposite) rather than a co-hyponym
+    kind: str | None = None  # the lexicographer file its first sense must have (the original sense's)
 
 
 class Replacer:
@@ -137,13 +139,15 @@ class Replacer:
             ants, sisters = wn.sense_replacements(unit.lemma, unit.cls, sense.pos, sense.offset)
             if unit.cls == "ADJ" and self.senses > 1:  # adjectives: antonyms of every candidate sense too
                 ants = tuple(dict.fromkeys(ants + wn.antonyms(unit.lemma, unit.cls, 1)))
-            found = self._cache[key] = (self._keep(unit, ants, True) + self._keep(unit, sisters, False))
+            lexname = sense.lexname if unit.cls == "NOUN" else None
+            found = self._cache[key] = (self._keep(unit, ants, True) + self._keep(unit, sisters, False, lexname))
         return found
 
     def _common(self, word: str) -> bool:
         return not self.min_corpus_count or self.corpus.count(word) >= self.min_corpus_count
 
-    def _keep(self, unit: Unit, words: Sequence[str], antonym: bool) -> tuple[Candidate, ...]:
+    def _keep(self, unit: Unit, words: Sequence[str], antonym: bool,
+              lexname: str | None = None) -> tuple[Candidate, ...]:
         word, cls = unit.lemma, unit.cls
         base = zipf(word) if self.zipf_window is not None else 0.0
         out = []
@@ -167,12 +171,15 @@ class Replacer:
                 continue
             if cls == "NOUN" and not _head_final_noun(cand):
                 continue
-            out.append(Candidate(cand, score, antonym))
+            out.append(Candidate(cand, score, antonym, lexname))
         return tuple(out)
 
     def keeps_false(self, unit: Unit, cand: Candidate) -> bool:
-        """Whether ``cand`` is no WordNet synonym, hypernym or hyponym of the unit's word (checked last and
-        lazily, on the few candidates a miner looks at: each check walks every sense's hypernyms)."""
+        """Whether ``cand`` is read first as the same kind of thing as the unit's sense and is no WordNet
+        synonym, hypernym or hyponym of the unit's word (checked last and lazily, on the few candidates a
+        miner looks at: each check reads the candidate's senses and walks their hypernyms)."""
+        if cand.kind is not None and wn.main_lexname(cand.word, unit.cls) != cand.kind:
+            return False  # read first as another kind of thing: "girl" -> "dish", "bat" -> "lead"
         return cand.antonym or wn.taxonomic_relation(unit.lemma, cand.word, unit.cls) is None
 
 
@@ -275,6 +282,8 @@ class LexicalMiner(CorpusUser, NormsMiner):
     plausibility: bool = False
     max_logprob_drop: float | None = None
     max_scored: int = 10  # candidates scored by the language model per word (the corpus' most frequent)
+    fit_weight: float = 1.0  # nats of the co-occurrence fit per context word in the plausibility key
+    min_fit: float | None = None
     _replacer: Replacer | None = None
     _transient = ("_nlp", "_norms", "_replacer", "_corpus")
 
@@ -298,17 +307,19 @@ class LexicalMiner(CorpusUser, NormsMiner):
                                       min_corpus_count=self.min_corpus_count, corpus=self.caption_corpus())
 
     def replacements(self, tokens: Sequence[Token], unit: Unit, rng: random.Random, kind: str,
-                     deferred: list[tuple[float, Negative]] | None = None) -> Iterator[Negative]:
+                     deferred: Deferred | None = None, view: CaptionWords | None = None) -> Iterator[Negative]:
         """Negatives replacing ``unit``. Without plausibility ranking: antonyms first, then co-hyponyms, each
-        group in random order. With it: the most plausible under the caption language model first; those
-        that lose more than ``max_logprob_drop`` (nats) against the caption go to ``deferred`` instead
-        (the caller offers them last)."""
+        group in random order. With it: only words the captions use in this slot (``attested``), the most
+        plausible first (``plausibility_key``: the language model's log-probability against the caption plus
+        how well the new word goes with the caption's other words); those that lose more than
+        ``max_logprob_drop`` nats, or go worse than chance with the other words (``min_fit``), go to
+        ``deferred`` instead (the caller offers them last)."""
         assert self._replacer is not None
         context = context_lemmas(tokens, unit)
         # a word the caption already has makes a muddle, not a negative ("a dog and two cats" -> "two dogs")
         found = [c for c in self._replacer(unit, context) if c.word not in context]
-        pronoun = _pronoun_gender(tokens, unit) if unit.cls == "NOUN" else None
-        if pronoun is not None:  # "A man walking his dog" -> never "A woman walking his dog"
+        pronoun = _pronoun_gender(tokens, unit) if unit.cls in ("NOUN", "ADJ") else None
+        if pronoun is not None:  # "A man walking his dog" -> never "A woman (a female player) walking his dog"
             found = [c for c in found if wn.gender(c.word) in (None, pronoun)]
         corpus = self.caption_corpus() if self.plausibility else None
         replacer = self._replacer
@@ -319,17 +330,151 @@ class LexicalMiner(CorpusUser, NormsMiner):
                 if replacer.keeps_false(unit, cand):
                     yield self._replaced(tokens, unit, cand.word, kind)
             return
-        if len(found) > self.max_scored:
+        view = view if view is not None else CaptionWords(tokens)
+        if len(found) > self.max_scored:  # the corpus' most frequent first; each test below costs more
             found.sort(key=lambda c: -corpus.count(c.word))
-        pool = list(islice((c for c in found if replacer.keeps_false(unit, c)), self.max_scored))
-        yield from ranked(corpus, render(tokens, []), (self._replaced(tokens, unit, c.word, kind) for c in pool),
-                          rng, self.max_logprob_drop, deferred)
+        slot = ((c, surface(unit, c.word, tokens)) for c in found)
+        pool = list(islice(((c, new) for c, new in slot if attested(corpus, view, tokens, unit, new)
+                            and replacer.keeps_false(unit, c)), self.max_scored))
+        keyed = []
+        for cand, new in pool:
+            drop = corpus.lm.delta(view.base, view.edited(unit.start, unit.end, new))
+            fit = corpus.fit(cand.word, context)
+            keyed.append((drop + self.fit_weight * fit * len(context), drop, fit, rng.random(), new))
+        keyed.sort(key=lambda t: (-t[0], t[3]))
+        for score, drop, fit, _, new in keyed:
+            implausible = (self.max_logprob_drop is not None and drop < -self.max_logprob_drop) or (
+                self.min_fit is not None and fit < self.min_fit)
+            if not implausible:
+                yield self._replaced(tokens, unit, new, kind, inflected=True)
+            elif deferred is not None:
+                deferred.append((score, partial(self._replaced, tokens, unit, new, kind, inflected=True)))
 
     @staticmethod
-    def _replaced(tokens: Sequence[Token], unit: Unit, word: str, kind: str) -> Negative:
-        new = surface(unit, word, tokens)
+    def _replaced(tokens: Sequence[Token], unit: Unit, word: str, kind: str, inflected: bool = False) -> Negative:
+        new = word if inflected else surface(unit, word, tokens)
         return Negative(render(tokens, [(unit.start, unit.end, new)]), kind, unit.score,
                         (Edit(unit.start, unit.text, new),))
+
+
+Deferred = list[tuple[float, Callable[[], Negative]]]
+
+
+class CaptionWords:
+    """A tagged caption as the caption language model reads it (``corpus.words``), and the words of the
+    caption with one token span replaced, without rendering the text (the model scores many candidates)."""
+
+    def __init__(self, tokens: Sequence[Token]) -> None:
+        from negkit.mining.corpus import words
+
+        self.tokens = tokens
+        self.cuts = [0]
+        for t in tokens:
+            self.cuts.append(self.cuts[-1] + len(t.text) + len(t.ws))
+        self.text = "".join(t.text + t.ws for t in tokens)
+        self.base = words(self.text)
+        self._words = words
+        self._prefix: dict[int, list[str]] = {}
+        self._suffix: dict[int, list[str]] = {}
+
+    def prefix(self, start: int) -> list[str]:
+        found = self._prefix.get(start)
+        if found is None:
+            found = self._prefix[start] = self._words(self.text[:self.cuts[start]])
+        return found
+
+    def suffix(self, end: int) -> list[str]:
+        found = self._suffix.get(end)
+        if found is None:
+            found = self._suffix[end] = self._words(self.text[self.cuts[end]:])
+        return found
+
+    def edited(self, start: int, end: int, new: str) -> list[str]:
+        """The words with tokens ``[start, end)`` replaced by ``new`` (and a preceding a/an made to agree)."""
+        before = self.prefix(start)
+        if start and self.tokens[start - 1].lower in ("a", "an") and before and new:
+            before = [*before[:-1], article_for(new, "a")]
+        return [*before, *self._words(new), *self.suffix(end)]
+
+
+_MODIFIER_POS = frozenset({"NOUN", "PROPN"})
+
+
+def _preposition(tokens: Sequence[Token], unit: Unit) -> str | None:
+    """The relation phrase of the relation table whose object the noun is ("on a red couch" -> on, "in front
+    of the house" -> in front of): at most a determiner, number, possessive or adjective in between."""
+    i = unit.start - 1
+    while i >= 0 and tokens[i].pos in ("DET", "NUM", "ADJ") and unit.start - i <= 2:
+        i -= 1
+    for m in (3, 2, 1):
+        if i - m + 1 >= 0:
+            phrase = " ".join(t.lower for t in tokens[i - m + 1:i + 1])
+            if phrase in RELATION_OPPOSITES and tokens[i - m + 1].pos in ("ADP", "ADV", "ADJ", "SCONJ"):
+                return phrase
+    return None
+
+
+def _governor(tokens: Sequence[Token], unit: Unit) -> str | None:
+    """The lemma of the verb whose object the noun is, or of the adjective right before it ("hit a ball" ->
+    hit, "frosted glass" -> frosted), read from the tags: a verb, then at most a determiner or number."""
+    i = unit.start - 1
+    if i >= 0 and tokens[i].pos == "ADJ" and tokens[i].tag not in ("JJR", "JJS"):
+        return lemma(tokens[i].lower, "ADJ")
+    while i >= 0 and tokens[i].pos in ("DET", "NUM") and unit.start - i <= 2:
+        i -= 1
+    if i >= 0 and tokens[i].pos == "VERB" and i < unit.start - 1:
+        return lemma(tokens[i].lower, "VERB")
+    return None
+_DETERMINED = frozenset({"DET", "NUM", "PRON", "ADJ", "NOUN", "PROPN", "ADV", "CCONJ", "PUNCT"})
+
+
+def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Unit, new: str) -> bool:
+    """Whether the captions use ``new`` (the replacement as written, every word of it) at all, and in the
+    unit's slot where the slot is a constrained one. A relation's new phrase must be seen before the object's
+    noun ("on a sidewalk" -> "under a sidewalk" is never seen); a noun must be seen with the verb it is the
+    object of or the adjective before it ("serve the ball" -> "serve the net"), and after a noun that
+    modifies it (a compound: "water balloon" -> "water plane", "stop sign" ->
+    "stop display" are never seen), or as a bare singular noun after a preposition or verb ("on display"
+    -> "on picture"). The pair of the word before and the new word's first word must occur in the captions;
+    any other slot is free."""
+    if any(not corpus.counts.get(w) for w in view._words(new)):
+        return False  # the word as written, not only its lemma: "collections", "wives" are in no caption
+    if unit.cls == "REL":
+        for tok in tokens[unit.end:unit.end + RELATION_REACH]:
+            if tok.pos in _MODIFIER_POS:  # the object's first noun: "under a red couch" -> couch
+                return corpus.relation_object(new.lower(), lemma(tok.lower, "NOUN")) > 0
+        return False  # no noun to check it against ("on it" -> "under it", "going down" -> "going up")
+    if unit.cls == "ADJ":  # the adjective and the noun it describes share a caption ("old sink" -> "young sink")
+        for j in range(unit.end, min(unit.end + 3, len(tokens))):
+            if tokens[j].pos not in ("NOUN", "PROPN", "ADJ", "CCONJ", "PUNCT"):
+                break
+            if tokens[j].pos == "NOUN" and (j + 1 == len(tokens) or tokens[j + 1].pos != "NOUN"):  # the head
+                return corpus.together(lemma(view._words(new)[-1], "ADJ"), lemma(tokens[j].lower, "NOUN")) > 0
+        return True
+    if unit.cls == "VERB":  # its frame: the word after it, when a particle or preposition ("standing next to" ->
+        # "holding next to" is never seen)
+        if unit.end < len(tokens) and tokens[unit.end].pos in ("ADP", "ADV", "PART"):
+            after = view.suffix(unit.end)
+            return not after or corpus.lm.ctx2.get((view._words(new)[-1], after[0]), (0, 0))[0] > 0
+        return True
+    if unit.cls != "NOUN" or unit.start == 0:
+        return True
+    relation = _preposition(tokens, unit)
+    if relation is not None and not corpus.relation_object(relation, lemma(view._words(new)[-1], "NOUN")):
+        return False  # "tricks on a ramp" -> "on a gear", "sleeps in a hammock" -> "in a couch": never seen
+    head = _governor(tokens, unit)
+    if head is not None and not corpus.together(head, lemma(view._words(new)[-1], "NOUN")):
+        return False  # "serve the ball" -> "serve the net", "frosted glass" -> "frosted food": never seen together
+    prev = tokens[unit.start - 1]
+    compound = prev.pos in _MODIFIER_POS and prev.ws != "" and standalone(tokens, unit.start - 1)
+    bare = unit.tag == "NN" and prev.pos not in _DETERMINED and unit.end - unit.start == 1
+    if not (compound or bare):
+        return True
+    before = view.prefix(unit.start)
+    first = view._words(new)
+    if not before or not first:
+        return True
+    return corpus.lm.ctx2.get((before[-1], first[0]), (0, 0))[0] > 0
 
 
 _CONTEXT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
@@ -346,12 +491,22 @@ def _pronoun_gender(tokens: Sequence[Token], unit: Unit) -> str | None:
     return None
 
 
-def edit_matters(tokens: Sequence[Token], unit: Unit) -> bool:
+def edit_matters(tokens: Sequence[Token], unit: Unit, skip: frozenset[str] = frozenset()) -> bool:
     """Whether changing ``unit`` can make the caption false and keep it fluent: not a noun that only
     modifies the next noun ("computer desk" -> "motor desk"), not the verb of a thing rather than a person or
-    animal (a bus "sitting" or "standing" in a field is the same bus)."""
+    animal (a bus "sitting" or "standing" in a field is the same bus), not an adjective of a word in ``skip``
+    (the picture words: "an old photo" -> "a young photo")."""
+    if unit.cls == "ADJ" and skip:
+        for j in range(unit.end, min(unit.end + 3, len(tokens))):
+            if tokens[j].pos not in ("NOUN", "ADJ", "CCONJ", "PUNCT"):
+                break
+            if tokens[j].pos == "NOUN" and (j + 1 == len(tokens) or tokens[j + 1].pos != "NOUN"):
+                return lemma(tokens[j].lower, "NOUN") not in skip
     if unit.cls == "NOUN" and unit.end < len(tokens) and tokens[unit.end].pos == "NOUN":
         return False
+    if unit.cls == "VERB" and 0 < unit.start and unit.end < len(tokens) and tokens[unit.end].pos == "NOUN" and \
+            tokens[unit.start - 1].pos in ("ADJ", "ADV", "NOUN"):
+        return False  # part of a modifier: "a tasty looking sandwich", "a leaf covered forest"
     if unit.cls == "VERB":
         for tok in reversed(tokens[:unit.start]):
             if tok.pos in ("NOUN", "PROPN"):
@@ -368,7 +523,7 @@ def context_lemmas(tokens: Sequence[Token], unit: Unit) -> frozenset[str]:
 
 
 def ranked(corpus: Any, caption: str, negatives: Iterable[Negative], rng: random.Random,
-           max_drop: float | None, deferred: list[tuple[float, Negative]] | None) -> list[Negative]:
+           max_drop: float | None, deferred: Deferred | None) -> list[Negative]:
     """``negatives`` most plausible first (the caption language model's log-probability of each, against
     the caption's; ties in random order). Those that lose more than ``max_drop`` nats go to ``deferred``
     (when given; dropped otherwise)."""
@@ -382,5 +537,9 @@ def ranked(corpus: Any, caption: str, negatives: Iterable[Negative], rng: random
         return [neg for _, _, neg in keyed]
     keep = [neg for d, _, neg in keyed if d >= -max_drop]
     if deferred is not None:
-        deferred.extend((d, neg) for d, _, neg in keyed if d < -max_drop)
+        deferred.extend((d, partial(_same, neg)) for d, _, neg in keyed if d < -max_drop)
     return keep
+
+
+def _same(neg: Negative) -> Negative:
+    return neg

@@ -8,8 +8,8 @@ from negkit.mining.base import Negative
 
 def preview_miner(name: str, caption: str, *, k: int, seed: int = 0, params: list[str] | tuple[str, ...] = ()
                   ) -> list[Negative]:
+    from negkit.components import ComponentSpec, check_arguments, parse_value
     from negkit.plugins import get_host
-    from negkit.recipe import ComponentSpec, check_arguments, parse_value
 
     args = {}
     for item in params:

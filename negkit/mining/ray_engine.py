@@ -38,8 +38,6 @@ from negkit.mining.corpus import attach_corpus
 if TYPE_CHECKING:
     import pyarrow as pa
 
-    from negkit.recipe import Recipe
-
 INSTALL = 'pip install "negkit[ray]"'
 MANIFEST = "manifest.json"
 PART = "part-0.parquet"
@@ -77,7 +75,7 @@ class ShardMiner:
         return os.getpid()
 
 
-def mine_ray(recipe: Recipe, captions: Sequence[str], *, address: str | None = None, workers: int | None = None,
+def mine_ray(plan: stage.MiningPlan, captions: Sequence[str], *, address: str | None = None, workers: int | None = None,
              progress: bool | None = None, shard_size: int = stage.DEFAULT_SHARD_SIZE, log: Any = None,
              on_shard: Callable[[int], None] | None = None) -> stage.MiningResult:
     """Mine (or reuse) the negatives of ``captions`` on Ray; the result is the local stage's table.
@@ -91,20 +89,20 @@ def mine_ray(recipe: Recipe, captions: Sequence[str], *, address: str | None = N
         raise ValueError("shard_size must be >= 1")
     start = time.perf_counter()
     captions = ["" if c is None else str(c) for c in captions]
-    fingerprint = stage.mining_fingerprint(recipe, captions)
-    root = stage.cache_root(recipe) / fingerprint
+    fingerprint = stage.mining_fingerprint(plan, captions)
+    root = stage.cache_root(plan) / fingerprint
     ranges = [(lo, min(lo + shard_size, len(captions))) for lo in range(0, len(captions), shard_size)]
     shard_dirs = [root / f"shard-{lo:09d}-{hi:09d}" for lo, hi in ranges]
     root.mkdir(parents=True, exist_ok=True)
     sweep_temp(root)
-    stage._write_json(root / "config.json", {"fingerprint": fingerprint, "k": recipe.mining.mined_per_caption,
-                                              "seed": recipe.mining_seed, "captions": len(captions),
-                                              "miners": stage.miner_config(recipe)})
+    stage._write_json(root / "config.json", {"fingerprint": fingerprint, "k": plan.k,
+                                              "seed": plan.seed, "captions": len(captions),
+                                              "miners": stage.miner_config(plan)})
     todo = [i for i, d in enumerate(shard_dirs) if stage._load_shard(d, ranges[i][1] - ranges[i][0]) is None]
     if todo:
-        miners = [(spec.build(), spec.weight) for spec in recipe.miners]
+        miners = plan.weighted()
         # the same corpus as local mining (a cache path: each actor loads it once)
-        attach_corpus([m for m, _ in miners], captions, stage.cache_root(recipe).parent / "corpus")
+        attach_corpus([m for m, _ in miners], captions, stage.cache_root(plan).parent / "corpus")
         started_here = not ray.is_initialized()
         if started_here:
             ray.init(address=address, num_cpus=workers if address is None else None, include_dashboard=False,
@@ -115,7 +113,7 @@ def mine_ray(recipe: Recipe, captions: Sequence[str], *, address: str | None = N
             n = min(n, len(todo))
             actor = ray.remote(num_cpus=1, max_restarts=RETRIES, max_task_retries=RETRIES)(ShardMiner)
             # the miners travel inline (small: their resources load in the actor), so a restarted actor gets them
-            actors = [actor.remote(miners, recipe.mining.mined_per_caption, recipe.mining_seed) for _ in range(n)]
+            actors = [actor.remote(miners, plan.k, plan.seed) for _ in range(n)]
             show = sys.stderr.isatty() if progress is None else progress
             done_before = sum(hi - lo for i, (lo, hi) in enumerate(ranges) if i not in todo)
             with stage._Progress(len(captions), done_before, show, log) as bar:

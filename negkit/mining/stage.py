@@ -1,8 +1,10 @@
 """The mining stage: every training caption through the recipe's miners, once, into a cached table.
 
-``run_mining(recipe, captions)`` returns a ``datasets.Dataset`` with one row per caption (same order):
-``caption`` and ``negatives`` (a list of ``Negative.as_dict()`` rows, at most ``recipe.mining.k``; edit
-indices are stored as strings because Arrow lists hold one type, ``Negative.from_dict`` reads them back).
+``run_mining(plan, captions)`` returns a ``datasets.Dataset`` with one row per caption (same order):
+``caption`` and ``negatives`` (a list of ``Negative.as_dict()`` rows, at most ``plan.k``; edit indices are
+stored as strings because Arrow lists hold one type, ``Negative.from_dict`` reads them back). The
+``MiningPlan`` holds the recipe's ``[mining]`` section, the mining seed and the built miners
+(``negkit.factory.mining_plan(recipe)`` makes it).
 
 The table lives in a cache folder named by a fingerprint of everything that decides its content: the
 miners (name, weight, every constructor parameter with its default filled in, and the version of the
@@ -22,15 +24,14 @@ Shard and batch boundaries never change the result: miners are deterministic per
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
 import os
 import shutil
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,16 +41,61 @@ from negkit.mining.base import WARM_UP, Miner, Negative
 from negkit.mining.contract import checked_mine
 from negkit.mining.corpus import attach_corpus
 from negkit.mining.process import tuned_for_mining
+from negkit.sections import MiningConfig
 from negkit.seeding import caption_rng
 
 if TYPE_CHECKING:
     import datasets
 
-    from negkit.recipe import Recipe
+    from negkit.components import ComponentSpec
 
 CACHE_FORMAT = 1  # bump when the table layout changes: old caches are then never read
 DEFAULT_SHARD_SIZE = 20_000  # captions per shard: the unit of resume
 COMPLETE = "complete.json"
+
+
+# -- what the stage mines with ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WeightedMiner:
+    """A built miner, its weight in the mix, and what the cache fingerprint records of it."""
+
+    name: str
+    miner: Miner
+    weight: float = 1.0
+    params: Mapping[str, Any] = field(default_factory=dict)  # constructor parameters, defaults filled in
+    plugin: str | None = None  # the plugin that provides it
+    plugin_version: str | None = None
+
+    @classmethod
+    def build(cls, spec: ComponentSpec, where: str | None = None) -> WeightedMiner:
+        """Build the miner of one ``[[miners]]`` table through the registry (errors name ``where`` and the key)."""
+        from negkit.components import resolved_params
+        from negkit.plugins import get_host
+
+        host = get_host()
+        ref = host.ref("miners", spec.name)
+        versions = {p.name: p.version for p in host.plugins}
+        return cls(spec.name, spec.build(where=where), spec.weight, resolved_params(ref, spec.args), ref.provider,
+                   versions.get(ref.provider))
+
+
+@dataclass(frozen=True)
+class MiningPlan:
+    """What the stage needs: the recipe's ``[mining]`` section, the mining seed and the built miners."""
+
+    config: MiningConfig
+    seed: int
+    miners: tuple[WeightedMiner, ...] = ()
+
+    @property
+    def k(self) -> int:
+        """Negatives mined per caption (``candidates`` with ``select = "hardest"``, else ``k``)."""
+        return self.config.mined_per_caption
+
+    def weighted(self) -> list[tuple[Miner, float]]:
+        return [(m.miner, m.weight) for m in self.miners]
 
 
 # -- cache location and fingerprint ------------------------------------------------------------------------
@@ -62,8 +108,13 @@ def default_cache_dir() -> Path:
     return Path(datasets.config.HF_DATASETS_CACHE) / "negkit" / "mining"
 
 
-def cache_root(recipe: Recipe) -> Path:
-    return Path(recipe.mining.cache_dir).expanduser() if recipe.mining.cache_dir else default_cache_dir()
+def cache_root(plan: MiningPlan) -> Path:
+    return config_cache_root(plan.config)
+
+
+def config_cache_root(config: MiningConfig) -> Path:
+    """Where a ``[mining]`` section keeps its caches: its ``cache_dir``, or the datasets cache."""
+    return Path(config.cache_dir).expanduser() if config.cache_dir else default_cache_dir()
 
 
 def captions_digest(captions: Sequence[str]) -> str:
@@ -75,27 +126,10 @@ def captions_digest(captions: Sequence[str]) -> str:
     return h.hexdigest()
 
 
-def miner_config(recipe: Recipe) -> list[dict[str, Any]]:
-    """Each miner of the recipe with its resolved parameters (defaults filled in) and its plugin's version."""
-    from negkit.plugins import get_host
-
-    host = get_host()
-    versions = {p.name: p.version for p in host.plugins}
-    out = []
-    for spec in recipe.miners:
-        ref = host.ref("miners", spec.name)
-        params: dict[str, Any] = {}
-        for pname, param in ref.signature().parameters.items():
-            if param.kind in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD):
-                continue
-            if param.default is not inspect.Parameter.empty:
-                params[pname] = param.default
-        params.update(spec.args)
-        for pname in spec.args.keys() - params.keys():  # **kwargs miners
-            params[pname] = spec.args[pname]
-        out.append({"name": spec.name, "weight": spec.weight, "params": params, "plugin": ref.provider,
-                    "plugin_version": versions.get(ref.provider), "files": _file_stamps(params)})
-    return out
+def miner_config(plan: MiningPlan) -> list[dict[str, Any]]:
+    """Each miner of the plan with its resolved parameters (defaults filled in) and its plugin's version."""
+    return [{"name": m.name, "weight": m.weight, "params": dict(m.params), "plugin": m.plugin,
+             "plugin_version": m.plugin_version, "files": _file_stamps(dict(m.params))} for m in plan.miners]
 
 
 def _file_stamps(params: dict[str, Any]) -> dict[str, list[int]]:
@@ -113,9 +147,9 @@ def _file_stamps(params: dict[str, Any]) -> dict[str, list[int]]:
     return stamps
 
 
-def mining_fingerprint(recipe: Recipe, captions: Sequence[str] | None = None, *,
+def mining_fingerprint(plan: MiningPlan, captions: Sequence[str] | None = None, *,
                        digest: str | None = None) -> str:
-    """The cache key of mining ``captions`` with ``recipe``'s miners, k and seed."""
+    """The cache key of mining ``captions`` with the plan's miners, k and seed."""
     from negkit.version import __version__
 
     if digest is None:
@@ -123,10 +157,10 @@ def mining_fingerprint(recipe: Recipe, captions: Sequence[str] | None = None, *,
     payload = {
         "format": CACHE_FORMAT,
         "negkit": __version__,
-        "k": recipe.mining.mined_per_caption,
-        "seed": recipe.mining_seed,
+        "k": plan.k,
+        "seed": plan.seed,
         "captions": digest,
-        "miners": miner_config(recipe),
+        "miners": miner_config(plan),
     }
     text = json.dumps(payload, sort_keys=True, default=repr)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
@@ -240,14 +274,14 @@ class MiningResult:
         return sum(1 for negs in self.dataset["negatives"] if negs) / n
 
 
-def run_mining(recipe: Recipe, captions: Sequence[str], **kwargs: Any) -> datasets.Dataset:
+def run_mining(plan: MiningPlan, captions: Sequence[str], **kwargs: Any) -> datasets.Dataset:
     """A ``datasets.Dataset`` with one row per caption (same order): columns ``caption`` and
-    ``negatives`` (a list of ``Negative.as_dict()``, at most ``recipe.mining.k``). Cached; see the module doc.
+    ``negatives`` (a list of ``Negative.as_dict()``, at most ``plan.k``). Cached; see the module doc.
     Keyword arguments go to ``mine_cached``."""
-    return mine_cached(recipe, captions, **kwargs).dataset
+    return mine_cached(plan, captions, **kwargs).dataset
 
 
-def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | None = None,
+def mine_cached(plan: MiningPlan, captions: Sequence[str], *, progress: bool | None = None,
                 shard_size: int = DEFAULT_SHARD_SIZE, log: Any = None) -> MiningResult:
     """Mine (or reuse) the negatives of ``captions`` and return the table with where it lives.
 
@@ -258,8 +292,8 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
         raise ValueError("shard_size must be >= 1")
     start = time.perf_counter()
     captions = ["" if c is None else str(c) for c in captions]  # a missing caption gets no negatives
-    fingerprint = mining_fingerprint(recipe, captions)
-    root = cache_root(recipe) / fingerprint
+    fingerprint = mining_fingerprint(plan, captions)
+    root = cache_root(plan) / fingerprint
     ranges = [(lo, min(lo + shard_size, len(captions))) for lo in range(0, len(captions), shard_size)]
     shard_dirs = [root / f"shard-{lo:09d}-{hi:09d}" for lo, hi in ranges]
 
@@ -275,13 +309,13 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
         (root / COMPLETE).unlink(missing_ok=True)  # damaged: re-mine what is missing
 
     root.mkdir(parents=True, exist_ok=True)
-    k, seed = recipe.mining.mined_per_caption, recipe.mining_seed
+    k, seed = plan.k, plan.seed
     _write_json(root / "config.json", {"fingerprint": fingerprint, "k": k, "seed": seed, "captions": len(captions),
-                                        "miners": miner_config(recipe)})
+                                        "miners": miner_config(plan)})
     todo = [i for i, d in enumerate(shard_dirs) if _load_shard(d, ranges[i][1] - ranges[i][0]) is None]
     if todo:
-        miners = [(spec.build(), spec.weight) for spec in recipe.miners]
-        attach_corpus([m for m, _ in miners], captions, cache_root(recipe).parent / "corpus")
+        miners = plan.weighted()
+        attach_corpus([m for m, _ in miners], captions, cache_root(plan).parent / "corpus")
         show = sys.stderr.isatty() if progress is None else progress
         done_before = sum(hi - lo for i, (lo, hi) in enumerate(ranges) if i not in todo)
         with _Progress(len(captions), done_before, show, log) as bar:
@@ -290,7 +324,7 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
                 for i in todo:
                     lo, hi = ranges[i]
                     shard_fp = hashlib.blake2b(f"{fingerprint}-{lo}-{hi}".encode(), digest_size=16).hexdigest()
-                    _mine_shard(captions[lo:hi], shard_dirs[i], miners, recipe, shard_fp)
+                    _mine_shard(captions[lo:hi], shard_dirs[i], miners, plan, shard_fp)
                     bar.shard_done(hi - lo)
     table = _load(shard_dirs)
     if table is None or len(table) != len(captions):  # a shard vanished under us (cache cleaned concurrently)
@@ -300,7 +334,7 @@ def mine_cached(recipe: Recipe, captions: Sequence[str], *, progress: bool | Non
     return MiningResult(table, root, fingerprint, not todo, len(todo), len(ranges), time.perf_counter() - start)
 
 
-def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, float]], recipe: Recipe,
+def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, float]], plan: MiningPlan,
                 fingerprint: str) -> None:
     import datasets
 
@@ -308,12 +342,12 @@ def _mine_shard(captions: list[str], final: Path, miners: list[tuple[Miner, floa
     try:
         table = datasets.Dataset.from_dict({"caption": captions}, features=datasets.Features(
             {"caption": datasets.Value("string")}))
-        num_proc = min(recipe.mining.num_proc, max(1, len(captions)))
+        num_proc = min(plan.config.num_proc, max(1, len(captions)))
         bars = datasets.is_progress_bar_enabled()
         datasets.disable_progress_bars()
         try:
-            mined = table.map(_MineBatch(miners, recipe.mining.mined_per_caption, recipe.mining_seed), batched=True,
-                              batch_size=recipe.mining.batch_size, num_proc=num_proc if num_proc > 1 else None,
+            mined = table.map(_MineBatch(miners, plan.k, plan.seed), batched=True,
+                              batch_size=plan.config.batch_size, num_proc=num_proc if num_proc > 1 else None,
                               features=features(), cache_file_name=str(tmp / "mined.arrow"),
                               new_fingerprint=fingerprint, load_from_cache_file=False)
         finally:

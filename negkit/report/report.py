@@ -1,5 +1,5 @@
 """``report.md`` and its plots: a headline (the recipe's main metrics before and after training), a bar chart per
-compositional benchmark category against that reference, the run's settings, the full metrics table, and the
+compositional evaluation category against that reference, the run's settings, the full metrics table, and the
 logged values over steps."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from negkit.rundir import EVAL_META, METRICS, PLOTS, REFERENCE, REPORT, read_jso
 _NOT_PLOTTED = {"step", "time", "epoch", "bad_images"}
 # The headline when the recipe names none ([report] headline): each evaluator's summary metric.
 HEADLINE_SUFFIXES = ("/macro/acc", "/mean/R", "/avg", "/group")
-# Per-category accuracies of a compositional benchmark: "<evaluator>/<category>/acc" beside its macro/acc.
+# Per-category accuracies of a compositional evaluator: "<evaluator>/<category>/acc" beside its macro/acc.
 _NOT_CATEGORIES = {"micro", "macro", "novel"}
 
 
@@ -92,7 +92,7 @@ def category_accuracies(metrics: dict[str, float]) -> dict[str, dict[str, float]
 
 
 def plot_categories(metrics: dict[str, float], reference: dict[str, float], out_dir: Path) -> Path | None:
-    """One bar chart per compositional benchmark: accuracy per category, after training beside before."""
+    """One bar chart per compositional evaluator: accuracy per category, after training beside before."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -211,7 +211,9 @@ def write_report(run_dir: Path, *, plots: bool = True) -> Path:
     lines += ["## Run", ""]
     facts = {
         "model": recipe.get("model", {}).get("name"),
-        "pretrained": recipe.get("model", {}).get("pretrained") or "(random init)",
+        "pretrained": recipe.get("model", {}).get("pretrained") or (
+            f"the final checkpoint of base recipe {recipe['model']['init']} ([model] init)"
+            if recipe.get("model", {}).get("init") else "(random init)"),
         "data": recipe.get("data", {}).get("source"),
         "miners": ", ".join(m["name"] for m in recipe.get("miners", [])) or "(none)",
         "losses": ", ".join(f"{m['name']} x{m.get('weight', 1.0)}" for m in recipe.get("losses", [])) or "(none)",

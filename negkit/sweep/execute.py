@@ -1,8 +1,9 @@
 """``negkit sweep run``: every (arm, seed) through ``negkit run``, N at a time, resumable, under a lock.
 
 Before the runs, each distinct mining stage is filled once by ``negkit mine`` (runs with equal data, mining
-settings and miners then reuse it and never mine the same table concurrently). A finished run (its
-metrics.json exists) is skipped; a started one is continued with ``--resume`` (from its last checkpoint).
+settings and miners then reuse it and never mine the same table concurrently), and each base model that runs
+fine-tune from (``[model] init``) is built once by ``negkit base`` (its log: ``logs/base-<key>.log``). A finished
+run (its metrics.json exists) is skipped; a started one is continued with ``--resume`` (from its last checkpoint).
 A run that fails is reported with its log and the others go on; the summary is written at the end.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 from negkit import rundir as rd
 from negkit.locks import DirectoryLock
 from negkit.sweep.launch import Job, LocalLauncher, SlurmLauncher
-from negkit.sweep.plan import LOGS, RUNS, STATUS_JSON, PlannedRun, plan_runs, write_plan
+from negkit.sweep.plan import LOGS, RUNS, STATUS_JSON, PlannedRun, plan_bases, plan_runs, write_plan
 from negkit.sweep.spec import Sweep
 
 
@@ -38,7 +39,8 @@ def make_launcher(sweep: Sweep) -> Any:
 
 
 def run_jobs(sweep: Sweep, runs: list[PlannedRun], stages: dict[str, Any]) -> tuple[list[Job], dict[str, str]]:
-    """The jobs still to do (mining stages first), and the runs that cannot go on (finished with another recipe)."""
+    """The jobs still to do (mining stages and base models first), and the runs that cannot go on (finished with
+    another recipe)."""
     from negkit.pipeline import recipe_differences
 
     logs = sweep.directory / LOGS
@@ -60,12 +62,15 @@ def run_jobs(sweep: Sweep, runs: list[PlannedRun], stages: dict[str, Any]) -> tu
         stage = stages[key]
         argv = ["mine", str(stage.recipe), *[a for s in stage.overrides for a in ("--set", s)], "--no-progress"]
         jobs.append(Job(f"mine {key}", argv, logs / f"mine-{key}.log"))
+    for key, step in plan_bases(pending).items():  # trains a model: it gets a run's GPUs
+        argv = ["base", str(step.recipe), *[a for s in step.overrides for a in ("--set", s)]]
+        jobs.append(Job(f"base {key}", argv, logs / f"base-{key}.log", sweep.settings.gpus))
     for run in pending:
         argv = ["run", str(run.recipe), "--out", str(sweep.directory / RUNS),
                 *[a for s in run.overrides for a in ("--set", s)]]
         if run.state() == "partial":
             argv.append("--resume")
-        after = [f"mine {run.mining}"] if run.mining else []
+        after = ([f"mine {run.mining}"] if run.mining else []) + ([f"base {run.base}"] if run.base else [])
         jobs.append(Job(f"run {run.name}", argv, logs / f"{run.name}.log", sweep.settings.gpus, after, run.run_dir))
     return jobs, stale
 
@@ -125,7 +130,8 @@ def _loop(jobs: list[Job], launcher: Any, outcome: Outcome, status: dict, view: 
             broken = [a for a in job.after if a in bad]
             if broken:
                 waiting.remove(job)
-                _ended(job, f"its mining stage failed ({broken[0]}; log: {sweep_dir / LOGS})", outcome, status,
+                stage = "mining stage" if broken[0].startswith("mine ") else "base model"
+                _ended(job, f"its {stage} failed ({broken[0]}; log: {sweep_dir / LOGS})", outcome, status,
                        view, event, bad)
         while launcher.capacity() > 0:
             ready = next((j for j in waiting if all(a in ok for a in j.after)), None)

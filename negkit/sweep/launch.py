@@ -1,4 +1,5 @@
-"""Launchers: start a job (a ``negkit mine`` or ``negkit run`` command line), tell when it ended and how.
+"""Launchers: start a job (a ``negkit mine``, ``negkit base`` or ``negkit run`` command line), tell when it ended
+and how.
 
 ``LocalLauncher`` starts child processes on this machine, each pinned to its own share of the CPUs (CPU
 affinity and ``OMP_NUM_THREADS``) and, when runs ask for GPUs, its own ``CUDA_VISIBLE_DEVICES``; children
@@ -25,7 +26,7 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NU
 
 @dataclass
 class Job:
-    name: str  # "run <arm>-s<seed>" or "mine <key>"
+    name: str  # "run <arm>-s<seed>", "mine <key>" or "base <key>"
     argv: list[str]  # negkit's arguments: ["run", recipe, "--set", ...]
     log: Path
     gpus: int = 0

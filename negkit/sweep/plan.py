@@ -1,5 +1,5 @@
 """The plan of a sweep: one run per (arm, seed), where it lives, what state it is in, and which runs share
-a mining stage.
+a mining stage or a base model (``[model] init``).
 
 ```
 <out>/<sweep name>/
@@ -8,8 +8,9 @@ a mining stage.
   .negkit.lock      held by the `negkit sweep run` that runs the sweep (negkit.locks.DirectoryLock)
   runs/<arm>-s<seed>/   each run's own run directory (recipe.json, metrics.json, items.jsonl, ...)
   runs/<arm>-s<seed>.lock   held by a Slurm job while it runs that run
-  logs/<job>.log    each job's output
+  logs/<job>.log    each job's output (mine-<key>.log, base-<key>.log, <arm>-s<seed>.log)
   summary.md, summary.csv, summary.json, plots/summary.png
+  claims.md, claims.csv, claims.json, plots/claims-*.png   (negkit sweep claims)
 ```
 """
 
@@ -40,6 +41,7 @@ class PlannedRun:
     run_dir: Path
     mining: str | None = None  # key of the mining stage it shares with equal mining settings (None: no mining)
     resolved: dict[str, Any] = field(default_factory=dict)  # the resolved recipe, as recipe.json will hold it
+    base: str | None = None  # key of the base model it fine-tunes from (None: no [model] init)
 
     def state(self) -> str:
         """``done`` (metrics.json written), ``partial`` (started: resume it), ``new``."""
@@ -54,6 +56,16 @@ class PlannedRun:
 class MiningStage:
     key: str
     recipe: Path
+    overrides: list[str]
+    runs: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BaseStep:
+    """A base model some runs fine-tune from: built once (``negkit base``) before they start."""
+
+    key: str
+    recipe: Path  # a run's recipe (the one naming the base), built with that run's overrides
     overrides: list[str]
     runs: list[str] = field(default_factory=list)
 
@@ -74,11 +86,32 @@ def plan_runs(sweep: Sweep) -> tuple[list[PlannedRun], dict[str, MiningStage]]:
             recipe = load_recipe(arm.recipe, sets)
             key = mining_key(recipe)
             run = PlannedRun(arm.name, seed, name, arm.recipe, sets, sweep.directory / RUNS / name, key,
-                             recipe.to_dict())
+                             recipe.to_dict(), base_key(recipe))
             runs.append(run)
             if key is not None:
                 stages.setdefault(key, MiningStage(key, arm.recipe, sets)).runs.append(name)
     return runs, stages
+
+
+def plan_bases(runs: list[PlannedRun]) -> dict[str, BaseStep]:
+    """The base models the runs fine-tune from, each with the first run naming it (in plan order)."""
+    steps: dict[str, BaseStep] = {}
+    for run in runs:
+        if run.base is not None:
+            steps.setdefault(run.base, BaseStep(run.base, run.recipe, run.overrides)).runs.append(run.name)
+    return steps
+
+
+def base_key(recipe: Any) -> str | None:
+    """Which base model a run starts from: the base recipe file and the cache it is built into (the base's own
+    fingerprint is checked when it is built; equal files under other names are built once, then reused)."""
+    from negkit.base_stage import cache_root, init_path
+
+    path = init_path(recipe)
+    if path is None:
+        return None
+    text = json.dumps({"base": str(path), "cache": str(cache_root(recipe))}, sort_keys=True)
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()
 
 
 def mining_key(recipe: Any) -> str | None:
@@ -106,6 +139,8 @@ def write_plan(sweep: Sweep, runs: list[PlannedRun]) -> None:
         "bootstrap": sweep.settings.bootstrap,
         "confidence": sweep.settings.confidence,
         "bootstrap_seed": sweep.settings.bootstrap_seed,
+        "claims": [c.model_dump() for c in sweep.claims],
+        "contrasts": [c.model_dump() for c in sweep.contrasts],
     })
 
 

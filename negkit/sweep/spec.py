@@ -2,7 +2,10 @@
 
 A sweep is a set of named **arms** (each a base recipe plus ``--set`` overrides, given one by one in
 ``[[arms]]`` or as the cartesian product of ``[[grids]]`` axes), run once per **seed**, with one arm as the
-**baseline** and a list of **metrics** to summarise. See docs/sweeps.md for every key.
+**baseline** and a list of **metrics** to summarise. ``[[claims]]`` state what the sweep is meant to show
+(arm A beats arm B on a metric, or an arm's value lies below a bound) and ``[[contrasts]]`` ask for a table
+of several arms' differences from one reference arm; ``negkit sweep claims`` turns both into tables with
+verdicts (``negkit.sweep.claims``). See docs/sweeps.md for every key.
 """
 
 from __future__ import annotations
@@ -61,6 +64,29 @@ class GridTable(_Table):
     exclude: list[dict[str, Any]] = Field(default_factory=list)  # combinations to leave out
 
 
+LOG_PREFIX = "log:"  # a claim metric read from the runs' log.jsonl (mean over logged steps), e.g. "log:grad_share_hard"
+
+
+class ClaimTable(_Table):
+    name: str  # what the claim says, as the table shows it, e.g. "concrete > random > abstract"
+    metric: str  # a metrics.json key ("<evaluator>/<metric>") or "log:<key>" (a training diagnostic)
+    order: list[str] = Field(default_factory=list)  # arms, claimed best first: each beats the next
+    arm: str | None = None  # a bound claim: this arm's value ...
+    below: float | None = None  # ... lies below this
+    above: float | None = None  # ... or above this
+    lower_is_better: bool = False  # "beats" means a lower value (e.g. a loss)
+    equal: str | None = None  # "at equal <metric>": each compared pair must match on this metric ...
+    tolerance: float = Field(0.0, ge=0)  # ... within +- tolerance (the interval of its difference inside it)
+    note: str = ""  # shown under the table
+
+
+class ContrastTable(_Table):
+    name: str  # the table's title
+    reference: str  # the arm the others are compared with
+    arms: list[str] = Field(min_length=1)
+    metrics: list[str] = Field(default_factory=list)  # default: the sweep's metrics
+
+
 class SlurmTable(_Table):
     cluster: Literal["slurm", "local", "debug"] = "slurm"  # submitit's executor; local/debug run here
     partition: str | None = None
@@ -74,7 +100,7 @@ class SlurmTable(_Table):
 
 
 TABLES: dict[str, type[_Table]] = {"sweep": SweepTable, "seeds": SeedsTable, "arms": ArmTable, "grids": GridTable,
-                                   "slurm": SlurmTable}
+                                   "slurm": SlurmTable, "claims": ClaimTable, "contrasts": ContrastTable}
 
 
 @dataclass
@@ -97,6 +123,8 @@ class Sweep:
     metrics: list[str]
     settings: SweepTable
     slurm: SlurmTable = field(default_factory=SlurmTable)
+    claims: list[ClaimTable] = field(default_factory=list)
+    contrasts: list[ContrastTable] = field(default_factory=list)
 
     @property
     def directory(self) -> Path:
@@ -154,6 +182,10 @@ def check_sweep(path: str | Path, *, check_recipes: bool = True) -> tuple[Sweep 
     tables = {k: _table(raw, k, errors) for k in ("sweep", "seeds", "slurm")}
     arms_raw = _array(raw, "arms", errors)
     grids_raw = _array(raw, "grids", errors)
+    claims = [(f"claims[{i}]", c) for i, t in _array(raw, "claims", errors)
+              if (c := _validate(ClaimTable, t, f"claims[{i}]", errors)) is not None]
+    contrasts = [(f"contrasts[{i}]", c) for i, t in _array(raw, "contrasts", errors)
+                 if (c := _validate(ContrastTable, t, f"contrasts[{i}]", errors)) is not None]
     settings, seeds = tables["sweep"], tables["seeds"] or SeedsTable()
     if settings is None:
         return None, errors.lines
@@ -213,9 +245,12 @@ def check_sweep(path: str | Path, *, check_recipes: bool = True) -> tuple[Sweep 
         if "/" not in metric:
             errors.add(f"sweep.metrics[{i}]", f"{metric!r} is not a metric key (<evaluator>/<metric>, as in "
                        f"metrics.json, e.g. \"retrieval/mean/R\")")
+    if arms:
+        _check_claims(claims, contrasts, set(seen), errors)
     sweep = Sweep(path=path, name=settings.name or path.stem, out=Path(settings.out), arms=arms,
                   seeds=list(seeds.values), vary=list(dict.fromkeys(seeds.vary)), baseline=settings.baseline,
-                  metrics=list(settings.metrics), settings=settings, slurm=tables["slurm"] or SlurmTable())
+                  metrics=list(settings.metrics), settings=settings, slurm=tables["slurm"] or SlurmTable(),
+                  claims=[c for _, c in claims], contrasts=[c for _, c in contrasts])
     if not ARM_NAME.match(sweep.name):
         errors.add("sweep.name", f"{sweep.name!r}: use letters, digits and . _ = + - (it names a directory)")
     if check_recipes and not errors.lines:
@@ -254,6 +289,58 @@ def _check_arm(sweep: Sweep, arm: Arm, errors: _Errors) -> None:
     except NegkitError as exc:
         message = getattr(exc, "message", str(exc))
         errors.add(arm.key, f"arm {arm.name!r} (recipe {arm.recipe.name}): {message}")
+
+
+def _check_metric(metric: str, key: str, errors: _Errors) -> None:
+    if metric.startswith(LOG_PREFIX):
+        if not metric[len(LOG_PREFIX):]:
+            errors.add(key, "\"log:\" names no log key (e.g. \"log:grad_share_hard\")")
+    elif "/" not in metric:
+        errors.add(key, f"{metric!r} is not a metric key (<evaluator>/<metric> as in metrics.json, e.g. "
+                   f"\"retrieval/mean/R\", or \"log:<key>\" for a training diagnostic in log.jsonl)")
+
+
+def _check_claims(claims: list[tuple[str, ClaimTable]], contrasts: list[tuple[str, ContrastTable]],
+                  arms: set[str], errors: _Errors) -> None:
+    """Claims and contrasts name arms of this sweep and say one thing each (an order, or one arm and a bound)."""
+    names: dict[str, str] = {}
+    for key, claim in claims:
+        if claim.name in names:
+            errors.add(f"{key}.name", f"duplicate claim name {claim.name!r} (also at {names[claim.name]})")
+        names.setdefault(claim.name, key)
+        _check_metric(claim.metric, f"{key}.metric", errors)
+        bounds = [b for b in (claim.below, claim.above) if b is not None]
+        if claim.order and (claim.arm is not None or bounds):
+            errors.add(key, "give either order = [arms, best first] or arm = ... with below/above, not both")
+            continue
+        if claim.order:
+            if len(claim.order) < 2:
+                errors.add(f"{key}.order", "an order needs at least two arms (the claimed better one first)")
+            if len(set(claim.order)) != len(claim.order):
+                errors.add(f"{key}.order", f"an arm is listed twice in {claim.order}")
+            for j, arm in enumerate(claim.order):
+                if arm not in arms:
+                    errors.add(f"{key}.order[{j}]", f"no arm is named {arm!r}; arms: {', '.join(sorted(arms))}")
+        elif claim.arm is not None:
+            if claim.arm not in arms:
+                errors.add(f"{key}.arm", f"no arm is named {claim.arm!r}; arms: {', '.join(sorted(arms))}")
+            if len(bounds) != 1:
+                errors.add(key, "a claim about one arm needs exactly one of below = ... or above = ...")
+            if claim.equal is not None:
+                errors.add(f"{key}.equal", "equal applies to compared arms: give order = [...] instead of arm")
+        else:
+            errors.add(key, "a claim needs order = [arms, claimed best first] or arm = ... with below/above")
+        if claim.equal is not None:
+            _check_metric(claim.equal, f"{key}.equal", errors)
+        elif claim.tolerance:
+            errors.add(f"{key}.tolerance", "tolerance applies to equal = \"<metric>\"; give that too")
+    for key, contrast in contrasts:
+        named = [("reference", contrast.reference), *((f"arms[{j}]", a) for j, a in enumerate(contrast.arms))]
+        for where, arm in named:
+            if arm not in arms:
+                errors.add(f"{key}.{where}", f"no arm is named {arm!r}; arms: {', '.join(sorted(arms))}")
+        for j, metric in enumerate(contrast.metrics):
+            _check_metric(metric, f"{key}.metrics[{j}]", errors)
 
 
 def _table(raw: dict[str, Any], name: str, errors: _Errors) -> Any:

@@ -103,9 +103,10 @@ def bench_step(model: str = "negkit-tiny", *, batch_size: int = 64, negatives: i
     (> ``negatives``) also times the negkit step with hardest-of-K selection (K candidates mined per
     caption, the ``negatives`` hardest kept), interleaved with the others, and reports its extra time over
     the negkit step with ``negatives`` mined negatives."""
+    from negkit.components import ComponentSpec
     from negkit.distributed import resolve_device
     from negkit.errors import RecipeError
-    from negkit.recipe import ComponentSpec, ModelConfig, PrecisionName, TrainConfig
+    from negkit.sections import ModelConfig, PrecisionName, TrainConfig
     from negkit.train.batch import Batch, Collator
     from negkit.train.loop import WeightedLoss, forward_loss, optimizer_step, resolve_precision
     from negkit.train.model import TwoTower, create_model

@@ -28,7 +28,7 @@ from negkit.distributed import (
 )
 from negkit.errors import Interrupted, RecipeError, TrainingError
 from negkit.losses.base import Loss, LossInputs
-from negkit.recipe import PrecisionName
+from negkit.sections import LoraSettings, PrecisionName, TrainConfig
 from negkit.train import checkpoint as ckpt
 from negkit.train.batch import (
     Batch,
@@ -45,7 +45,7 @@ from negkit.train.batch import (
 from negkit.train.feedback import Feedback
 from negkit.train.model import ClipModel, TwoTower
 from negkit.train.optim import build_optimizer, build_scheduler, hyperparameters, restore_hyperparameters
-from negkit.train.samplers import batch_sampler
+from negkit.train.samplers import BatchSampler, batch_sampler
 from negkit.train.select import HardestOfK
 
 
@@ -89,20 +89,11 @@ def resolve_precision(name: PrecisionName, device: torch.device) -> Precision:
 
 @dataclass
 class WeightedLoss:
+    """A built loss and its weight in the objective (``negkit.factory.build_losses`` makes them)."""
+
     key: str  # the prefix of its logged terms: the loss name, or "name[i]" when a name repeats
     loss: Loss
     weight: float
-
-
-def build_losses(specs: Sequence[Any], where: str | None = None) -> list[WeightedLoss]:
-    if not specs:
-        raise RecipeError("no [[losses]] table: add one, e.g. [[losses]] name = \"infonce\"", path=where, key="losses")
-    names = [s.name for s in specs]
-    out = []
-    for i, spec in enumerate(specs):
-        key = spec.name if names.count(spec.name) == 1 else f"{spec.name}[{i}]"
-        out.append(WeightedLoss(key, spec.build(where=where), spec.weight))
-    return out
 
 
 def combine_losses(losses: Sequence[WeightedLoss], inputs: LossInputs) -> tuple[Tensor, dict[str, Tensor]]:
@@ -200,9 +191,10 @@ class TrainResult:
 class Trainer:
     """Trains ``clip`` on ``dataset`` as ``[train]`` says; rank 0 writes to ``ckpt_dir`` and ``feedback``."""
 
-    def __init__(self, clip: ClipModel, dataset: TrainDataset, losses: list[WeightedLoss], cfg: Any, *, seed: int,
-                 precision: Precision, env: DistEnv, ckpt_dir: Path | None, feedback: Feedback,
-                 model_name: str | None = None, lora: Any = None, sampler: Any = None, keep: int = 0) -> None:
+    def __init__(self, clip: ClipModel, dataset: TrainDataset, losses: Sequence[WeightedLoss], cfg: TrainConfig, *,
+                 seed: int, precision: Precision, env: DistEnv, ckpt_dir: Path | None, feedback: Feedback,
+                 model_name: str | None = None, lora: LoraSettings | None = None,
+                 sampler: BatchSampler | None = None, keep: int = 0) -> None:
         self.clip, self.dataset, self.losses, self.cfg = clip, dataset, losses, cfg
         self.seed, self.precision, self.env, self.ckpt_dir, self.feedback = seed, precision, env, ckpt_dir, feedback
         self.model_name = model_name or clip.name

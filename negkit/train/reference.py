@@ -43,7 +43,7 @@ def reference_embeddings(records: Sequence[Mapping[str, Any]], captions: Sequenc
     path = root / f"{model.replace('/', '_')}-{key:x}.npy"
     if path.is_file():
         return np.load(path)
-    from negkit.recipe import ModelConfig
+    from negkit.sections import ModelConfig
     from negkit.train.batch import BadImage, open_image
     from negkit.train.model import create_model
 

@@ -227,7 +227,7 @@ def _vocabulary(key: str, given: list[str] | None, default: tuple[str, ...], kno
     if given is None:
         return default
     if len(given) < 2:
-        raise ValueError(f"{key}: need at least 2 {key} (got {len(given)}); the benchmark replaces one with another")
+        raise ValueError(f"{key}: need at least 2 {key} (got {len(given)}); the evaluation replaces one with another")
     unknown = [v for v in given if v not in known]
     if unknown:
         raise ValueError(f"{key}: unknown {unknown[0]!r}; known {key}: {', '.join(known)}")

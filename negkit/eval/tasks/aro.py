@@ -210,7 +210,7 @@ class ARO(Evaluator):
             path, x, y, w, h = key
             return whole(path).crop((x, y, x + w, y + h))
 
-        feats = encode_keyed_images(ctx, keys, crop, chunk=ctx.batch_size * 4)
+        feats = encode_keyed_images(ctx, keys, crop)
         true = text_scores(ctx, feats, [it["true_caption"] for it in items])
         false = text_scores(ctx, feats, [it["false_caption"] for it in items])
         correct = pairwise_correct(true, false)  # strict: ties go to the false caption

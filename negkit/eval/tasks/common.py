@@ -45,21 +45,12 @@ def present_pairs(evaluator: str, items: list, first: list[Path], second: list[P
     return kept(items), kept(first), kept(second), n_missing
 
 
-def encode_keyed_images(ctx: EvalContext, keys: Sequence[Hashable], load: Callable[[Hashable], Any],
-                        chunk: int = 1024) -> np.ndarray:
-    """Embeddings of images built on the fly (crops), each distinct key loaded and encoded once; only one
-    chunk of decoded images is held in memory at a time."""
-    unique: dict[Hashable, int] = {}
-    for k in keys:
-        unique.setdefault(k, len(unique))
-    order = list(unique)
-    feats = []
-    for start in range(0, len(order), chunk):
-        feats.append(ctx.encode_images([load(k) for k in order[start:start + chunk]]).numpy())
-    if not feats:
+def encode_keyed_images(ctx: EvalContext, keys: Sequence[Hashable], load: Callable[[Hashable], Any]) -> np.ndarray:
+    """Embeddings of images built on the fly (crops, frames): each distinct key is loaded (by ``load``, in the
+    context's loader workers) and encoded once; a key must name the pixels fully, e.g. ``(path, box)``."""
+    if not keys:
         return np.zeros((0, 0), dtype=np.float32)
-    all_feats = np.concatenate(feats)
-    return all_feats[[unique[k] for k in keys]]
+    return ctx.encode_images(list(keys), load=load).numpy()
 
 
 def text_scores(ctx: EvalContext, image_feats: np.ndarray, texts: Sequence[str]) -> np.ndarray:

@@ -112,7 +112,7 @@ class CREPE(Evaluator):
             return whole(path).crop((x, y, x + w, y + h))
 
         keys = [(str(p), *row["box"]) for p, (_, _, row) in zip(paths, items)]
-        feats = encode_keyed_images(ctx, keys, crop, chunk=ctx.batch_size * 4)
+        feats = encode_keyed_images(ctx, keys, crop)
         texts = [t for _, _, row in items for t in row["options"]]
         text_feats = ctx.encode_texts(texts).numpy() if texts else np.zeros((0, 0))
         correct = np.zeros(len(items), dtype=bool)

@@ -83,7 +83,7 @@ class EqBen(Evaluator):
             path, key = folder / f"{subset}.json", "data_dir"
             if not path.is_file():
                 raise DataError(f"{self.name}: 'data_dir' = {self.data_dir!r} has no {subset}.json; set "
-                                f"files.{subset} or remove it from `subsets` (EqBen's files: see docs/benchmarks.md)")
+                                f"files.{subset} or remove it from `subsets` (EqBen's files: see docs/evaluation.md)")
         pairs = []
         for i, pair in enumerate(flatten_pairs(read_rows_json(self.name, path, key))):
             if not isinstance(pair, dict) or any(f not in pair for f in FIELDS):
@@ -104,8 +104,7 @@ class EqBen(Evaluator):
         img1 = [root / p["image1"] for _, p in pairs]
         pairs, img0, img1, n_missing = present_pairs(self.name, pairs, img0, img1, key="image_dir",
                                                       skip_missing=self.skip_missing, where="the EqBen files")
-        feats = encode_keyed_images(ctx, img0 + img1, lambda path: npy_or_image(Path(path)),
-                                    chunk=ctx.batch_size * 4)
+        feats = encode_keyed_images(ctx, [str(p) for p in img0 + img1], lambda path: npy_or_image(Path(path)))
         i0, i1 = feats[: len(pairs)], feats[len(pairs):]
         texts = ctx.encode_texts([p["caption0"] for _, p in pairs] + [p["caption1"] for _, p in pairs]).numpy()
         c0, c1 = texts[: len(pairs)], texts[len(pairs):]

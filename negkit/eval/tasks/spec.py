@@ -25,7 +25,7 @@ class SPEC(Evaluator):
 
     Outputs per subset ``<subset>/i2t``, ``<subset>/t2i`` and their ``n``; ``i2t`` and ``t2i``: the means over
     subsets, as SPEC's ``spec/eval.py`` prints them; ``avg``: the mean of ``i2t`` and ``t2i``, the single
-    number the compositional suite uses (negkit's reading of FSC-CLIP's SPEC column; see docs/benchmarks.md).
+    number the compositional suite uses (negkit's reading of FSC-CLIP's SPEC column; see docs/evaluation.md).
 
     Parameters:
         data_dir: the folder holding one folder per subset (``negkit data get spec`` names where to get it).

@@ -1,7 +1,7 @@
 """``compositional-suite``: the eleven compositionality benchmarks of FSC-CLIP's table and their mean.
 
 FSC-CLIP (Oh et al. 2024, ``src/training/eval_compo.py``) reports "Comp" as the plain mean of one number
-per benchmark. How each single number is formed is documented in docs/benchmarks.md and in ``SINGLE``
+per benchmark. How each single number is formed is documented in docs/evaluation.md and in ``SINGLE``
 below; where vl_compo's code is not public the rule was checked against its published per-subset and
 per-benchmark tables (``individual_results.csv``, ``results.csv``).
 """
@@ -148,7 +148,8 @@ class CompositionalSuite(Evaluator):
         try:
             for name, evaluator in self.evaluators.items():
                 ctx.items = {}
-                metrics = evaluator.evaluate(ctx)
+                with ctx.benchmark(name):  # features are cached per benchmark, never across two
+                    metrics = evaluator.evaluate(ctx)
                 for group, rows in ctx.items.items():
                     outer_items[f"{name}/{group}"] = rows
                 out.update({f"{name}/{k}": float(v) for k, v in metrics.items()})
