@@ -46,17 +46,21 @@ def test_registered():
 def test_bag_of_words_model_gets_replacements_right_and_swaps_wrong_by_the_tie_rule(world):
     ctx = oracle_context(world, "test")
     out = ShapesCompositional(limit=150).evaluate(ctx)
-    for category in ("replace-obj", "replace-att", "replace-rel", "add-obj", "add-att"):
+    right = ("replace-obj", "replace-att", "replace-rel", "add-obj", "add-att", "replace-size")
+    for category in right:
         assert out[f"{category}/acc"] == 1.0, category
-    for category in ("swap-obj", "swap-att", "shuffle"):  # same words: equal scores, which count wrong
+    swapped = ("swap-obj", "swap-att", "shuffle", "bind-colour")
+    for category in swapped:  # same words: equal scores, which count wrong
         assert out[f"{category}/acc"] == 0.0, category
-    swaps = sum(out[f"{c}/n"] for c in ("swap-obj", "swap-att", "shuffle"))
+    swaps = sum(out[f"{c}/n"] for c in swapped)
     assert out["ties"] == swaps
-    n = {c: out[f"{c}/n"] for c in ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-att",
-                                    "add-obj", "add-att", "shuffle")}
-    assert out["macro/acc"] == pytest.approx(5 / 8)
-    micro = (n["replace-obj"] + n["replace-att"] + n["replace-rel"] + n["add-obj"] + n["add-att"]) / sum(n.values())
+    n = {c: out[f"{c}/n"] for c in right + swapped}
+    assert out["macro/acc"] == pytest.approx(6 / 10)
+    micro = sum(n[c] for c in right) / sum(n.values())
     assert out["micro/acc"] == pytest.approx(micro)
+    # binding = the swaps, word order and relations: the relation words alone get replace-rel right
+    assert out["binding/acc"] == pytest.approx(1 / 5)
+    assert out["concepts/acc"] == pytest.approx(1.0)
     assert 0 <= out["novel/acc"] <= 1
     assert "tie counts as wrong" in ctx.meta["shapes-compositional"]["tie_rule"]
 

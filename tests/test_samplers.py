@@ -191,3 +191,59 @@ def test_neighbours_from_a_reference_model_are_computed_once_and_cached(tmp_path
     again = NeighboursSampler(k=1, reference_model="negkit-tiny", candidates=2, cache_dir=str(tmp_path))
     again.setup(records, batch_size=8, world=2, seed=0)
     assert again.lists == sampler.lists and again.batches(0) == sampler.batches(0)
+
+
+class TestSharedAttribute(SamplerContract):
+    worlds = (1, 2)
+
+    def make_sampler(self):
+        from negkit.train.shared_sampler import SharedAttributeSampler
+
+        return SharedAttributeSampler(fields=["colour", "shape"], group=4)
+
+    def make_records(self, n):
+        return [{**r, "colour": ("red", "blue")[i % 2], "shape": ("circle", "star", "cross")[i % 3]}
+                for i, r in enumerate(super().make_records(n))]
+
+
+def test_shared_attribute_groups_share_their_field_in_turn():
+    from negkit.train.shared_sampler import SharedAttributeSampler
+
+    records = [{"colour": ("red", "blue", "green")[i % 3], "shape": ("circle", "star")[i % 2]} for i in range(120)]
+    sampler = SharedAttributeSampler()  # colour, shape; group = the whole batch
+    sampler.setup(records, batch_size=12, world=1, seed=0)
+    batches = sampler.batches(0)
+    assert len(batches) == 10
+    for b, groups in enumerate(batches):
+        field = ("colour", "shape")[b % 2]
+        (group,) = groups
+        assert len({records[i][field] for i in group}) == 1
+        assert len(set(group)) == len(group)  # no record twice in a batch
+    seen = {i for groups in batches for g in groups for i in g}
+    assert len(seen) > 0.6 * len(records)
+
+
+def test_shared_attribute_reads_shapes_fields_without_rendering(monkeypatch):
+    from negkit.data.shapes import ShapesWorld
+    from negkit.train.shared_sampler import SharedAttributeSampler
+
+    world = ShapesWorld(min_objects=1, max_objects=1, train_size=256)
+    monkeypatch.setattr(world, "render", lambda scene: pytest.fail("a sampler must not render images"))
+    sampler = SharedAttributeSampler(group=16)
+    sampler.setup(world.records("train"), batch_size=64, world=1, seed=0)
+    for groups in sampler.batches(0):
+        for group in groups:
+            assert len({world.fields("train", i)["colour"] for i in group}) == 1 or \
+                len({world.fields("train", i)["shape"] for i in group}) == 1
+
+
+def test_shared_attribute_refuses_what_it_cannot_fill():
+    from negkit.train.shared_sampler import SharedAttributeSampler
+
+    with pytest.raises(ValueError, match="fields"):
+        SharedAttributeSampler(fields=[])
+    records = [{"colour": str(i), "shape": "circle"} for i in range(40)]  # every colour once
+    with pytest.raises(SamplerError, match="colour"):
+        SharedAttributeSampler(group=8).setup(records, batch_size=8, world=1, seed=0)
+    with pytest.raises(SamplerError, match="do not divide"):
+        SharedAttributeSampler(group=3).setup(records, batch_size=8, world=1, seed=0)

@@ -8,6 +8,7 @@ SAMPLERS = (
     "negkit.train.samplers:RandomSampler",
     "negkit.train.samplers:NeighboursSampler",
     "negkit.train.samplers:PrecomputedSampler",
+    "negkit.train.shared_sampler:SharedAttributeSampler",
 )
 
 

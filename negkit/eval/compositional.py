@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from negkit.data.shapes.captions import CATEGORIES, negative, text
+from negkit.data.shapes.captions import CATEGORIES, NEEDS_BINDING, negative, text
 from negkit.eval.base import EvalContext, Evaluator, check_choices
 from negkit.eval.metrics import TIE_RULE, micro_macro, pairwise_correct
 from negkit.eval.sources import subset
@@ -20,19 +20,22 @@ if TYPE_CHECKING:
 
 class ShapesCompositional(Evaluator):
     """For each held-out scene, its true caption against one negative per category: replace-obj,
-    replace-att, replace-rel, swap-obj, swap-att, add-obj, add-att (SugarCrepe's seven) and shuffle (word
-    order). Every negative is checked false against the scene graph. An item is right when the image is
+    replace-att, replace-rel, swap-obj, swap-att, add-obj, add-att (SugarCrepe's seven), shuffle (word
+    order), bind-colour (two objects' colours exchanged: attribute binding) and replace-size (a named size
+    changed). Every negative is checked false against the scene graph. An item is right when the image is
     strictly more similar to the positive than to the negative (ties count wrong).
 
     Outputs ``<category>/acc`` and ``<category>/n`` per category, ``micro/acc`` (all items),
-    ``macro/acc`` (mean over categories), ``novel/acc`` (items whose scene shows a colour-shape combination
-    held out of training) and ``ties`` (items whose two scores were equal). Per-item results (1 right, 0
+    ``macro/acc`` (mean over categories), ``binding/acc`` and ``concepts/acc`` (mean over the scored
+    categories that need binding, a relation or word order, and over the others), ``novel/acc`` and
+    ``novel/n`` (items whose scene shows a colour-shape combination held out of training) and ``ties``
+    (items whose two scores were equal). Per-item results (1 right, 0
     wrong; item key ``"<scene row>:<category>"``) are recorded for each category, ``micro`` and ``novel``.
 
     Parameters:
         split: the shapes split whose scenes are used (test: never seen in training).
         limit: scenes to use (a seeded sample; 0 = all).
-        categories: which categories to score (default: all eight).
+        categories: which categories to score (default: all ten).
         seed: seed of the scene sample and of the negatives; fixed by default so that every run is scored
             on the same items.
         data: arguments of a shapes world to build; by default the run's data source when it is a shapes
@@ -96,10 +99,15 @@ class ShapesCompositional(Evaluator):
             out[f"{category}/acc"] = float(correct[mask].mean()) if mask.any() else float("nan")
             out[f"{category}/n"] = float(mask.sum())
         out["micro/acc"], out["macro/acc"] = micro_macro(by_category)
+        for group, members in (("binding", [c for c in self.categories if c in NEEDS_BINDING]),
+                               ("concepts", [c for c in self.categories if c not in NEEDS_BINDING])):
+            accs = [out[f"{c}/acc"] for c in members if by_category[c].size]
+            out[f"{group}/acc"] = float(np.mean(accs)) if accs else float("nan")
         ctx.record_items("micro", ids, correct)
         novel = np.array([it["novel"] for it in items], dtype=bool)
         ctx.record_items("novel", ids[novel], correct[novel])
         out["novel/acc"] = float(correct[novel].mean()) if novel.any() else float("nan")
+        out["novel/n"] = float(novel.sum())
         out["ties"] = float((pos == neg).sum())
         ctx.meta[self.name] = {"tie_rule": TIE_RULE, "split": self.split, "scenes": len(rows),
                                "items": len(items), "seed": self.seed,

@@ -30,7 +30,11 @@ RELATION_PHRASES = {
     "above": ("above", "over"),
     "below": ("below", "under"),
 }
-CATEGORIES = ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-att", "add-obj", "add-att", "shuffle")
+CATEGORIES = ("replace-obj", "replace-att", "replace-rel", "swap-obj", "swap-att", "add-obj", "add-att", "shuffle",
+              "bind-colour", "replace-size")
+# What each category needs beyond a bag of words: binding (which attribute goes with which object), a relation,
+# word order; the others need only the concepts themselves (docs/shapes.md).
+NEEDS_BINDING = frozenset({"swap-obj", "swap-att", "bind-colour", "replace-rel", "shuffle"})
 
 
 @dataclass(frozen=True)
@@ -164,6 +168,15 @@ def _candidates(category: str, plan: Plan, rng: random.Random, shapes: tuple[str
                 a, b = getattr(ms[i], attr), getattr(ms[j], attr)
                 if a is not None and b is not None and a != b:
                     yield _with(_with(plan, i, replace(ms[i], **{attr: b})), j, replace(ms[j], **{attr: a}))
+    elif category == "bind-colour":  # attribute binding: two named colours exchanged, the words kept
+        for i, j in _shuffled(rng, itertools.combinations(range(len(ms)), 2)):
+            a, b = ms[i].colour, ms[j].colour
+            if a is not None and b is not None and a != b:
+                yield _with(_with(plan, i, replace(ms[i], colour=b)), j, replace(ms[j], colour=a))
+    elif category == "replace-size":
+        for i in idx:
+            if ms[i].size is not None:
+                yield _with(plan, i, replace(ms[i], size=next(s for s in SIZES if s != ms[i].size)))
     elif category == "add-obj":
         named = {m.shape for m in ms}
         for s in sorted(_shuffled(rng, shapes), key=lambda s: s in named):  # a new kind of object first

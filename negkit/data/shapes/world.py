@@ -125,12 +125,14 @@ class ShapesWorld(DataSource):
         raise KeyError(f"shapes has no class names for {label!r}; labels: shape, shapes, colour, colours, size")
 
     def templates(self, label: str) -> list[str]:
-        """Zero-shot prompts for a label ("{}" is replaced by the class name)."""
-        if label in ("colour", "colours"):
-            return ["a {} shape", "something {}", "a {} object"]
-        if label == "size":
-            return ["a {} shape", "a {} object"]
-        return ["a {}", "a picture of a {}", "a coloured {}"]
+        """Zero-shot prompts for a label ("{}" is replaced by the class name), in the captions' own grammar:
+        a colour is prompted with every shape ("a {} circle", ...), a size with every shape, a shape bare
+        and with every colour ("a {}", "a red {}", ...), so that the prompts average over the other
+        attribute. Words the captions never use ("shape", "object") would test the text tower's guess
+        about an unseen word, not the concept."""
+        if label in ("colour", "colours", "size"):
+            return [f"a {{}} {shape}" for shape in self.shapes]
+        return ["a {}"] + [f"a {colour} {{}}" for colour in self.colours]
 
     def scene(self, split: str, index: int) -> Scene:
         self._check_split(split)
@@ -164,15 +166,19 @@ class ShapesWorld(DataSource):
 
     def record(self, split: str, index: int) -> dict[str, Any]:
         scene = self.scene(split, index)
-        objs = scene.objects
-        one = objs[0] if len(objs) == 1 else None
         extra: dict[str, Any] = {}
         if self.render_negatives and split == "train":
             negs = self.image_negatives(split, index, self.render_negatives)
             extra = {"neg_images": [self.render(s) for _, s, _ in negs],
                      "neg_captions": [text(p) for _, _, p in negs], "neg_edits": [kind for kind, _, _ in negs]}
+        return {"image": self.render(scene), **self.fields(split, index, scene), **extra}
+
+    def fields(self, split: str, index: int, scene: Scene | None = None) -> dict[str, Any]:
+        """A record without its images (what a batch sampler reads; nothing is rendered)."""
+        scene = scene or self.scene(split, index)
+        objs = scene.objects
+        one = objs[0] if len(objs) == 1 else None
         return {
-            "image": self.render(scene),
             "caption": text(self.plan(split, index, scene)),
             "shapes": sorted({o.shape for o in objs}),
             "colours": sorted({o.colour for o in objs}),
@@ -182,7 +188,6 @@ class ShapesWorld(DataSource):
             "n_objects": len(objs),
             "novel": bool(scene.combos & self.holdout),
             "index": index,
-            **extra,
         }
 
     def _check_split(self, split: str) -> None:
@@ -207,6 +212,10 @@ class ShapesRecords(Sequence):
         return self.world.sizes[self.split]
 
     def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, str):  # a column, as datasets.Dataset gives one: samplers read fields unrendered
+            if index == "image" or index.startswith("neg_"):
+                raise KeyError(f"{index!r}: image columns are rendered per record; read records instead")
+            return [self.world.fields(self.split, i)[index] for i in range(len(self))]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
         if index < 0:
