@@ -55,6 +55,10 @@ def contrast_figure(path: Path, contrast: Any, confidence: float) -> Path:
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7)
     ax.set_title(f"{contrast.name}: mean over seeds, {round(100 * confidence)}% bootstrap interval", fontsize=8)
+    return _save(plt, fig, path)
+
+
+def _save(plt: Any, fig: Any, path: Path) -> Path:
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -101,11 +105,7 @@ def gradient_figure(path: Path, runs: Any, key: str, arms: list[str]) -> Path | 
         ax.legend(fontsize=6)
     axes.flat[0].set_ylabel(key, fontsize=7)
     fig.suptitle(f"{key} over training steps (mean over seeds; band: lowest to highest seed)", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(plt, fig, path)
 
 
 def claim_figures(sweep_dir: Path, result: Any, runs: Any) -> list[Path]:
