@@ -351,12 +351,12 @@ def test_wider_pass_covers_more_and_changes_no_caption_the_first_pass_covers(cap
     _, path = corpus_for(mining, tmp_path)
     sample = sample_captions(mining, 200, 0)
     covered = lambda negs: sum(bool(n) for n in negs) / len(negs)  # noqa: E731
-    narrow = miner(corpus_path=path, wider=False).mine(sample, k=1, seed=0)
-    wide = miner(corpus_path=path).mine(sample, k=1, seed=0)
+    narrow = miner(corpus_path=path, wider=False, backoff=False).mine(sample, k=1, seed=0)
+    wide = miner(corpus_path=path, backoff=False).mine(sample, k=1, seed=0)
     assert covered(wide) >= covered(narrow) + 0.05
     assert all(a == b for a, b in zip(narrow, wide) if a)
-    assert {covered(miner(cls, corpus_path=path).mine(sample, k=1, seed=0)) for cls in (RandomWord, AbstractFirst)} \
-        == {covered(wide)}
+    assert {covered(miner(cls, corpus_path=path, backoff=False).mine(sample, k=1, seed=0))
+            for cls in (RandomWord, AbstractFirst)} == {covered(wide)}
 
 
 def test_cousins_leave_out_the_senses_own_hypernyms():
@@ -390,3 +390,63 @@ def test_a_count_edit_is_offered_when_nothing_else_passes(tmp_path):
                       encoding="utf-8")
     negs = ConcretePlant(corpus=str(corpus), classes=("noun", "num")).mine(["A zebra in a field."], k=3, seed=0)[0]
     assert any(n.kind == "replace-num" and n.text == "Two zebras in a field." for n in negs), negs
+
+
+# -- the back-off pass: kinds of the noun, agreement fixed rather than dropped ----------------------------------
+
+
+def test_backoff_pass_covers_more_and_changes_no_caption_the_earlier_passes_cover(captions, tmp_path):
+    """Captions that the first tier and the wider pass leave without a negative get one from the back-off
+    pass; the others keep their negative exactly, and the three policies stay matched."""
+    from negkit.mining.audit import sample_captions
+
+    mining, _ = split_captions(captions)
+    _, path = corpus_for(mining, tmp_path)
+    sample = sample_captions(mining, 300, 0)
+    covered = lambda negs: sum(bool(n) for n in negs) / len(negs)  # noqa: E731
+    before = miner(corpus_path=path, backoff=False).mine(sample, k=1, seed=0)
+    after = miner(corpus_path=path).mine(sample, k=1, seed=0)
+    assert covered(after) > covered(before)
+    assert all(a == b for a, b in zip(before, after) if a)
+    assert {covered(miner(cls, corpus_path=path).mine(sample, k=1, seed=0)) for cls in (RandomWord, AbstractFirst)} \
+        == {covered(after)}
+
+
+def test_kinds_of_a_noun_are_the_words_below_its_parent():
+    from negkit.mining.lexical import kinds
+
+    found = kinds("boat")
+    assert found[0] == "boat" and "ship" in found and "canoe" in found and "car" not in found
+
+
+def test_counts_made_plural_with_the_words_that_agree():
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.lexical import count_text, number_units
+
+    norms = load_norms()
+
+    def counted(text: str) -> list[str]:
+        tokens = _tokens(text)
+        return [count_text(u, "two", tokens) for u in number_units(tokens, norms, agree=True)]
+
+    assert counted("A man walking his dog.") == ["Two men walking their"]
+    assert counted("A fire hydrant that is sitting in the grass.") == ["Two fire hydrants that are"]
+    assert counted("A stop sign installed upside down on a street corner") == ["Two stop signs"]
+    assert counted("A dog looking at a man holding his frisbee.") == []  # "his" may be the man's
+    assert counted("A half eaten pastry on a plate.") == []  # "eaten" modifies "pastry"
+    assert counted("A passenger jet is flying over some trees.") == []  # the plain rules' unit: not again
+
+
+def test_a_gendered_noun_changes_its_pronouns_with_it():
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.lexical import _regendered, _sole_gendered, find_units
+
+    norms = load_norms()
+    tokens = _tokens("A man lighting a cigarette as he walks on his street.")
+    man = next(u for u in find_units(tokens, norms, frozenset({"NOUN"})) if u.lemma == "man")
+    assert _sole_gendered(tokens, man)
+    span, text = _regendered(tokens, man, "woman")
+    assert (span.start, text) == (1, "woman lighting a cigarette as she walks on her")
+    tokens = _tokens("A man and a girl walking his dog.")
+    man = next(u for u in find_units(tokens, norms, frozenset({"NOUN"})) if u.lemma == "man")
+    assert not _sole_gendered(tokens, man)  # "his" could be read as either's
