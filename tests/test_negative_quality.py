@@ -412,10 +412,10 @@ def test_backoff_pass_covers_more_and_changes_no_caption_the_earlier_passes_cove
         == {covered(after)}
 
 
-def test_kinds_of_a_noun_are_the_words_below_its_parent():
-    from negkit.mining.lexical import kinds
+def test_the_family_of_a_noun_is_below_its_parent():
+    from negkit.mining.lexical import family
 
-    found = kinds("boat")
+    found = family("boat")
     assert found[0] == "boat" and "ship" in found and "canoe" in found and "car" not in found
 
 
@@ -434,7 +434,9 @@ def test_counts_made_plural_with_the_words_that_agree():
     assert counted("A stop sign installed upside down on a street corner") == ["Two stop signs"]
     assert counted("A dog looking at a man holding his frisbee.") == []  # "his" may be the man's
     assert counted("A half eaten pastry on a plate.") == []  # "eaten" modifies "pastry"
-    assert counted("A passenger jet is flying over some trees.") == []  # the plain rules' unit: not again
+    assert counted("A passenger jet is flying over some trees.") == ["Two passenger jets are"]
+    assert counted("A close up of a dog.") == []  # "close" is no noun here
+    assert counted("There is a small puppy on the floor.") == []  # "is" would need changing too
 
 
 def test_a_gendered_noun_changes_its_pronouns_with_it():

@@ -83,9 +83,11 @@ class ConcretenessMiner(LexicalMiner):
             ``WIDER_WINDOW`` times wider, and the caption's counts ("two dogs" -> "three dogs"; class "num").
             Candidates the ranking finds implausible are dropped, as swaps are (``keep_implausible``).
         backoff: with ``plausibility``, when the caption still needs negatives after the ``wider`` pass, try
-            each word's words of both tiers once more, where a relation, adjective or verb the captions use
-            only with a kind of the noun (its WordNet hyponyms, ``lexical.kinds``) counts as seen with the
-            noun ("behind a house" attests "behind the building"; "a red canoe", "a red boat").
+            each word's words of both tiers once more, where a relation or adjective the captions use only
+            with a thing of the same kind as the caption's noun (below its WordNet parent, ``lexical.family``)
+            counts as seen with it ("a red ship" attests "a red boat"); with the counts made plural with the
+            words that agree with them ("a dog that is" -> "two dogs that are", ``number_units``) and a
+            gendered noun changed with its later pronouns ("a man ... his" -> "a woman ... her").
         corpus: a captions file to count and model when no mining stage hands in the training captions
             ("" = the stage's; without either the corpus filters are off, with a warning).
         zipf_window: largest difference in Zipf frequency between a replacement and the original word.
@@ -193,9 +195,9 @@ class ConcretenessMiner(LexicalMiner):
         return sorted([*ordered, *extra], key=lambda u: -sign * (u.score or 0.0))  # stable: ties keep order
 
     def _agreeing_units(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> list[Unit]:
-        """The units of the back-off pass: the wider pass's, and the counts whose noun later words agree
-        with (``number_units`` with ``agree``), in the same policy order."""
-        units = self._wider_units(tokens, ordered, rng)
+        """The units of the back-off pass: the words, and the counts of ``number_units`` with ``agree``
+        (those whose noun later words agree with, too), in the same policy order."""
+        units = ordered
         if "NUM" not in self.classes:
             return units
         extra = number_units(tokens, self._norms, self.skip_words, agree=True)
@@ -252,8 +254,8 @@ class ConcretenessMiner(LexicalMiner):
                     if made >= self.edits_per_word:
                         break
         if self.operation in ("replace", "both") and self.backoff and self.plausibility:
-            # still nothing: every word's words of both tiers again, where a relation, adjective or verb seen
-            # only with a kind of the noun counts as seen with it ("behind a house" for "behind the building")
+            # still nothing: every word's words of both tiers again, where a relation or adjective seen only
+            # with a thing of the noun's kind counts as seen with it ("a red ship" for "a red boat")
             view = CaptionWords(tokens)
             for unit in self._agreeing_units(tokens, ordered, rng):
                 made = 0

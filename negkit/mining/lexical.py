@@ -117,9 +117,11 @@ def number_units(tokens: Sequence[Token], norms: Norms, skip: frozenset[str] = f
     singular noun, lemma "one" ("a dog is" -> "two dogs are"): at most one adjective or noun between; before
     "of" only a thing ("a plate of", not "a lot of"); not after a preposition; not a noun of ``skip``; no
     later word that agrees with a singular ("its", "his", a verb other than an "is", "was" or "has" right
-    after the noun, which the unit takes along). ``agree``: instead, only the "a"/"an" counts that those
-    rules leave out but that can be edited all the same: before a noun followed by a participle that
-    modifies no next noun or an "-ing" verb tagged as a noun; or with later agreeing words, each a verb
+    after the noun, which the unit takes along). ``agree``: besides those (less a noun followed by a particle,
+    "a close up", or by an "-ing" word and a noun, "an old time looking clock", or after an existential
+    "there is"), the "a"/"an" counts that those rules leave out but that can be edited all the same: before a
+    noun followed by a participle that modifies no next noun or an "-ing" verb tagged as a noun; or with
+    later agreeing words, each a verb
     (``VBZ``) or a word of ``_PLURAL_AGREEMENT`` with no other noun between
     it and the count's noun (so it can only agree with that noun): the unit's span runs to the last of
     them (tag ``AGREED``) and ``count_text`` makes them plural ("a fire hydrant that is sitting" -> "two
@@ -138,6 +140,15 @@ def number_units(tokens: Sequence[Token], norms: Norms, skip: frozenset[str] = f
         if j + 1 < len(tokens) and (tokens[j].pos == "ADJ" or tokens[j].tag == "NN") and tokens[j + 1].tag == "NN" \
                 and not tokens[j + 1].lower.endswith("ing"):  # "a giraffe standing": a verb tagged as a noun
             j += 1  # one modifier: "a red ball", "a metal pole"
+        if agree and j < len(tokens) and tokens[j].tag != "NN":  # more: "a red and black boat", "a very nice room"
+            k = i + 1
+            while k < len(tokens) and k - i <= 4 and (tokens[k].pos in ("ADJ", "ADV", "CCONJ")
+                                                      or tokens[k].text == ","):
+                k += 1
+            if k + 1 < len(tokens) and tokens[k].tag == "NN" and tokens[k + 1].tag == "NN" \
+                    and not tokens[k + 1].lower.endswith("ing"):
+                k += 1
+            j = k if k > i + 1 and tokens[k - 1].pos in ("ADJ", "NOUN") else j
         if j >= len(tokens) or tokens[j].tag != "NN" or not _is_word(tokens[j].lower):
             continue
         relaxed = False
@@ -149,8 +160,11 @@ def number_units(tokens: Sequence[Token], norms: Norms, skip: frozenset[str] = f
                 tokens[j + 1].tag == "VBN" or (tokens[j + 1].tag == "NN" and tokens[j + 1].lower.endswith("ing")))
             if not relaxed:
                 continue  # not the head ("a tennis court", "a half eaten pastry")
-        if j + 2 < len(tokens) and tokens[j + 1].tag == "VBG" and tokens[j + 2].tag in ("NN", "NNS"):
-            continue  # a modifier of the next noun: "an old time looking clock"
+        if agree and j + 1 < len(tokens) and (tokens[j + 1].tag == "RP" or (
+                tokens[j + 1].tag == "VBG" and j + 2 < len(tokens) and tokens[j + 2].tag in ("NN", "NNS"))):
+            continue  # no noun: "a close up of"; a modifier of the next noun: "an old time looking clock"
+        if agree and i >= 2 and tokens[i - 1].lower in _PLURAL_VERB and tokens[i - 2].tag == "EX":
+            continue  # "there is a puppy": the "is" before it would need changing too
         head = lemma(tokens[j].lower, "NOUN")
         if head in skip or (j + 1 < len(tokens) and tokens[j + 1].lower == "of"
                             and wn.main_lexname(head, "NOUN") not in _THING_OF):
@@ -168,7 +182,7 @@ def number_units(tokens: Sequence[Token], norms: Norms, skip: frozenset[str] = f
             end = later[-1] + 1
             units.append(Unit(i, end, _text(tokens, i, end), "one", "NUM", AGREED, norms.scores.get("one")))
             continue
-        if later or (agree and not relaxed):
+        if later:
             continue
         units.append(Unit(i, end, _text(tokens, i, end), "one", "NUM", "NNS", norms.scores.get("one")))
     return units
@@ -647,11 +661,11 @@ def _below(synset: Any) -> dict[str, None]:
 
 
 @word_cache
-def kinds(noun: str) -> tuple[str, ...]:
-    """``noun`` and the one-word lemmas of the kinds of things its first sense (physical first) is: every
-    word below that sense's hypernym, that sense included ("boat" -> under "vessel": boat, canoe, ship,
-    ...; breadth first, at most ``MAX_KINDS`` synsets). What captions say of such a thing they could say of
-    the noun ("a blue canoe", "a blue ship": a blue boat is seen)."""
+def family(noun: str) -> tuple[str, ...]:
+    """``noun`` and the one-word lemmas of the things of its kind: every word below its first sense's
+    hypernym ("boat" -> under "vessel": boat, ship, canoe, ...; at most ``MAX_KINDS`` synsets). For the
+    caption's own noun only: what a caption says of a relation or an adjective with a thing of the same kind
+    it could say with this one ("a blue ship": a blue boat is seen)."""
     found = wn.senses(noun, "NOUN", 1)
     out = dict.fromkeys([noun])
     if found:
@@ -661,10 +675,11 @@ def kinds(noun: str) -> tuple[str, ...]:
 
 
 def _seen_with_kind(count: Callable[[str], int], noun: str, backoff: bool) -> bool:
-    """Whether ``count`` is positive for ``noun`` or, with ``backoff``, for a kind of it (``kinds``)."""
+    """Whether ``count`` is positive for the caption's ``noun`` or, with ``backoff``, for a thing of its kind
+    (``family``). Only for the caption's own noun: a new noun's kind includes the very noun it replaces."""
     if count(noun) > 0:
         return True
-    return backoff and any(count(k) > 0 for k in kinds(noun)[1:])
+    return backoff and any(count(k) > 0 for k in family(noun)[1:])
 
 
 def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Unit, new: str,
@@ -676,9 +691,10 @@ def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Uni
     modifies it (a compound: "water balloon" -> "water plane", "stop sign" ->
     "stop display" are never seen), or as a bare singular noun after a preposition or verb ("on display"
     -> "on picture"). The pair of the word before and the new word's first word must occur in the captions;
-    any other slot is free. ``backoff``: the relation, adjective or verb may instead be seen with a kind of
-    the noun (``kinds``: "behind the building" is attested by "behind a house", "a red boat" by "a red
-    canoe"); the word-as-written, compound and bare-noun tests stay exact."""
+    any other slot is free. ``backoff``: a new relation or adjective may instead be seen with a thing of the
+    same kind as the caption's noun (``family``: "a red boat" is attested by "a red ship"), and a count's
+    noun made plural need not be seen as written (its lemma must); a new noun's tests stay exact (its kind
+    includes the noun it replaces, so backing off would attest anything)."""
     if unit.cls == "NUM" and backoff:  # the caption's own noun made plural ("biplanes"): its lemma is used
         return all(corpus.count(lemma(w, "NOUN")) for w in view._words(new))
     if any(not corpus.counts.get(w) for w in view._words(new)):
@@ -707,10 +723,10 @@ def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Uni
         return True
     relation = _preposition(tokens, unit)
     noun = lemma(view._words(new)[-1], "NOUN")
-    if relation is not None and not _seen_with_kind(partial(_relation_count, corpus, relation), noun, backoff):
+    if relation is not None and not corpus.relation_object(relation, noun):
         return False  # "tricks on a ramp" -> "on a gear", "sleeps in a hammock" -> "in a couch": never seen
     head = _governor(tokens, unit)
-    if head is not None and not _seen_with_kind(partial(corpus.together, head), noun, backoff):
+    if head is not None and not corpus.together(head, noun):
         return False  # "serve the ball" -> "serve the net", "frosted glass" -> "frosted food": never seen together
     prev = tokens[unit.start - 1]
     compound = prev.pos in _MODIFIER_POS and prev.ws != "" and standalone(tokens, unit.start - 1)
