@@ -194,9 +194,9 @@ def test_audit_thresholds_on_the_caption_sample(captions, tmp_path):
     by = {r.miner: r for r in reports}
     assert [s.miner for s in skipped] == ["precomputed"] and "path" in skipped[0].reason
     cp = by["concrete-plant"]
-    # captions with no attested, plausible edit get none: 0.87 on this 750-caption corpus (0.75 before the wider
-    # pass), 0.92 on SugarCrepe's; the 0.95 is not reached (docs/miners.md, "Negative quality")
-    assert cp.base.coverage >= 0.85
+    # captions with no attested, plausible edit get none: 0.91 on this 750-caption corpus (0.75 before the wider
+    # pass, 0.855 before the back-off pass), 0.953 on SugarCrepe's (docs/miners.md, "Negative quality")
+    assert cp.base.coverage >= 0.9
     assert cp.blind_accuracy is not None and cp.blind_accuracy <= 0.8
     assert cp.still_true is not None and cp.still_true <= 0.01
     assert cp.unseen_new_words is not None and cp.unseen_new_words <= 0.05
