@@ -194,12 +194,13 @@ def test_audit_thresholds_on_the_caption_sample(captions, tmp_path):
     by = {r.miner: r for r in reports}
     assert [s.miner for s in skipped] == ["precomputed"] and "path" in skipped[0].reason
     cp = by["concrete-plant"]
-    # captions with no attested, plausible edit get none: 0.91 on this 750-caption corpus (0.75 before the wider
-    # pass, 0.855 before the back-off pass), 0.953 on SugarCrepe's (docs/miners.md, "Negative quality")
-    assert cp.base.coverage >= 0.9
+    # captions with no attested, plausible edit get none: 0.8825 on this 750-caption corpus (0.75 before the
+    # wider pass, 0.855 before the back-off pass, 0.91 with its plurals no caption writes), 0.932 on
+    # SugarCrepe's (docs/miners.md, "Negative quality")
+    assert cp.base.coverage >= 0.87
     assert cp.blind_accuracy is not None and cp.blind_accuracy <= 0.8
     assert cp.still_true is not None and cp.still_true <= 0.01
-    assert cp.unseen_new_words is not None and cp.unseen_new_words <= 0.05
+    assert cp.unseen_new_words is not None and cp.unseen_new_words <= 0.01  # 0.033 with "persons", "biplanes"
     assert by["concrete-plant"].edited_concreteness > by["random-word"].edited_concreteness > \
         by["abstract-first"].edited_concreteness
     path = quality_figure(reports, tmp_path / "quality.png")
@@ -452,3 +453,24 @@ def test_a_gendered_noun_changes_its_pronouns_with_it():
     tokens = _tokens("A man and a girl walking his dog.")
     man = next(u for u in find_units(tokens, norms, frozenset({"NOUN"})) if u.lemma == "man")
     assert not _sole_gendered(tokens, man)  # "his" could be read as either's
+
+
+def test_counts_take_the_plural_the_captions_write():
+    """The back-off pass's count edits use a plural form the corpus uses as written (the most frequent of
+    lemminflect's forms), and make no edit when the captions use none ("persons": they say "people")."""
+    from types import SimpleNamespace
+
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.lexical import corpus_plural, count_text, number_units
+
+    corpus = SimpleNamespace(counts={"busses": 3, "buses": 1, "person": 9, "people": 40, "dogs": 5, "their": 2})
+    assert corpus_plural(corpus, "bus") == "busses"
+    assert corpus_plural(corpus, "dog") == "dogs"
+    assert corpus_plural(corpus, "person") is None  # "person" is no plural of itself, "persons" is unseen
+    tokens = _tokens("A person is holding up a pastry.")
+    unit = number_units(tokens, load_norms(), agree=True)[0]
+    assert count_text(unit, "two", tokens, lambda n: corpus_plural(corpus, n)) is None
+    assert count_text(unit, "two", tokens) == "Two persons are"  # lemminflect's form, without the corpus
+    tokens = _tokens("A dog walking with its owner.")
+    unit = number_units(tokens, load_norms(), agree=True)[0]
+    assert count_text(unit, "two", tokens, lambda n: corpus_plural(corpus, n)) == "Two dogs walking with their"

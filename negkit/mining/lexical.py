@@ -19,7 +19,7 @@ from negkit.lexicon import wordnet as wn
 from negkit.lexicon.norms import Norms
 from negkit.lexicon.offensive import is_offensive
 from negkit.lexicon.relations import RELATION_OPPOSITES, RELATION_PHRASES, match_relation
-from negkit.lexicon.words import article_for, inflect, lemma, load_tables, match_case, zipf
+from negkit.lexicon.words import article_for, inflect, lemma, load_tables, match_case, plurals, zipf
 from negkit.mining.base import Edit, Negative
 from negkit.mining.corpus import RELATION_REACH, CorpusUser
 from negkit.mining.tagged import SpacyMiner, Token, render, standalone
@@ -201,32 +201,53 @@ def _agreement_fixable(tokens: Sequence[Token], noun: int, later: Sequence[int])
     return True
 
 
-def count_text(unit: Unit, word: str, tokens: Sequence[Token]) -> str:
+def _inflected(noun: str) -> str | None:
+    return inflect(noun, "NNS")
+
+
+def corpus_plural(corpus: Any, noun: str) -> str | None:
+    """The plural of the lemma ``noun`` as the captions write it: of lemminflect's plural forms
+    (``plurals``), the one the captions use most often as written; ``None`` when they use none ("person":
+    "persons" is in no caption, and no lemmatiser links "people" to it)."""
+    seen = [(corpus.counts.get(f, 0), -i, f) for i, f in enumerate(plurals(noun))]
+    best = max(seen, default=(0, 0, ""))
+    return best[2] if best[0] > 0 else None
+
+
+def count_text(unit: Unit, word: str, tokens: Sequence[Token],
+               plural: Callable[[str], str | None] = _inflected) -> str | None:
     """The unit's span with its count changed to ``word`` (a number word or digits): "two" -> "three",
-    "a red ball" -> "two red balls"."""
+    "a red ball" -> "two red balls". ``plural``: the plural of a noun's lemma (lemminflect's first by
+    default; ``corpus_plural`` for the captions' own); ``None`` when it has none."""
     new = match_case(word, tokens[unit.start].text)
     if unit.end - unit.start == 1:
         return new
     if unit.tag == AGREED:
-        return _agreed_text(unit, new, tokens)
+        return _agreed_text(unit, new, tokens, plural)
     end, verb = unit.end, ""
     if tokens[end - 1].lower in _PLURAL_VERB and tokens[end - 1].pos in ("AUX", "VERB"):
         end -= 1
         verb = tokens[end - 1].ws + match_case(_PLURAL_VERB[tokens[end].lower], tokens[end].text)
     noun = tokens[end - 1]
-    plural = match_case(inflect(lemma(noun.lower, "NOUN"), "NNS"), noun.text)
+    form = plural(lemma(noun.lower, "NOUN"))
+    if form is None:
+        return None
     middle = "".join(t.text + t.ws for t in tokens[unit.start + 1:end - 1])
-    return new + tokens[unit.start].ws + middle + plural + verb
+    return new + tokens[unit.start].ws + middle + match_case(form, noun.text) + verb
 
 
-def _agreed_text(unit: Unit, new: str, tokens: Sequence[Token]) -> str:
+def _agreed_text(unit: Unit, new: str, tokens: Sequence[Token],
+                 plural: Callable[[str], str | None] = _inflected) -> str | None:
     """An ``AGREED`` count unit with its count ``new``, its noun plural and its agreeing words made plural."""
     out = [new + tokens[unit.start].ws]
     noun_done = False
     for tok in tokens[unit.start + 1:unit.end]:
         text = tok.text
         if not noun_done and tok.tag == "NN" and (tok.pos == "NOUN") and not _next_is_noun(tokens, tok, unit):
-            text, noun_done = match_case(inflect(lemma(tok.lower, "NOUN"), "NNS"), tok.text), True
+            form = plural(lemma(tok.lower, "NOUN"))
+            if form is None:
+                return None
+            text, noun_done = match_case(form, tok.text), True
         elif noun_done and tok.lower in _PLURAL_AGREEMENT:
             text = match_case(_PLURAL_AGREEMENT[tok.lower], tok.text)
         elif noun_done and tok.tag == "VBZ":
@@ -535,9 +556,12 @@ class LexicalMiner(CorpusUser, NormsMiner):
         view = view if view is not None else CaptionWords(tokens)
         if len(found) > self.max_scored:  # the corpus' most frequent first; each test below costs more
             found.sort(key=lambda c: -corpus.count(c.word))
-        slot = ((c, count_text(unit, c.word, tokens) if unit.cls == "NUM" else surface(unit, c.word, tokens))
+        # the back-off pass's counts take a plural the captions write, or none ("two persons": in no caption)
+        plural = partial(corpus_plural, corpus) if backoff else _inflected
+        slot = ((c, count_text(unit, c.word, tokens, plural) if unit.cls == "NUM" else surface(unit, c.word, tokens))
                 for c in found)
-        pool = list(islice(((c, new) for c, new in slot if attested(corpus, view, tokens, unit, new, backoff)
+        pool = list(islice(((c, new) for c, new in slot if new is not None
+                            and attested(corpus, view, tokens, unit, new, backoff)
                             and replacer.keeps_false(unit, c)), self.max_scored))
         min_fit = self.min_fit
         keyed = []
@@ -565,7 +589,7 @@ class LexicalMiner(CorpusUser, NormsMiner):
     @staticmethod
     def _replaced(tokens: Sequence[Token], unit: Unit, word: str, kind: str, inflected: bool = False) -> Negative:
         if not inflected:
-            word = count_text(unit, word, tokens) if unit.cls == "NUM" else surface(unit, word, tokens)
+            word = (count_text(unit, word, tokens) or word) if unit.cls == "NUM" else surface(unit, word, tokens)
         new = word
         return Negative(render(tokens, [(unit.start, unit.end, new)]), kind, unit.score,
                         (Edit(unit.start, unit.text, new),))
@@ -692,11 +716,8 @@ def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Uni
     "stop display" are never seen), or as a bare singular noun after a preposition or verb ("on display"
     -> "on picture"). The pair of the word before and the new word's first word must occur in the captions;
     any other slot is free. ``backoff``: a new relation or adjective may instead be seen with a thing of the
-    same kind as the caption's noun (``family``: "a red boat" is attested by "a red ship"), and a count's
-    noun made plural need not be seen as written (its lemma must); a new noun's tests stay exact (its kind
-    includes the noun it replaces, so backing off would attest anything)."""
-    if unit.cls == "NUM" and backoff:  # the caption's own noun made plural ("biplanes"): its lemma is used
-        return all(corpus.count(lemma(w, "NOUN")) for w in view._words(new))
+    same kind as the caption's noun (``family``: "a red boat" is attested by "a red ship"); a new noun's
+    tests stay exact (its kind includes the noun it replaces, so backing off would attest anything)."""
     if any(not corpus.counts.get(w) for w in view._words(new)):
         return False  # the word as written, not only its lemma: "collections", "wives" are in no caption
     if unit.cls == "REL":
