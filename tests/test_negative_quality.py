@@ -194,12 +194,13 @@ def test_audit_thresholds_on_the_caption_sample(captions, tmp_path):
     by = {r.miner: r for r in reports}
     assert [s.miner for s in skipped] == ["precomputed"] and "path" in skipped[0].reason
     cp = by["concrete-plant"]
-    # captions with no attested, plausible edit get none: 0.87 on this 750-caption corpus (0.75 before the wider
-    # pass), 0.92 on SugarCrepe's; the issue's 0.95 is not reached (docs/miners.md, "Negative quality")
-    assert cp.base.coverage >= 0.85
+    # captions with no attested, plausible edit get none: 0.8825 on this 750-caption corpus (0.75 before the
+    # wider pass, 0.855 before the back-off pass, 0.91 with its plurals no caption writes), 0.932 on
+    # SugarCrepe's (docs/miners.md, "Negative quality")
+    assert cp.base.coverage >= 0.87
     assert cp.blind_accuracy is not None and cp.blind_accuracy <= 0.8
     assert cp.still_true is not None and cp.still_true <= 0.01
-    assert cp.unseen_new_words is not None and cp.unseen_new_words <= 0.05
+    assert cp.unseen_new_words is not None and cp.unseen_new_words <= 0.01  # 0.033 with "persons", "biplanes"
     assert by["concrete-plant"].edited_concreteness > by["random-word"].edited_concreteness > \
         by["abstract-first"].edited_concreteness
     path = quality_figure(reports, tmp_path / "quality.png")
@@ -351,12 +352,12 @@ def test_wider_pass_covers_more_and_changes_no_caption_the_first_pass_covers(cap
     _, path = corpus_for(mining, tmp_path)
     sample = sample_captions(mining, 200, 0)
     covered = lambda negs: sum(bool(n) for n in negs) / len(negs)  # noqa: E731
-    narrow = miner(corpus_path=path, wider=False).mine(sample, k=1, seed=0)
-    wide = miner(corpus_path=path).mine(sample, k=1, seed=0)
+    narrow = miner(corpus_path=path, wider=False, backoff=False).mine(sample, k=1, seed=0)
+    wide = miner(corpus_path=path, backoff=False).mine(sample, k=1, seed=0)
     assert covered(wide) >= covered(narrow) + 0.05
     assert all(a == b for a, b in zip(narrow, wide) if a)
-    assert {covered(miner(cls, corpus_path=path).mine(sample, k=1, seed=0)) for cls in (RandomWord, AbstractFirst)} \
-        == {covered(wide)}
+    assert {covered(miner(cls, corpus_path=path, backoff=False).mine(sample, k=1, seed=0))
+            for cls in (RandomWord, AbstractFirst)} == {covered(wide)}
 
 
 def test_cousins_leave_out_the_senses_own_hypernyms():
@@ -390,3 +391,86 @@ def test_a_count_edit_is_offered_when_nothing_else_passes(tmp_path):
                       encoding="utf-8")
     negs = ConcretePlant(corpus=str(corpus), classes=("noun", "num")).mine(["A zebra in a field."], k=3, seed=0)[0]
     assert any(n.kind == "replace-num" and n.text == "Two zebras in a field." for n in negs), negs
+
+
+# -- the back-off pass: kinds of the noun, agreement fixed rather than dropped ----------------------------------
+
+
+def test_backoff_pass_covers_more_and_changes_no_caption_the_earlier_passes_cover(captions, tmp_path):
+    """Captions that the first tier and the wider pass leave without a negative get one from the back-off
+    pass; the others keep their negative exactly, and the three policies stay matched."""
+    from negkit.mining.audit import sample_captions
+
+    mining, _ = split_captions(captions)
+    _, path = corpus_for(mining, tmp_path)
+    sample = sample_captions(mining, 300, 0)
+    covered = lambda negs: sum(bool(n) for n in negs) / len(negs)  # noqa: E731
+    before = miner(corpus_path=path, backoff=False).mine(sample, k=1, seed=0)
+    after = miner(corpus_path=path).mine(sample, k=1, seed=0)
+    assert covered(after) > covered(before)
+    assert all(a == b for a, b in zip(before, after) if a)
+    assert {covered(miner(cls, corpus_path=path).mine(sample, k=1, seed=0)) for cls in (RandomWord, AbstractFirst)} \
+        == {covered(after)}
+
+
+def test_the_family_of_a_noun_is_below_its_parent():
+    from negkit.mining.lexical import family
+
+    found = family("boat")
+    assert found[0] == "boat" and "ship" in found and "canoe" in found and "car" not in found
+
+
+def test_counts_made_plural_with_the_words_that_agree():
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.lexical import count_text, number_units
+
+    norms = load_norms()
+
+    def counted(text: str) -> list[str]:
+        tokens = _tokens(text)
+        return [count_text(u, "two", tokens) for u in number_units(tokens, norms, agree=True)]
+
+    assert counted("A man walking his dog.") == ["Two men walking their"]
+    assert counted("A fire hydrant that is sitting in the grass.") == ["Two fire hydrants that are"]
+    assert counted("A stop sign installed upside down on a street corner") == ["Two stop signs"]
+    assert counted("A dog looking at a man holding his frisbee.") == []  # "his" may be the man's
+    assert counted("A half eaten pastry on a plate.") == []  # "eaten" modifies "pastry"
+    assert counted("A passenger jet is flying over some trees.") == ["Two passenger jets are"]
+    assert counted("A close up of a dog.") == []  # "close" is no noun here
+    assert counted("There is a small puppy on the floor.") == []  # "is" would need changing too
+
+
+def test_a_gendered_noun_changes_its_pronouns_with_it():
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.lexical import _regendered, _sole_gendered, find_units
+
+    norms = load_norms()
+    tokens = _tokens("A man lighting a cigarette as he walks on his street.")
+    man = next(u for u in find_units(tokens, norms, frozenset({"NOUN"})) if u.lemma == "man")
+    assert _sole_gendered(tokens, man)
+    span, text = _regendered(tokens, man, "woman")
+    assert (span.start, text) == (1, "woman lighting a cigarette as she walks on her")
+    tokens = _tokens("A man and a girl walking his dog.")
+    man = next(u for u in find_units(tokens, norms, frozenset({"NOUN"})) if u.lemma == "man")
+    assert not _sole_gendered(tokens, man)  # "his" could be read as either's
+
+
+def test_counts_take_the_plural_the_captions_write():
+    """The back-off pass's count edits use a plural form the corpus uses as written (the most frequent of
+    lemminflect's forms), and make no edit when the captions use none ("persons": they say "people")."""
+    from types import SimpleNamespace
+
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.lexical import corpus_plural, count_text, number_units
+
+    corpus = SimpleNamespace(counts={"busses": 3, "buses": 1, "person": 9, "people": 40, "dogs": 5, "their": 2})
+    assert corpus_plural(corpus, "bus") == "busses"
+    assert corpus_plural(corpus, "dog") == "dogs"
+    assert corpus_plural(corpus, "person") is None  # "person" is no plural of itself, "persons" is unseen
+    tokens = _tokens("A person is holding up a pastry.")
+    unit = number_units(tokens, load_norms(), agree=True)[0]
+    assert count_text(unit, "two", tokens, lambda n: corpus_plural(corpus, n)) is None
+    assert count_text(unit, "two", tokens) == "Two persons are"  # lemminflect's form, without the corpus
+    tokens = _tokens("A dog walking with its owner.")
+    unit = number_units(tokens, load_norms(), agree=True)[0]
+    assert count_text(unit, "two", tokens, lambda n: corpus_plural(corpus, n)) == "Two dogs walking with their"

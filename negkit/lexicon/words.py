@@ -8,7 +8,7 @@ import math
 from negkit.lexicon import word_cache
 from negkit.lexicon.norms import lemmas
 
-__all__ = ["article_for", "inflect", "lemma", "load_tables", "match_case", "zipf"]
+__all__ = ["article_for", "inflect", "lemma", "load_tables", "match_case", "plurals", "zipf"]
 
 # Penn Treebank tags lemminflect can inflect into, and which word of a multi-word replacement carries
 # the inflection: the head noun is last ("hot dogs"), the verb first ("standing up").
@@ -69,6 +69,16 @@ def inflect(word: str, tag: str) -> str:
     if forms:
         parts[at] = forms[0]
     return " ".join(parts)
+
+
+@word_cache
+def plurals(noun: str) -> tuple[str, ...]:
+    """Every plural form lemminflect gives the lemma ``noun``, its preferred first ("bus" -> "buses",
+    "busses"); the singular only where it is the preferred plural ("sheep"), not a mass reading ("fish")."""
+    from lemminflect import getInflection
+
+    forms = getInflection(noun, tag="NNS", inflect_oov=True)
+    return tuple(f for i, f in enumerate(forms) if f != noun or i == 0)
 
 
 def match_case(new: str, original: str) -> str:

@@ -82,6 +82,12 @@ class ConcretenessMiner(LexicalMiner):
             ``wordnet.wider_replacements``), its antonyms and sisters with a concreteness window
             ``WIDER_WINDOW`` times wider, and the caption's counts ("two dogs" -> "three dogs"; class "num").
             Candidates the ranking finds implausible are dropped, as swaps are (``keep_implausible``).
+        backoff: with ``plausibility``, when the caption still needs negatives after the ``wider`` pass, try
+            each word's words of both tiers once more, where a relation or adjective the captions use only
+            with a thing of the same kind as the caption's noun (below its WordNet parent, ``lexical.family``)
+            counts as seen with it ("a red ship" attests "a red boat"); with the counts made plural with the
+            words that agree with them ("a dog that is" -> "two dogs that are", ``number_units``) and a
+            gendered noun changed with its later pronouns ("a man ... his" -> "a woman ... her").
         corpus: a captions file to count and model when no mining stage hands in the training captions
             ("" = the stage's; without either the corpus filters are off, with a warning).
         zipf_window: largest difference in Zipf frequency between a replacement and the original word.
@@ -120,6 +126,7 @@ class ConcretenessMiner(LexicalMiner):
         fit_weight: float = 1.0,
         keep_implausible: bool = False,
         wider: bool = True,
+        backoff: bool = True,
         corpus: str = "",
         edits_per_word: int = 1,
         sample: bool = False,
@@ -154,6 +161,7 @@ class ConcretenessMiner(LexicalMiner):
         self.fit_weight = fit_weight
         self.keep_implausible = keep_implausible
         self.wider = wider
+        self.backoff = backoff
         self.corpus = corpus
         self.edits_per_word = edits_per_word
         self.sample = sample
@@ -185,6 +193,22 @@ class ConcretenessMiner(LexicalMiner):
             return merged
         sign = 1.0 if self.policy == "concrete" else -1.0
         return sorted([*ordered, *extra], key=lambda u: -sign * (u.score or 0.0))  # stable: ties keep order
+
+    def _agreeing_units(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> list[Unit]:
+        """The units of the back-off pass: the words, and the counts of ``number_units`` with ``agree``
+        (those whose noun later words agree with, too), in the same policy order."""
+        units = ordered
+        if "NUM" not in self.classes:
+            return units
+        extra = number_units(tokens, self._norms, self.skip_words, agree=True)
+        if not extra:
+            return units
+        if self.policy == "uniform":
+            merged = [*units, *extra]
+            rng.shuffle(merged)
+            return merged
+        sign = 1.0 if self.policy == "concrete" else -1.0
+        return sorted([*units, *extra], key=lambda u: -sign * (u.score or 0.0))
 
     def _edits(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> Iterator[Negative]:
         # Replacements of every word (in policy order) come before any swap: a swap reverses roles and
@@ -225,6 +249,18 @@ class ConcretenessMiner(LexicalMiner):
                 made = 0
                 for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view,
                                              wider=True):
+                    yield neg
+                    made += 1
+                    if made >= self.edits_per_word:
+                        break
+        if self.operation in ("replace", "both") and self.backoff and self.plausibility:
+            # still nothing: every word's words of both tiers again, where a relation or adjective seen only
+            # with a thing of the noun's kind counts as seen with it ("a red ship" for "a red boat")
+            view = CaptionWords(tokens)
+            for unit in self._agreeing_units(tokens, ordered, rng):
+                made = 0
+                for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view,
+                                             backoff=True):
                     yield neg
                     made += 1
                     if made >= self.edits_per_word:

@@ -19,7 +19,7 @@ from negkit.lexicon import wordnet as wn
 from negkit.lexicon.norms import Norms
 from negkit.lexicon.offensive import is_offensive
 from negkit.lexicon.relations import RELATION_OPPOSITES, RELATION_PHRASES, match_relation
-from negkit.lexicon.words import article_for, inflect, lemma, load_tables, match_case, zipf
+from negkit.lexicon.words import article_for, inflect, lemma, load_tables, match_case, plurals, zipf
 from negkit.mining.base import Edit, Negative
 from negkit.mining.corpus import RELATION_REACH, CorpusUser
 from negkit.mining.tagged import SpacyMiner, Token, render, standalone
@@ -104,13 +104,28 @@ _PLURAL_VERB = {"is": "are", "was": "were", "has": "have"}
 _THING_OF = frozenset({"noun.artifact", "noun.food"})  # "a plate of", "a slice of": a thing, countable
 
 
-def number_units(tokens: Sequence[Token], norms: Norms, skip: frozenset[str] = frozenset()) -> list[Unit]:
+# a singular's agreeing words and their plural, for "a dog ... its" -> "two dogs ... their"
+_PLURAL_AGREEMENT = {"is": "are", "was": "were", "has": "have", "does": "do", "his": "their", "its": "their",
+                     "himself": "themselves", "herself": "themselves", "itself": "themselves"}
+AGREED = "NNS+"  # the tag of a count unit whose span runs to the later words that agree with its noun
+
+
+def number_units(tokens: Sequence[Token], norms: Norms, skip: frozenset[str] = frozenset(),
+                 agree: bool = False) -> list[Unit]:
     """The counts of a caption as units of class ``NUM``, scored by the norms' rating of the number word:
     a number ("two", "3") that a plural noun follows, at most one word between; and "a"/"an" before a
     singular noun, lemma "one" ("a dog is" -> "two dogs are"): at most one adjective or noun between; before
     "of" only a thing ("a plate of", not "a lot of"); not after a preposition; not a noun of ``skip``; no
     later word that agrees with a singular ("its", "his", a verb other than an "is", "was" or "has" right
-    after the noun, which the unit takes along)."""
+    after the noun, which the unit takes along). ``agree``: besides those (less a noun followed by a particle,
+    "a close up", or by an "-ing" word and a noun, "an old time looking clock", or after an existential
+    "there is"), the "a"/"an" counts that those rules leave out but that can be edited all the same: before a
+    noun followed by a participle that modifies no next noun or an "-ing" verb tagged as a noun; or with
+    later agreeing words, each a verb
+    (``VBZ``) or a word of ``_PLURAL_AGREEMENT`` with no other noun between
+    it and the count's noun (so it can only agree with that noun): the unit's span runs to the last of
+    them (tag ``AGREED``) and ``count_text`` makes them plural ("a fire hydrant that is sitting" -> "two
+    fire hydrants that are sitting", "a man walking his dog" -> "two men walking their dog")."""
     units = []
     agreeing = [i for i, t in enumerate(tokens) if t.tag == "VBZ" or t.lower in _SINGULAR_AGREEMENT]
     for i, tok in enumerate(tokens):
@@ -125,10 +140,31 @@ def number_units(tokens: Sequence[Token], norms: Norms, skip: frozenset[str] = f
         if j + 1 < len(tokens) and (tokens[j].pos == "ADJ" or tokens[j].tag == "NN") and tokens[j + 1].tag == "NN" \
                 and not tokens[j + 1].lower.endswith("ing"):  # "a giraffe standing": a verb tagged as a noun
             j += 1  # one modifier: "a red ball", "a metal pole"
+        if agree and j < len(tokens) and tokens[j].tag != "NN":  # more: "a red and black boat", "a very nice room"
+            k = i + 1
+            while k < len(tokens) and k - i <= 4 and (tokens[k].pos in ("ADJ", "ADV", "CCONJ")
+                                                      or tokens[k].text == ","):
+                k += 1
+            if k + 1 < len(tokens) and tokens[k].tag == "NN" and tokens[k + 1].tag == "NN" \
+                    and not tokens[k + 1].lower.endswith("ing"):
+                k += 1
+            j = k if k > i + 1 and tokens[k - 1].pos in ("ADJ", "NOUN") else j
         if j >= len(tokens) or tokens[j].tag != "NN" or not _is_word(tokens[j].lower):
             continue
+        relaxed = False
         if j + 1 < len(tokens) and (tokens[j + 1].pos in ("NOUN", "PROPN") or tokens[j + 1].tag == "VBN"):
-            continue  # not the head ("a tennis court", "a half eaten pastry")
+            after = tokens[j + 2].pos if j + 2 < len(tokens) else "END"
+            # with ``agree``, a participle that modifies no next noun ("a stop sign installed upside down",
+            # not "a half eaten pastry"), or a verb the tagger took for a noun ("a giraffe standing in")
+            relaxed = agree and after not in ("NOUN", "PROPN", "ADJ") and (
+                tokens[j + 1].tag == "VBN" or (tokens[j + 1].tag == "NN" and tokens[j + 1].lower.endswith("ing")))
+            if not relaxed:
+                continue  # not the head ("a tennis court", "a half eaten pastry")
+        if agree and j + 1 < len(tokens) and (tokens[j + 1].tag == "RP" or (
+                tokens[j + 1].tag == "VBG" and j + 2 < len(tokens) and tokens[j + 2].tag in ("NN", "NNS"))):
+            continue  # no noun: "a close up of"; a modifier of the next noun: "an old time looking clock"
+        if agree and i >= 2 and tokens[i - 1].lower in _PLURAL_VERB and tokens[i - 2].tag == "EX":
+            continue  # "there is a puppy": the "is" before it would need changing too
         head = lemma(tokens[j].lower, "NOUN")
         if head in skip or (j + 1 < len(tokens) and tokens[j + 1].lower == "of"
                             and wn.main_lexname(head, "NOUN") not in _THING_OF):
@@ -136,26 +172,93 @@ def number_units(tokens: Sequence[Token], norms: Norms, skip: frozenset[str] = f
         end = j + 1
         if end < len(tokens) and tokens[end].lower in _PLURAL_VERB and tokens[end].tag in ("VBZ", "VBD"):
             end += 1  # its verb right after it agrees too: "a dog is" -> "two dogs are"
-        if any(a >= end for a in agreeing):
+        later = [a for a in agreeing if a >= end]
+        if agree:  # a relative "that" and a determiner of another noun ("that is", "this show") agree with nothing
+            later = [a for a in later if tokens[a].tag != "WDT" and not (
+                tokens[a].tag == "DT" and a + 1 < len(tokens) and tokens[a + 1].pos in ("NOUN", "ADJ"))]
+        if agree and later:
+            if not _agreement_fixable(tokens, j, later):
+                continue
+            end = later[-1] + 1
+            units.append(Unit(i, end, _text(tokens, i, end), "one", "NUM", AGREED, norms.scores.get("one")))
+            continue
+        if later:
             continue
         units.append(Unit(i, end, _text(tokens, i, end), "one", "NUM", "NNS", norms.scores.get("one")))
     return units
 
 
-def count_text(unit: Unit, word: str, tokens: Sequence[Token]) -> str:
+def _agreement_fixable(tokens: Sequence[Token], noun: int, later: Sequence[int]) -> bool:
+    """Whether every word of ``later`` can be made plural and can only agree with the noun at ``noun``: a
+    ``VBZ`` verb or a word of ``_PLURAL_AGREEMENT``, no noun or personal pronoun between it and the noun."""
+    for a in later:
+        tok = tokens[a]
+        if tok.lower not in _PLURAL_AGREEMENT and (tok.tag != "VBZ" or not _is_word(tok.lower)):
+            return False  # "he", "she", "it", "this", "that": whose they are is not clear
+        if tok.lower == "her" or any(t.pos in ("NOUN", "PROPN") or (t.pos == "PRON" and t.tag == "PRP")
+                                     for t in tokens[noun + 1:a]):
+            return False
+    return True
+
+
+def _inflected(noun: str) -> str | None:
+    return inflect(noun, "NNS")
+
+
+def corpus_plural(corpus: Any, noun: str) -> str | None:
+    """The plural of the lemma ``noun`` as the captions write it: of lemminflect's plural forms
+    (``plurals``), the one the captions use most often as written; ``None`` when they use none ("person":
+    "persons" is in no caption, and no lemmatiser links "people" to it)."""
+    seen = [(corpus.counts.get(f, 0), -i, f) for i, f in enumerate(plurals(noun))]
+    best = max(seen, default=(0, 0, ""))
+    return best[2] if best[0] > 0 else None
+
+
+def count_text(unit: Unit, word: str, tokens: Sequence[Token],
+               plural: Callable[[str], str | None] = _inflected) -> str | None:
     """The unit's span with its count changed to ``word`` (a number word or digits): "two" -> "three",
-    "a red ball" -> "two red balls"."""
+    "a red ball" -> "two red balls". ``plural``: the plural of a noun's lemma (lemminflect's first by
+    default; ``corpus_plural`` for the captions' own); ``None`` when it has none."""
     new = match_case(word, tokens[unit.start].text)
     if unit.end - unit.start == 1:
         return new
+    if unit.tag == AGREED:
+        return _agreed_text(unit, new, tokens, plural)
     end, verb = unit.end, ""
     if tokens[end - 1].lower in _PLURAL_VERB and tokens[end - 1].pos in ("AUX", "VERB"):
         end -= 1
         verb = tokens[end - 1].ws + match_case(_PLURAL_VERB[tokens[end].lower], tokens[end].text)
     noun = tokens[end - 1]
-    plural = match_case(inflect(lemma(noun.lower, "NOUN"), "NNS"), noun.text)
+    form = plural(lemma(noun.lower, "NOUN"))
+    if form is None:
+        return None
     middle = "".join(t.text + t.ws for t in tokens[unit.start + 1:end - 1])
-    return new + tokens[unit.start].ws + middle + plural + verb
+    return new + tokens[unit.start].ws + middle + match_case(form, noun.text) + verb
+
+
+def _agreed_text(unit: Unit, new: str, tokens: Sequence[Token],
+                 plural: Callable[[str], str | None] = _inflected) -> str | None:
+    """An ``AGREED`` count unit with its count ``new``, its noun plural and its agreeing words made plural."""
+    out = [new + tokens[unit.start].ws]
+    noun_done = False
+    for tok in tokens[unit.start + 1:unit.end]:
+        text = tok.text
+        if not noun_done and tok.tag == "NN" and (tok.pos == "NOUN") and not _next_is_noun(tokens, tok, unit):
+            form = plural(lemma(tok.lower, "NOUN"))
+            if form is None:
+                return None
+            text, noun_done = match_case(form, tok.text), True
+        elif noun_done and tok.lower in _PLURAL_AGREEMENT:
+            text = match_case(_PLURAL_AGREEMENT[tok.lower], tok.text)
+        elif noun_done and tok.tag == "VBZ":
+            text = match_case(inflect(lemma(tok.lower, "VERB"), "VBP"), tok.text)
+        out.append(text + tok.ws)
+    return "".join(out).rstrip()
+
+
+def _next_is_noun(tokens: Sequence[Token], tok: Token, unit: Unit) -> bool:
+    i = next(k for k in range(unit.start, unit.end) if tokens[k] is tok)
+    return i + 1 < len(tokens) and tokens[i + 1].tag == "NN" and i + 1 < unit.end
 
 
 def _text(tokens: Sequence[Token], start: int, end: int) -> str:
@@ -419,21 +522,27 @@ class LexicalMiner(CorpusUser, NormsMiner):
 
     def replacements(self, tokens: Sequence[Token], unit: Unit, rng: random.Random, kind: str,
                      deferred: Deferred | None = None, view: CaptionWords | None = None,
-                     wider: bool = False) -> Iterator[Negative]:
+                     wider: bool = False, backoff: bool = False) -> Iterator[Negative]:
         """Negatives replacing ``unit``. Without plausibility ranking: antonyms first, then co-hyponyms, each
         group in random order. With it: only words the captions use in this slot (``attested``), the most
         plausible first (``plausibility_key``: the language model's log-probability against the caption plus
         how well the new word goes with the caption's other words); those that lose more than
         ``max_logprob_drop`` nats, or go worse than chance with the other words (``min_fit``), go to
         ``deferred`` instead (the caller offers them last). ``wider``: the second tier of words
-        (``Replacer.wider``: cousins rather than sisters), through the same tests."""
+        (``Replacer.wider``: cousins rather than sisters), through the same tests. ``backoff``: the words of
+        both tiers, through the slot tests with their back-off to kinds of the noun (``attested``)."""
         assert self._replacer is not None
         context = context_lemmas(tokens, unit)
-        words = self._replacer.wider(unit, context) if wider else self._replacer(unit, context)
+        if backoff:
+            words = self._replacer(unit, context) + self._replacer.wider(unit, context)
+        else:
+            words = self._replacer.wider(unit, context) if wider else self._replacer(unit, context)
         # a word the caption already has makes a muddle, not a negative ("a dog and two cats" -> "two dogs")
         found = [c for c in words if c.word not in context]
         pronoun = _pronoun_gender(tokens, unit) if unit.cls in ("NOUN", "ADJ") else None
-        if pronoun is not None:  # "A man walking his dog" -> never "A woman (a female player) walking his dog"
+        regender = backoff and pronoun is not None and _sole_gendered(tokens, unit)
+        if pronoun is not None and not regender:
+            # "A man walking his dog" -> never "A woman (a female player) walking his dog"
             found = [c for c in found if wn.gender(c.word) in (None, pronoun)]
         corpus = self.caption_corpus() if self.plausibility else None
         replacer = self._replacer
@@ -447,32 +556,40 @@ class LexicalMiner(CorpusUser, NormsMiner):
         view = view if view is not None else CaptionWords(tokens)
         if len(found) > self.max_scored:  # the corpus' most frequent first; each test below costs more
             found.sort(key=lambda c: -corpus.count(c.word))
-        slot = ((c, count_text(unit, c.word, tokens) if unit.cls == "NUM" else surface(unit, c.word, tokens))
+        # the back-off pass's counts take a plural the captions write, or none ("two persons": in no caption)
+        plural = partial(corpus_plural, corpus) if backoff else _inflected
+        slot = ((c, count_text(unit, c.word, tokens, plural) if unit.cls == "NUM" else surface(unit, c.word, tokens))
                 for c in found)
-        pool = list(islice(((c, new) for c, new in slot if attested(corpus, view, tokens, unit, new)
+        pool = list(islice(((c, new) for c, new in slot if new is not None
+                            and attested(corpus, view, tokens, unit, new, backoff)
                             and replacer.keeps_false(unit, c)), self.max_scored))
         min_fit = self.min_fit
         keyed = []
         for cand, new in pool:
+            span = unit
             drop = corpus.lm.delta(view.base, view.edited(unit.start, unit.end, new))
+            if regender and wn.gender(cand.word) not in (None, pronoun):  # "a man ... his" -> "a woman ... her"
+                # scored as the word's change alone: the pronoun follows from it, and a model of a few thousand
+                # captions has seen "she" too rarely to judge it
+                span, new = _regendered(tokens, unit, new)
             fit = corpus.fit(cand.word, context) if unit.cls != "NUM" else 0.0  # a count goes with any thing
-            keyed.append((drop + self.fit_weight * fit * len(context), drop, fit, rng.random(), new))
+            keyed.append((drop + self.fit_weight * fit * len(context), drop, fit, rng.random(), new, span))
         keyed.sort(key=lambda t: (-t[0], t[3]))
-        for score, drop, fit, _, new in keyed:
+        for score, drop, fit, _, new, span in keyed:
             # another count makes no new kind of scene: the model only picks the likeliest ("two" -> "three"),
             # its drop measures how rare the count is in the captions, not how absurd the scene
             implausible = unit.cls != "NUM" and (
                 (self.max_logprob_drop is not None and drop < -self.max_logprob_drop)
                 or (min_fit is not None and fit < min_fit))
             if not implausible:
-                yield self._replaced(tokens, unit, new, kind, inflected=True)
+                yield self._replaced(tokens, span, new, kind, inflected=True)
             elif deferred is not None:
-                deferred.append((score, partial(self._replaced, tokens, unit, new, kind, inflected=True)))
+                deferred.append((score, partial(self._replaced, tokens, span, new, kind, inflected=True)))
 
     @staticmethod
     def _replaced(tokens: Sequence[Token], unit: Unit, word: str, kind: str, inflected: bool = False) -> Negative:
         if not inflected:
-            word = count_text(unit, word, tokens) if unit.cls == "NUM" else surface(unit, word, tokens)
+            word = (count_text(unit, word, tokens) or word) if unit.cls == "NUM" else surface(unit, word, tokens)
         new = word
         return Negative(render(tokens, [(unit.start, unit.end, new)]), kind, unit.score,
                         (Edit(unit.start, unit.text, new),))
@@ -547,9 +664,50 @@ def _governor(tokens: Sequence[Token], unit: Unit) -> str | None:
         return lemma(tokens[i].lower, "VERB")
     return None
 _DETERMINED = frozenset({"DET", "NUM", "PRON", "ADJ", "NOUN", "PROPN", "ADV", "CCONJ", "PUNCT"})
+MAX_KINDS = 200  # synsets read below a noun's sense by ``kinds`` (bounds the cost under broad ones)
 
 
-def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Unit, new: str) -> bool:
+def _below(synset: Any) -> dict[str, None]:
+    """The one-word lemmas of ``synset`` and of the synsets below it, breadth first, at most ``MAX_KINDS``."""
+    lines = wn.synset_lines()
+    out: dict[str, None] = {}
+    frontier, seen = [synset], 1
+    while frontier:
+        below = []
+        for node in frontier:
+            out.update(dict.fromkeys(n.lower() for n in node.lemma_names if "_" not in n and n.islower()))
+            for child in lines.related(node, wn.HYPONYM):
+                if seen < MAX_KINDS:
+                    seen += 1
+                    below.append(child)
+        frontier = below
+    return out
+
+
+@word_cache
+def family(noun: str) -> tuple[str, ...]:
+    """``noun`` and the one-word lemmas of the things of its kind: every word below its first sense's
+    hypernym ("boat" -> under "vessel": boat, ship, canoe, ...; at most ``MAX_KINDS`` synsets). For the
+    caption's own noun only: what a caption says of a relation or an adjective with a thing of the same kind
+    it could say with this one ("a blue ship": a blue boat is seen)."""
+    found = wn.senses(noun, "NOUN", 1)
+    out = dict.fromkeys([noun])
+    if found:
+        parents = wn.synset_lines().related(found[0], wn.HYPERNYM)
+        out.update(_below(parents[0] if parents else found[0]))
+    return tuple(out)
+
+
+def _seen_with_kind(count: Callable[[str], int], noun: str, backoff: bool) -> bool:
+    """Whether ``count`` is positive for the caption's ``noun`` or, with ``backoff``, for a thing of its kind
+    (``family``). Only for the caption's own noun: a new noun's kind includes the very noun it replaces."""
+    if count(noun) > 0:
+        return True
+    return backoff and any(count(k) > 0 for k in family(noun)[1:])
+
+
+def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Unit, new: str,
+             backoff: bool = False) -> bool:
     """Whether the captions use ``new`` (the replacement as written, every word of it) at all, and in the
     unit's slot where the slot is a constrained one. A relation's new phrase must be seen before the object's
     noun ("on a sidewalk" -> "under a sidewalk" is never seen); a noun must be seen with the verb it is the
@@ -557,20 +715,24 @@ def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Uni
     modifies it (a compound: "water balloon" -> "water plane", "stop sign" ->
     "stop display" are never seen), or as a bare singular noun after a preposition or verb ("on display"
     -> "on picture"). The pair of the word before and the new word's first word must occur in the captions;
-    any other slot is free."""
+    any other slot is free. ``backoff``: a new relation or adjective may instead be seen with a thing of the
+    same kind as the caption's noun (``family``: "a red boat" is attested by "a red ship"); a new noun's
+    tests stay exact (its kind includes the noun it replaces, so backing off would attest anything)."""
     if any(not corpus.counts.get(w) for w in view._words(new)):
         return False  # the word as written, not only its lemma: "collections", "wives" are in no caption
     if unit.cls == "REL":
         for tok in tokens[unit.end:unit.end + RELATION_REACH]:
             if tok.pos in _MODIFIER_POS:  # the object's first noun: "under a red couch" -> couch
-                return corpus.relation_object(new.lower(), lemma(tok.lower, "NOUN")) > 0
+                return _seen_with_kind(partial(_relation_count, corpus, new.lower()), lemma(tok.lower, "NOUN"),
+                                       backoff)
         return False  # no noun to check it against ("on it" -> "under it", "going down" -> "going up")
     if unit.cls == "ADJ":  # the adjective and the noun it describes share a caption ("old sink" -> "young sink")
         for j in range(unit.end, min(unit.end + 3, len(tokens))):
             if tokens[j].pos not in ("NOUN", "PROPN", "ADJ", "CCONJ", "PUNCT"):
                 break
             if tokens[j].pos == "NOUN" and (j + 1 == len(tokens) or tokens[j + 1].pos != "NOUN"):  # the head
-                return corpus.together(lemma(view._words(new)[-1], "ADJ"), lemma(tokens[j].lower, "NOUN")) > 0
+                return _seen_with_kind(partial(corpus.together, lemma(view._words(new)[-1], "ADJ")),
+                                       lemma(tokens[j].lower, "NOUN"), backoff)
         return True
     if unit.cls == "VERB":  # its frame: the word after it, when a particle or preposition ("standing next to" ->
         # "holding next to" is never seen)
@@ -581,10 +743,11 @@ def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Uni
     if unit.cls != "NOUN" or unit.start == 0:
         return True
     relation = _preposition(tokens, unit)
-    if relation is not None and not corpus.relation_object(relation, lemma(view._words(new)[-1], "NOUN")):
+    noun = lemma(view._words(new)[-1], "NOUN")
+    if relation is not None and not corpus.relation_object(relation, noun):
         return False  # "tricks on a ramp" -> "on a gear", "sleeps in a hammock" -> "in a couch": never seen
     head = _governor(tokens, unit)
-    if head is not None and not corpus.together(head, lemma(view._words(new)[-1], "NOUN")):
+    if head is not None and not corpus.together(head, noun):
         return False  # "serve the ball" -> "serve the net", "frosted glass" -> "frosted food": never seen together
     prev = tokens[unit.start - 1]
     compound = prev.pos in _MODIFIER_POS and prev.ws != "" and standalone(tokens, unit.start - 1)
@@ -598,9 +761,46 @@ def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Uni
     return corpus.lm.ctx2.get((before[-1], first[0]), (0, 0))[0] > 0
 
 
+def _relation_count(corpus: Any, relation: str, noun: str) -> int:
+    return corpus.relation_object(relation, noun)
+
+
 _CONTEXT_POS = frozenset({"NOUN", "PROPN", "VERB", "ADJ"})
 _PRONOUN_GENDER = {"he": "m", "his": "m", "him": "m", "himself": "m", "she": "f", "her": "f", "hers": "f",
                    "herself": "f"}
+
+
+_OTHER_GENDER = {"he": "she", "him": "her", "his": "her", "himself": "herself", "she": "he", "hers": "his",
+                 "herself": "himself"}
+
+
+def _sole_gendered(tokens: Sequence[Token], unit: Unit) -> bool:
+    """Whether the unit's noun is the caption's only gendered word before its pronouns: no other noun with a
+    gender (``wordnet.gender``), no gendered pronoun before the unit (so the later ones refer to it)."""
+    for i, tok in enumerate(tokens):
+        if unit.start <= i < unit.end:
+            continue
+        if i < unit.start and tok.lower in _PRONOUN_GENDER:
+            return False
+        if tok.pos in ("NOUN", "PROPN") and (tok.pos == "PROPN" or wn.gender(lemma(tok.lower, "NOUN"))):
+            return False
+    return True
+
+
+def _regendered(tokens: Sequence[Token], unit: Unit, new: str) -> tuple[Unit, str]:
+    """The span from the unit to its last gendered pronoun, with ``new`` for the unit and each pronoun of the
+    other gender ("his" -> "her"; "her" -> "his" before a noun, else "him")."""
+    last = max(i for i, t in enumerate(tokens) if i >= unit.end and t.lower in _PRONOUN_GENDER)
+    out = [new + tokens[unit.end - 1].ws]
+    for tok in tokens[unit.end:last + 1]:
+        word = tok.lower
+        if word == "her":
+            other = "his" if tok.tag == "PRP$" else "him"
+        else:
+            other = _OTHER_GENDER.get(word)
+        out.append((match_case(other, tok.text) if other else tok.text) + tok.ws)
+    span = unit._replace(end=last + 1, text=_text(tokens, unit.start, last + 1))
+    return span, "".join(out).rstrip()
 
 
 def _pronoun_gender(tokens: Sequence[Token], unit: Unit) -> str | None:
