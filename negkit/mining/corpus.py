@@ -92,7 +92,7 @@ class CaptionLM:
 
     def logprob(self, w: str, u: str, v: str) -> float:
         key = (u, v, w)
-        memo = self.__dict__.setdefault("_memo", {})  # not pickled (see __getstate__): rebuilt per process
+        memo = self._memo
         found = memo.get(key)
         if found is not None:
             return found
@@ -106,9 +106,23 @@ class CaptionLM:
             memo[key] = found
         return found
 
+    @property
+    def _memo(self) -> dict:
+        # trigram scores of this process: never pickled (see __getstate__), emptied by ``forget``
+        memo = self.__dict__.get("_scores")
+        if memo is None:
+            memo = self.__dict__["_scores"] = {}
+        return memo
+
+    def forget(self) -> None:
+        """Empty the per-process memos (as a new process starts)."""
+        self.__dict__.pop("_scores", None)
+        self.__dict__.pop("_last", None)
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.pop("_memo", None)
+        state.pop("_scores", None)
+        state.pop("_last", None)
         return state
 
     def sentence_logprob(self, sent: Sequence[str]) -> float:
@@ -131,9 +145,22 @@ class CaptionLM:
             tail += 1
         # trigrams ending at positions lo .. (last changed + 2) differ; the rest are shared
         end_a, end_b = min(len(a), len(a) - tail + 2), min(len(b), len(b) - tail + 2)
-        sa = sum(self.logprob(a[i], a[i - 2], a[i - 1]) for i in range(lo, end_a))
-        sb = sum(self.logprob(b[i], b[i - 2], b[i - 1]) for i in range(lo, end_b))
-        return sb - sa
+        # the caller scores many edits of one caption in turn: its side is remembered for the last caption
+        last = self.__dict__.get("_last")
+        if last is None or last[0] != a:
+            last = self.__dict__["_last"] = (a, {})
+        sa = last[1].get((lo, end_a))
+        if sa is None:
+            sa = last[1][(lo, end_a)] = self._sum(a, lo, end_a)
+        return self._sum(b, lo, end_b) - sa
+
+    def _sum(self, padded: list[str], lo: int, end: int) -> float:
+        known = self._memo.get
+        scores = []
+        for i in range(lo, end):
+            found = known((padded[i - 2], padded[i - 1], padded[i]))
+            scores.append(found if found is not None else self.logprob(padded[i], padded[i - 2], padded[i - 1]))
+        return sum(scores)  # as sentence_logprob sums: the same floats in the same order
 
 
 class CaptionCorpus:
@@ -304,7 +331,7 @@ def _forget_scores() -> None:
     for corpus in _LOADED.values():
         for memo in ("_pairs", "_sets"):
             corpus.__dict__.pop(memo, None)
-        corpus.lm.__dict__.pop("_memo", None)
+        corpus.lm.forget()
 
 
 def load_corpus(path: Path | str) -> CaptionCorpus | None:
