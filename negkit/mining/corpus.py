@@ -223,17 +223,19 @@ class CaptionCorpus:
         often than chance ("racket" with "tennis"); near 0: too rare to tell; negative: each common and
         (almost) never together ("counter" with "tennis"). A multi-word ``word`` is judged by its last word."""
         w = word.lower().split()[-1] if word.strip() else word
-        n_w = len(self.postings.get(w, ()))
-        total, seen, n = 0.0, 0, max(1, self.captions)
+        postings = self.postings
+        n_w = len(postings.get(w, ()))
+        n = max(1, self.captions)
+        terms = []
         for c in context:
             if c == w:
                 continue
-            n_c = len(self.postings.get(c, ()))
-            if not n_c:
-                continue
-            total += math.log((self.together(w, c) + 1.0) / (n_w * n_c / n + 1.0))
-            seen += 1
-        return total / seen if seen else 0.0
+            n_c = len(postings.get(c, ()))
+            if n_c:
+                terms.append(math.log((self.together(w, c) + 1.0) / (n_w * n_c / n + 1.0)))
+        # fsum: the same value whatever the order ``context`` (a set) is iterated in, which changes with
+        # Python's string hashing from one process to the next; a plain sum could differ in its last bit
+        return math.fsum(terms) / len(terms) if terms else 0.0
 
     def count(self, lemma: str) -> int:
         """How often ``lemma`` (a word, or several joined by spaces) occurs in the captions, any inflection."""
