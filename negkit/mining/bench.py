@@ -34,6 +34,7 @@ from negkit.errors import NegkitError, UnknownComponentError
 
 TARGET_RATE = 600.0  # issue 5: concrete-plant captions per CPU-second
 TARGET_RATIO = 1.2  # issue 5: concrete-plant time over the floor's
+TARGET_RATIO_QUALITY = 1.5  # issue 11: the same, with the caption corpus and plausibility ranking (its defaults)
 
 
 class Clock:
@@ -208,7 +209,9 @@ class MineBench:
         if cp:
             lines.append(f"concrete-plant: {cp.rate:,.0f} captions/s per core (target >= {TARGET_RATE:.0f}: "
                          f"{'met' if cp.rate >= TARGET_RATE else 'MISSED'}); {cp.ratio:.2f}x the tagging floor's "
-                         f"time (target <= {TARGET_RATIO}: {'met' if cp.ratio <= TARGET_RATIO else 'MISSED'})")
+                         f"time (target <= {TARGET_RATIO}: {'met' if cp.ratio <= TARGET_RATIO else 'MISSED'}; "
+                         f"issue 11, with the corpus filters and ranking: <= {TARGET_RATIO_QUALITY}: "
+                         f"{'met' if cp.ratio <= TARGET_RATIO_QUALITY else 'MISSED'})")
         if self.scaling:
             lines.append(f"mining stage (datasets.map, fresh cache) with {self.scaling_miner}:")
             single = self.scaling[min(self.scaling)]["wall_s"]
