@@ -68,6 +68,9 @@ def synset_lines() -> SynsetLines:
 @on_clear_word_caches
 def _drop_reader() -> None:
     _UP.clear()
+    _KNOWN_SENSES.clear()
+    _KNOWN_SIGNATURES.clear()
+    _signature.cache_clear()
     wordnet.cache_clear()
     synset_lines.cache_clear()
 
@@ -208,16 +211,36 @@ _STOP = frozenset("a an the of or and to in on at by for with from as is are be 
                   "other more most very not such being having has have etc e g".split())
 
 
+# Results read before (a miner's candidate table, ``negkit.mining.candidate_table``), given with ``preload``:
+# the same values ``senses`` and ``signature`` compute, for the words of a corpus.
+_KNOWN_SENSES: dict[tuple[str, str, int], tuple[SynsetLine, ...]] = {}
+_KNOWN_SIGNATURES: dict[SynsetLine, frozenset[str]] = {}
+
+
+def preload(senses: dict[tuple[str, str, int], tuple[SynsetLine, ...]],
+            signatures: dict[SynsetLine, frozenset[str]]) -> None:
+    """Answer ``senses`` and ``signature`` from these results (computed by them before, for the same
+    WordNet) until ``clear_word_caches``."""
+    _KNOWN_SENSES.update(senses)
+    _KNOWN_SIGNATURES.update(signatures)
+
+
 @word_cache
 def senses(lemma: str, upos: str, n: int) -> tuple[SynsetLine, ...]:
     """The first ``n`` senses of ``lemma`` for ``upos`` (physical senses first for nouns)."""
-    return tuple(_senses(lemma, upos, n))
+    found = _KNOWN_SENSES.get((lemma, upos, n))
+    return found if found is not None else tuple(_senses(lemma, upos, n))
 
 
-@functools.lru_cache(maxsize=50_000)
 def signature(synset: SynsetLine) -> frozenset[str]:
     """Words that describe a sense (extended Lesk): its gloss's content words, its lemmas, and the lemmas
     of its hypernyms."""
+    found = _KNOWN_SIGNATURES.get(synset)
+    return found if found is not None else _signature(synset)
+
+
+@functools.lru_cache(maxsize=50_000)
+def _signature(synset: SynsetLine) -> frozenset[str]:
     from negkit.lexicon.norms import lemmas
 
     lines = synset_lines()

@@ -18,9 +18,11 @@ a fork would share its read position with the children.
 
 from __future__ import annotations
 
+import os
 from typing import Any, NamedTuple
 
 DATA_FILES = {"n": "data.noun", "v": "data.verb", "a": "data.adj", "s": "data.adj", "r": "data.adv"}
+INDEX_FILES = ("index.noun", "index.verb", "index.adj", "index.adv")  # and morphology: what NLTK's reader reads
 
 
 class SynsetLine(NamedTuple):
@@ -98,6 +100,20 @@ class SynsetLines:
         end = data.find(b"\n", line.offset)
         row = data[line.offset:end if end >= 0 else len(data)]
         return row.split(b"|", 1)[1].decode("utf-8").strip() if b"|" in row else ""
+
+    def fingerprint(self) -> str:
+        """Where the data files are and their sizes and times (not their bytes: reading them is what
+        ``get`` avoids until a synset is needed), for caches of results computed from them."""
+        parts = [str(getattr(self._reader, "root", ""))]
+        for name in [*sorted(set(DATA_FILES.values())), "lexnames", *INDEX_FILES]:
+            pointer = self._reader.abspath(name)
+            where = getattr(pointer, "path", None) or getattr(getattr(pointer, "zipfile", None), "filename", None)
+            try:
+                stat = os.stat(where) if where else None
+            except OSError:
+                stat = None
+            parts.append(f"{name}:{where}:{stat.st_size if stat else ''}:{stat.st_mtime_ns if stat else ''}")
+        return "|".join(parts)
 
     def _pointers_of(self, line: SynsetLine) -> tuple[tuple[str, str, int, str], ...]:
         key = (line.pos, line.offset)

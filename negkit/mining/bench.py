@@ -10,6 +10,11 @@
 - **Cold repeats**: every repeat starts with empty per-word caches (``clear_word_caches``) and a fresh
   miner that loads its resources before the clock starts, as a new process would; ``warm_caches`` keeps
   the caches instead, for the steady state of a long run.
+- **Built once per corpus, loaded, not timed**: what a miner builds once per corpus and caches on disk, as the
+  mining stage does (``attach_corpus``): the caption corpus (counts, language model) and the candidate table
+  (``negkit.mining.candidate_table``: the replacements of the corpus' words). Both are built (or loaded)
+  once, before the first repeat and before its caches are emptied; every repeat then loads them before the
+  clock starts. Mining timed here is what a new process mining a corpus whose caches exist does.
 - **Settings**: both sides run inside ``tuned_for_mining()``, as the mining stage runs miners.
 
 Times are CPU seconds of this process ("per core"); ``ratio`` is the miner's over the floor's, and the
@@ -29,6 +34,7 @@ from negkit.errors import NegkitError, UnknownComponentError
 
 TARGET_RATE = 600.0  # issue 5: concrete-plant captions per CPU-second
 TARGET_RATIO = 1.2  # issue 5: concrete-plant time over the floor's
+TARGET_RATIO_QUALITY = 1.5  # issue 11: the same, with the caption corpus and plausibility ranking (its defaults)
 
 
 class Clock:
@@ -95,43 +101,48 @@ def run_paired(nlp: Any, miner: Any, captions: Sequence[str], k: int, batch_size
 def bench_miners(names: Sequence[str], captions: Sequence[str], *, k: int = 1, batch_size: int = 256,
                  repeats: int = 3, warm_caches: bool = False, spacy_model: str = "en_core_web_sm") -> list[MinerTiming]:
     """Time each miner (registry name, default parameters) against the floor; see the module doc."""
-    from negkit.lexicon import clear_word_caches
     from negkit.lexicon.spacy_pipeline import load_pipeline
-    from negkit.mining.base import WARM_UP
-    from negkit.mining.corpus import attach_corpus
-    from negkit.mining.process import tuned_for_mining
-    from negkit.plugins import get_component
 
     if repeats < 1 or k < 1 or batch_size < 1:
         raise ValueError("repeats, k and batch_size must be >= 1")
     nlp = load_pipeline(spacy_model)
     list(nlp.pipe(captions, batch_size=batch_size))  # spaCy's own caches warm, for both sides
-    out = []
-    for name in names:
-        runs: list[tuple[Clock, Clock, float]] = []
-        skipped = None
-        for _ in range(repeats):
-            if not warm_caches:
-                clear_word_caches()  # every repeat as cold as a new process
-            if not runs or not warm_caches:
-                try:
-                    miner = get_component("miners", name)()
-                    attach_corpus([miner], captions)  # as the mining stage does (built once, then cached)
-                    miner.mine([WARM_UP], k=k, seed=0)  # loads its resources, outside the timing
-                except UnknownComponentError:
-                    raise
-                except (NegkitError, TypeError) as exc:  # needs configuration (a data file), or data missing
-                    skipped = str(exc)
-                    break
-            with tuned_for_mining():  # a miner failing here is a bug: it is not reported as skipped
-                runs.append(run_paired(nlp, miner, captions, k, batch_size))
-        if skipped is not None:
-            out.append(MinerTiming(name, skipped=skipped))
-            continue
-        ratios = [m.cpu / f.cpu for f, m, _ in runs]
-        floor, mined, coverage = runs[ratios.index(statistics.median_low(ratios))]
-        out.append(MinerTiming(name, mined.cpu, mined.wall, floor.cpu, coverage, ratios, len(captions)))
-    return out
+    return [_bench_miner(name, nlp, captions, k, batch_size, repeats, warm_caches) for name in names]
+
+
+def _loaded_miner(name: str, captions: Sequence[str], k: int) -> Any:
+    """A fresh miner with the corpus handed in and its resources loaded, as the mining stage prepares one."""
+    from negkit.mining.base import WARM_UP
+    from negkit.mining.corpus import attach_corpus
+    from negkit.plugins import get_component
+
+    miner = get_component("miners", name)()
+    attach_corpus([miner], captions)  # as the mining stage does (built once, then cached)
+    miner.mine([WARM_UP], k=k, seed=0)  # loads its resources (and builds what is built once per corpus)
+    return miner
+
+
+def _bench_miner(name: str, nlp: Any, captions: Sequence[str], k: int, batch_size: int, repeats: int,
+                 warm_caches: bool) -> MinerTiming:
+    from negkit.lexicon import clear_word_caches
+    from negkit.mining.process import tuned_for_mining
+
+    try:  # first, what is built once per corpus (corpus, language model, candidate table), if not cached yet
+        miner = _loaded_miner(name, captions, k)
+    except UnknownComponentError:
+        raise
+    except (NegkitError, TypeError) as exc:  # needs configuration (a data file), or data missing
+        return MinerTiming(name, skipped=str(exc))
+    runs: list[tuple[Clock, Clock, float]] = []
+    for _ in range(repeats):
+        if not warm_caches:
+            clear_word_caches()  # every repeat as cold as a new process
+            miner = _loaded_miner(name, captions, k)  # loads its resources, outside the timing
+        with tuned_for_mining():  # a miner failing here is a bug: it is not reported as skipped
+            runs.append(run_paired(nlp, miner, captions, k, batch_size))
+    ratios = [m.cpu / f.cpu for f, m, _ in runs]
+    floor, mined, coverage = runs[ratios.index(statistics.median_low(ratios))]
+    return MinerTiming(name, mined.cpu, mined.wall, floor.cpu, coverage, ratios, len(captions))
 
 
 def time_stage(miner: str, captions: Sequence[str], *, k: int = 1, batch_size: int = 256,
@@ -198,7 +209,9 @@ class MineBench:
         if cp:
             lines.append(f"concrete-plant: {cp.rate:,.0f} captions/s per core (target >= {TARGET_RATE:.0f}: "
                          f"{'met' if cp.rate >= TARGET_RATE else 'MISSED'}); {cp.ratio:.2f}x the tagging floor's "
-                         f"time (target <= {TARGET_RATIO}: {'met' if cp.ratio <= TARGET_RATIO else 'MISSED'})")
+                         f"time (target <= {TARGET_RATIO}: {'met' if cp.ratio <= TARGET_RATIO else 'MISSED'}; "
+                         f"issue 11, with the corpus filters and ranking: <= {TARGET_RATIO_QUALITY}: "
+                         f"{'met' if cp.ratio <= TARGET_RATIO_QUALITY else 'MISSED'})")
         if self.scaling:
             lines.append(f"mining stage (datasets.map, fresh cache) with {self.scaling_miner}:")
             single = self.scaling[min(self.scaling)]["wall_s"]

@@ -92,7 +92,7 @@ class CaptionLM:
 
     def logprob(self, w: str, u: str, v: str) -> float:
         key = (u, v, w)
-        memo = self.__dict__.setdefault("_memo", {})  # not pickled (see __getstate__): rebuilt per process
+        memo = self._memo
         found = memo.get(key)
         if found is not None:
             return found
@@ -106,9 +106,23 @@ class CaptionLM:
             memo[key] = found
         return found
 
+    @property
+    def _memo(self) -> dict:
+        # trigram scores of this process: never pickled (see __getstate__), emptied by ``forget``
+        memo = self.__dict__.get("_scores")
+        if memo is None:
+            memo = self.__dict__["_scores"] = {}
+        return memo
+
+    def forget(self) -> None:
+        """Empty the per-process memos (as a new process starts)."""
+        self.__dict__.pop("_scores", None)
+        self.__dict__.pop("_last", None)
+
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.pop("_memo", None)
+        state.pop("_scores", None)
+        state.pop("_last", None)
         return state
 
     def sentence_logprob(self, sent: Sequence[str]) -> float:
@@ -131,9 +145,22 @@ class CaptionLM:
             tail += 1
         # trigrams ending at positions lo .. (last changed + 2) differ; the rest are shared
         end_a, end_b = min(len(a), len(a) - tail + 2), min(len(b), len(b) - tail + 2)
-        sa = sum(self.logprob(a[i], a[i - 2], a[i - 1]) for i in range(lo, end_a))
-        sb = sum(self.logprob(b[i], b[i - 2], b[i - 1]) for i in range(lo, end_b))
-        return sb - sa
+        # the caller scores many edits of one caption in turn: its side is remembered for the last caption
+        last = self.__dict__.get("_last")
+        if last is None or last[0] != a:
+            last = self.__dict__["_last"] = (a, {})
+        sa = last[1].get((lo, end_a))
+        if sa is None:
+            sa = last[1][(lo, end_a)] = self._sum(a, lo, end_a)
+        return self._sum(b, lo, end_b) - sa
+
+    def _sum(self, padded: list[str], lo: int, end: int) -> float:
+        known = self._memo.get
+        scores = []
+        for i in range(lo, end):
+            found = known((padded[i - 2], padded[i - 1], padded[i]))
+            scores.append(found if found is not None else self.logprob(padded[i], padded[i - 2], padded[i - 1]))
+        return sum(scores)  # as sentence_logprob sums: the same floats in the same order
 
 
 class CaptionCorpus:
@@ -196,17 +223,19 @@ class CaptionCorpus:
         often than chance ("racket" with "tennis"); near 0: too rare to tell; negative: each common and
         (almost) never together ("counter" with "tennis"). A multi-word ``word`` is judged by its last word."""
         w = word.lower().split()[-1] if word.strip() else word
-        n_w = len(self.postings.get(w, ()))
-        total, seen, n = 0.0, 0, max(1, self.captions)
+        postings = self.postings
+        n_w = len(postings.get(w, ()))
+        n = max(1, self.captions)
+        terms = []
         for c in context:
             if c == w:
                 continue
-            n_c = len(self.postings.get(c, ()))
-            if not n_c:
-                continue
-            total += math.log((self.together(w, c) + 1.0) / (n_w * n_c / n + 1.0))
-            seen += 1
-        return total / seen if seen else 0.0
+            n_c = len(postings.get(c, ()))
+            if n_c:
+                terms.append(math.log((self.together(w, c) + 1.0) / (n_w * n_c / n + 1.0)))
+        # fsum: the same value whatever the order ``context`` (a set) is iterated in, which changes with
+        # Python's string hashing from one process to the next; a plain sum could differ in its last bit
+        return math.fsum(terms) / len(terms) if terms else 0.0
 
     def count(self, lemma: str) -> int:
         """How often ``lemma`` (a word, or several joined by spaces) occurs in the captions, any inflection."""
@@ -304,7 +333,7 @@ def _forget_scores() -> None:
     for corpus in _LOADED.values():
         for memo in ("_pairs", "_sets"):
             corpus.__dict__.pop(memo, None)
-        corpus.lm.__dict__.pop("_memo", None)
+        corpus.lm.forget()
 
 
 def load_corpus(path: Path | str) -> CaptionCorpus | None:

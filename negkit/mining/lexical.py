@@ -297,8 +297,16 @@ class Replacer:
         self.min_corpus_count = min_corpus_count if corpus is not None else 0
         self.corpus = corpus
         self._cache: dict[tuple[str, str, int, float | None], tuple[Candidate, ...]] = {}
+        self._false: dict[tuple[str, str, Candidate], bool] = {}  # keeps_false, per (lemma, class, candidate)
 
-    def __call__(self, unit: Unit, context: frozenset[str] = frozenset()) -> tuple[Candidate, ...]:
+    def preload(self, cache: dict, false: dict) -> None:
+        """Start from results computed before (``negkit.mining.candidate_table``: the same calls, made once
+        per corpus for its vocabulary); what is not in them is computed as usual."""
+        self._cache.update(cache)
+        self._false.update(false)
+
+    def __call__(self, unit: Unit, context: frozenset[str] = frozenset(),
+                 sense: Any = None) -> tuple[Candidate, ...]:
         if unit.cls == "REL":
             key = (unit.lemma, "REL", 0, unit.score)
             found = self._cache.get(key)
@@ -307,8 +315,9 @@ class Replacer:
                     Candidate(w, self.norms.get(w), True) for w in RELATION_OPPOSITES.get(unit.lemma, ())
                     if self._common(w))
             return found
-        sense = wn.fitting_sense(unit.lemma, unit.cls, context, self.senses) if self.senses > 1 else \
-            next(iter(wn.senses(unit.lemma, unit.cls, 1)), None)
+        if sense is None:  # ``sense``: one of the unit's first ``senses`` senses, given (the candidate table)
+            sense = wn.fitting_sense(unit.lemma, unit.cls, context, self.senses) if self.senses > 1 else \
+                next(iter(wn.senses(unit.lemma, unit.cls, 1)), None)
         if sense is None:
             return ()
         key = (unit.lemma, unit.cls, sense.offset, unit.score)
@@ -321,7 +330,7 @@ class Replacer:
             found = self._cache[key] = (self._keep(unit, ants, True) + self._keep(unit, sisters, False, lexname))
         return found
 
-    def wider(self, unit: Unit, context: frozenset[str] = frozenset()) -> tuple[Candidate, ...]:
+    def wider(self, unit: Unit, context: frozenset[str] = frozenset(), sense: Any = None) -> tuple[Candidate, ...]:
         """The second tier, for a unit none of whose first-tier words (``__call__``) passed: the cousins of
         the sense that fits the caption (``wordnet.wider_replacements``), through the same filters, less
         the first tier's words. Relations have none; a count (``NUM``) gets the other counts, written as
@@ -334,8 +343,9 @@ class Replacer:
                          if self.min_concreteness is None or (score is not None and score >= self.min_concreteness))
         if unit.cls == "REL" or self.senses < 1:
             return ()
-        sense = wn.fitting_sense(unit.lemma, unit.cls, context, self.senses) if self.senses > 1 else \
-            next(iter(wn.senses(unit.lemma, unit.cls, 1)), None)
+        if sense is None:
+            sense = wn.fitting_sense(unit.lemma, unit.cls, context, self.senses) if self.senses > 1 else \
+                next(iter(wn.senses(unit.lemma, unit.cls, 1)), None)
         if sense is None:
             return ()
         if sense.lexname in ("noun.group", "noun.quantity"):
@@ -343,7 +353,7 @@ class Replacer:
         key = (unit.lemma, unit.cls + "+", sense.offset, unit.score)
         found = self._cache.get(key)
         if found is None:
-            first = {c.word for c in self(unit, context)}
+            first = {c.word for c in self(unit, context, sense)}
             ants, sisters = wn.sense_replacements(unit.lemma, unit.cls, sense.pos, sense.offset)
             if unit.cls == "ADJ" and self.senses > 1:
                 ants = tuple(dict.fromkeys(ants + wn.antonyms(unit.lemma, unit.cls, 1)))
@@ -392,6 +402,13 @@ class Replacer:
         """Whether ``cand`` is read first as the same kind of thing as the unit's sense and is no WordNet
         synonym, hypernym or hyponym of the unit's word (checked last and lazily, on the few candidates a
         miner looks at: each check reads the candidate's senses and walks their hypernyms)."""
+        key = (unit.lemma, unit.cls, cand)
+        found = self._false.get(key)
+        if found is None:
+            found = self._false[key] = self._keeps_false(unit, cand)
+        return found
+
+    def _keeps_false(self, unit: Unit, cand: Candidate) -> bool:
         if cand.kind is not None and wn.main_lexname(cand.word, unit.cls) != cand.kind:
             return False  # read first as another kind of thing: "girl" -> "dish", "bat" -> "lead"
         return cand.antonym or wn.taxonomic_relation(unit.lemma, cand.word, unit.cls) is None
@@ -519,6 +536,10 @@ class LexicalMiner(CorpusUser, NormsMiner):
                                       zipf_window=self.zipf_window, senses=self.senses,
                                       concreteness_window=self.concreteness_window,
                                       min_corpus_count=self.min_corpus_count, corpus=self.caption_corpus())
+            if self._replacer.corpus is not None and self._corpus_path:
+                from negkit.mining.candidate_table import preload_table
+
+                preload_table(self._replacer, self._corpus_path)  # built once per corpus, then loaded
 
     def replacements(self, tokens: Sequence[Token], unit: Unit, rng: random.Random, kind: str,
                      deferred: Deferred | None = None, view: CaptionWords | None = None,
