@@ -10,9 +10,10 @@ closures for the taxonomic test), lemminflect, the corpus and frequency filters 
   adjective and verb, and the rated compounds the captions use, where the norms rate it) and each of its
   first ``senses`` WordNet senses: the ``Replacer``'s first and second tier (``__call__``, ``wider``),
   ``keeps_false`` for every candidate of both, and the senses and their signatures that choosing the sense
-  that fits a caption reads (``wordnet.senses``, ``wordnet.signature``). The table holds exactly what those
-  calls return; a miner starts from it (``Replacer.preload``, ``wordnet.preload``) and computes anything
-  else as before, so the negatives are the same with and without it (``tests/test_candidate_table.py``).
+  that fits a caption reads (``wordnet.senses``, ``wordnet.signature``), and the back-off pass's
+  ``lexical.family`` of every caption word's noun lemma. The table holds exactly what those calls return; a
+  miner starts from it (``Replacer.preload``, ``wordnet.preload``, ``lexical.preload_families``) and computes
+  anything else as before, so the negatives are the same with and without it (``tests/test_candidate_table.py``).
 - **Cost.** Building it costs more than one cold mining pass (about 10 CPU s for SugarCrepe's 7,511
   captions, 7 MB): it pays from the second run on a corpus, as the counts and the language model do.
 - **Where.** Beside the corpus' cache file: ``<corpus>.candidates-<fingerprint>.pkl``, written atomically.
