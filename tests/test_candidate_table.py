@@ -70,3 +70,15 @@ def test_a_damaged_table_is_built_again(captions, corpus_path):
     again, preloaded = _mined(ConcretePlant, corpus_path, captions[:40])
     assert again == good and preloaded
     assert candidate_table._load(path) is not None  # written again, whole
+
+
+def test_family_is_answered_from_the_table_as_computed(captions, corpus_path):
+    from negkit.mining import lexical
+
+    _mined(ConcretePlant, corpus_path, captions[:1])  # builds the table and starts a miner from it
+    known = dict(lexical._KNOWN_FAMILIES)
+    nouns = list(known)
+    assert len(known) > 100 and any(len(f) > 10 for f in known.values())
+    clear_word_caches()  # forgets the table's families: ``family`` computes them from WordNet again
+    assert not lexical._KNOWN_FAMILIES
+    assert all(lexical.family(noun) == known[noun] for noun in nouns[::5])

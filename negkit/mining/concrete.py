@@ -215,8 +215,9 @@ class ConcretenessMiner(LexicalMiner):
         # makes an absurd scene more often than a replacement does.
         deferred: Deferred = []
         replaced = set()
+        view = None  # the caption's words for the language model: one per caption, shared by its words and passes
         if self.operation in ("replace", "both"):
-            view = CaptionWords(tokens) if self.plausibility else None  # one per caption, shared by its words
+            view = CaptionWords(tokens) if self.plausibility else None
             for unit in ordered:
                 made = 0
                 for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view):
@@ -244,7 +245,7 @@ class ConcretenessMiner(LexicalMiner):
         if self.operation in ("replace", "both") and self.wider:
             # reached only when the caption still needs negatives (the miner is lazy): the cousins of each
             # word, in the same policy order, before giving the caption no negative
-            view = CaptionWords(tokens) if self.plausibility else None
+            view = (view if view is not None else CaptionWords(tokens)) if self.plausibility else None
             for unit in self._wider_units(tokens, ordered, rng):
                 made = 0
                 for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view,
@@ -256,7 +257,7 @@ class ConcretenessMiner(LexicalMiner):
         if self.operation in ("replace", "both") and self.backoff and self.plausibility:
             # still nothing: every word's words of both tiers again, where a relation or adjective seen only
             # with a thing of the noun's kind counts as seen with it ("a red ship" for "a red boat")
-            view = CaptionWords(tokens)
+            view = view if view is not None else CaptionWords(tokens)
             for unit in self._agreeing_units(tokens, ordered, rng):
                 made = 0
                 for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view,

@@ -136,19 +136,20 @@ class CaptionLM:
     def delta(self, before: Sequence[str], after: Sequence[str]) -> float:
         """``sentence_logprob(after) - sentence_logprob(before)``, computed only over the trigrams that
         differ (an edit changes a few words of a caption)."""
-        a, b = [BOS, BOS, *before, EOS], [BOS, BOS, *after, EOS]
-        lo = 2
-        while lo < len(a) and lo < len(b) and a[lo] == b[lo]:
-            lo += 1
-        tail = 0
-        while tail < len(a) - lo and tail < len(b) - lo and a[-1 - tail] == b[-1 - tail]:
-            tail += 1
-        # trigrams ending at positions lo .. (last changed + 2) differ; the rest are shared
-        end_a, end_b = min(len(a), len(a) - tail + 2), min(len(b), len(b) - tail + 2)
         # the caller scores many edits of one caption in turn: its side is remembered for the last caption
         last = self.__dict__.get("_last")
-        if last is None or last[0] != a:
-            last = self.__dict__["_last"] = (a, {})
+        if last is None or last[2] != before:
+            last = self.__dict__["_last"] = ([BOS, BOS, *before, EOS], {}, list(before))
+        a, b = last[0], [BOS, BOS, *after, EOS]
+        len_a, len_b = len(a), len(b)
+        lo = 2
+        while lo < len_a and lo < len_b and a[lo] == b[lo]:
+            lo += 1
+        tail = 0
+        while tail < len_a - lo and tail < len_b - lo and a[-1 - tail] == b[-1 - tail]:
+            tail += 1
+        # trigrams ending at positions lo .. (last changed + 2) differ; the rest are shared
+        end_a, end_b = min(len_a, len_a - tail + 2), min(len_b, len_b - tail + 2)
         sa = last[1].get((lo, end_a))
         if sa is None:
             sa = last[1][(lo, end_a)] = self._sum(a, lo, end_a)
@@ -202,7 +203,9 @@ class CaptionCorpus:
     def together(self, a: str, b: str) -> int:
         """In how many captions the lemmas ``a`` and ``b`` (single words) both occur."""
         key = (a, b) if a < b else (b, a)
-        pairs = self.__dict__.setdefault("_pairs", {})
+        pairs = self.__dict__.get("_pairs")
+        if pairs is None:
+            pairs = self.__dict__["_pairs"] = {}
         found = pairs.get(key)
         if found is None:
             sa, sb = self._set(a), self._set(b)
@@ -222,17 +225,28 @@ class CaptionCorpus:
         with both words and ``E_wc = n_w n_c / N`` is what chance would give. Positive: seen together more
         often than chance ("racket" with "tennis"); near 0: too rare to tell; negative: each common and
         (almost) never together ("counter" with "tennis"). A multi-word ``word`` is judged by its last word."""
-        w = word.lower().split()[-1] if word.strip() else word
+        return self.fit_in(self.context_counts(context), word)
+
+    def context_counts(self, context: Iterable[str]) -> list[tuple[str, int]]:
+        """The lemmas of ``context`` the captions use and in how many captions: what ``fit`` reads of the
+        context, for a caller that fits many words to one context (``fit_in``)."""
         postings = self.postings
-        n_w = len(postings.get(w, ()))
+        return [(c, len(postings[c])) for c in context if postings.get(c)]
+
+    def fit_in(self, context_counts: Sequence[tuple[str, int]], word: str) -> float:
+        """``fit(word, context)``, given ``context_counts(context)``."""
+        w = word.lower().split()[-1] if word.strip() else word
+        n_w = len(self.postings.get(w, ()))
         n = max(1, self.captions)
+        pairs = self.__dict__.get("_pairs")
+        if pairs is None:
+            pairs = self.__dict__["_pairs"] = {}
+        known, together, log = pairs.get, self.together, math.log
         terms = []
-        for c in context:
-            if c == w:
-                continue
-            n_c = len(postings.get(c, ()))
-            if n_c:
-                terms.append(math.log((self.together(w, c) + 1.0) / (n_w * n_c / n + 1.0)))
+        for c, n_c in context_counts:
+            if c != w:
+                both = known((w, c) if w < c else (c, w))  # ``together``'s memo, read here: it is called often
+                terms.append(log(((together(w, c) if both is None else both) + 1.0) / (n_w * n_c / n + 1.0)))
         # fsum: the same value whatever the order ``context`` (a set) is iterated in, which changes with
         # Python's string hashing from one process to the next; a plain sum could differ in its last bit
         return math.fsum(terms) / len(terms) if terms else 0.0

@@ -11,10 +11,10 @@ import math
 import random
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from functools import partial
-from itertools import chain, islice
+from itertools import chain
 from typing import Any, NamedTuple, TypeVar
 
-from negkit.lexicon import word_cache
+from negkit.lexicon import on_clear_word_caches, word_cache
 from negkit.lexicon import wordnet as wn
 from negkit.lexicon.norms import Norms
 from negkit.lexicon.offensive import is_offensive
@@ -434,6 +434,16 @@ def lemmas_of(word: str) -> dict[str, tuple[str, ...]]:
     return getAllLemmas(word)
 
 
+@word_cache
+def written(word: str, tag: str) -> tuple[str, list[str]]:
+    """``word`` (a lemma) inflected for ``tag``, and its words as the caption language model reads them
+    (``corpus.words``). The list is shared: never changed by its readers."""
+    from negkit.mining.corpus import words
+
+    new = inflect(word, tag)
+    return new, words(new)
+
+
 def surface(unit: Unit, word: str, tokens: Sequence[Token]) -> str:
     """``word`` (a lemma) inflected like the unit's head token and capitalised like the unit."""
     return match_case(inflect(word, unit.tag), tokens[unit.start].text)
@@ -553,7 +563,7 @@ class LexicalMiner(CorpusUser, NormsMiner):
         (``Replacer.wider``: cousins rather than sisters), through the same tests. ``backoff``: the words of
         both tiers, through the slot tests with their back-off to kinds of the noun (``attested``)."""
         assert self._replacer is not None
-        context = context_lemmas(tokens, unit)
+        context = view.context(unit) if view is not None else context_lemmas(tokens, unit)
         if backoff:
             words = self._replacer(unit, context) + self._replacer.wider(unit, context)
         else:
@@ -579,21 +589,43 @@ class LexicalMiner(CorpusUser, NormsMiner):
             found.sort(key=lambda c: -corpus.count(c.word))
         # the back-off pass's counts take a plural the captions write, or none ("two persons": in no caption)
         plural = partial(corpus_plural, corpus) if backoff else _inflected
-        slot = ((c, count_text(unit, c.word, tokens, plural) if unit.cls == "NUM" else surface(unit, c.word, tokens))
-                for c in found)
-        pool = list(islice(((c, new) for c, new in slot if new is not None
-                            and attested(corpus, view, tokens, unit, new, backoff)
-                            and replacer.keeps_false(unit, c)), self.max_scored))
+        pool = []
+        if found and self.max_scored > 0:
+            slot, words_of, numeric = SlotTest(corpus, view, tokens, unit, backoff), view._words, unit.cls == "NUM"
+            original = tokens[unit.start].text
+            for c in found:
+                if numeric:
+                    new = count_text(unit, c.word, tokens, plural)
+                    if new is None:
+                        continue
+                    new_words = words_of(new)
+                    if not slot(new, new_words):
+                        continue
+                else:
+                    # the slot tests read the words lower-cased: the capitals (``surface``) only for those that
+                    # pass (an ASCII word's lower case is the same whatever its capitals)
+                    new, new_words = written(c.word, unit.tag)
+                    if not new.isascii():
+                        new = surface(unit, c.word, tokens)
+                        new_words = words_of(new)
+                    if not slot(new, new_words):
+                        continue
+                    new = match_case(new, original)
+                if replacer.keeps_false(unit, c):
+                    pool.append((c, new, new_words))
+                    if len(pool) >= self.max_scored:
+                        break
         min_fit = self.min_fit
         keyed = []
-        for cand, new in pool:
+        context_counts = corpus.context_counts(context) if pool and unit.cls != "NUM" else ()
+        for cand, new, new_words in pool:
             span = unit
-            drop = corpus.lm.delta(view.base, view.edited(unit.start, unit.end, new))
+            drop = corpus.lm.delta(view.base, view.edited(unit.start, unit.end, new, new_words))
             if regender and wn.gender(cand.word) not in (None, pronoun):  # "a man ... his" -> "a woman ... her"
                 # scored as the word's change alone: the pronoun follows from it, and a model of a few thousand
                 # captions has seen "she" too rarely to judge it
                 span, new = _regendered(tokens, unit, new)
-            fit = corpus.fit(cand.word, context) if unit.cls != "NUM" else 0.0  # a count goes with any thing
+            fit = corpus.fit_in(context_counts, cand.word) if unit.cls != "NUM" else 0.0  # a count goes with any thing
             keyed.append((drop + self.fit_weight * fit * len(context), drop, fit, rng.random(), new, span))
         keyed.sort(key=lambda t: (-t[0], t[3]))
         for score, drop, fit, _, new, span in keyed:
@@ -636,6 +668,15 @@ class CaptionWords:
         self._prefix: dict[int, list[str]] = {}
         self._suffix: dict[int, list[str]] = {}
 
+    def context(self, unit: Unit) -> frozenset[str]:
+        """``context_lemmas(tokens, unit)``, the caption's lemmas read once for all its units."""
+        content = self.__dict__.get("_content")
+        if content is None:
+            content = self._content = [(i, lemma(t.lower, t.pos)) for i, t in enumerate(self.tokens)
+                                       if t.pos in _CONTEXT_POS]
+        start, end = unit.start, unit.end
+        return frozenset(lem for i, lem in content if not start <= i < end)
+
     def prefix(self, start: int) -> list[str]:
         found = self._prefix.get(start)
         if found is None:
@@ -648,12 +689,13 @@ class CaptionWords:
             found = self._suffix[end] = self._words(self.text[self.cuts[end]:])
         return found
 
-    def edited(self, start: int, end: int, new: str) -> list[str]:
-        """The words with tokens ``[start, end)`` replaced by ``new`` (and a preceding a/an made to agree)."""
+    def edited(self, start: int, end: int, new: str, new_words: Sequence[str] | None = None) -> list[str]:
+        """The words with tokens ``[start, end)`` replaced by ``new`` (and a preceding a/an made to agree);
+        ``new_words``: ``words(new)``, when the caller has them."""
         before = self.prefix(start)
         if start and self.tokens[start - 1].lower in ("a", "an") and before and new:
             before = [*before[:-1], article_for(new, "a")]
-        return [*before, *self._words(new), *self.suffix(end)]
+        return [*before, *(self._words(new) if new_words is None else new_words), *self.suffix(end)]
 
 
 _MODIFIER_POS = frozenset({"NOUN", "PROPN"})
@@ -705,18 +747,51 @@ def _below(synset: Any) -> dict[str, None]:
     return out
 
 
+_KNOWN_FAMILIES: dict[str, tuple[str, ...]] = {}  # ``preload_families``, until ``clear_word_caches``
+
+
+def preload_families(families: dict[str, tuple[str, ...]]) -> None:
+    """Answer ``family`` from these results (computed by it before, for the same WordNet: the candidate
+    table) until ``clear_word_caches``."""
+    _KNOWN_FAMILIES.update(families)
+
+
+@on_clear_word_caches
+def _forget_families() -> None:
+    _KNOWN_FAMILIES.clear()
+
+
 @word_cache
 def family(noun: str) -> tuple[str, ...]:
     """``noun`` and the one-word lemmas of the things of its kind: every word below its first sense's
     hypernym ("boat" -> under "vessel": boat, ship, canoe, ...; at most ``MAX_KINDS`` synsets). For the
     caption's own noun only: what a caption says of a relation or an adjective with a thing of the same kind
     it could say with this one ("a blue ship": a blue boat is seen)."""
+    known = _KNOWN_FAMILIES.get(noun)
+    return known if known is not None else _family(noun)
+
+
+def _family(noun: str, below: Callable[[Any], dict[str, None]] = _below) -> tuple[str, ...]:
     found = wn.senses(noun, "NOUN", 1)
     out = dict.fromkeys([noun])
     if found:
         parents = wn.synset_lines().related(found[0], wn.HYPERNYM)
-        out.update(_below(parents[0] if parents else found[0]))
+        out.update(below(parents[0] if parents else found[0]))
     return tuple(out)
+
+
+def family_table(nouns: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """``family`` of each of ``nouns``, for the candidate table; the words below one parent are read once and
+    shared by its nouns."""
+    below: dict[Any, dict[str, None]] = {}
+
+    def shared(synset: Any) -> dict[str, None]:
+        found = below.get(synset)
+        if found is None:
+            found = below[synset] = _below(synset)
+        return found
+
+    return {noun: _family(noun, shared) for noun in nouns}
 
 
 def _seen_with_kind(count: Callable[[str], int], noun: str, backoff: bool) -> bool:
@@ -739,47 +814,79 @@ def attested(corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Uni
     any other slot is free. ``backoff``: a new relation or adjective may instead be seen with a thing of the
     same kind as the caption's noun (``family``: "a red boat" is attested by "a red ship"); a new noun's
     tests stay exact (its kind includes the noun it replaces, so backing off would attest anything)."""
-    if any(not corpus.counts.get(w) for w in view._words(new)):
-        return False  # the word as written, not only its lemma: "collections", "wives" are in no caption
-    if unit.cls == "REL":
-        for tok in tokens[unit.end:unit.end + RELATION_REACH]:
-            if tok.pos in _MODIFIER_POS:  # the object's first noun: "under a red couch" -> couch
-                return _seen_with_kind(partial(_relation_count, corpus, new.lower()), lemma(tok.lower, "NOUN"),
-                                       backoff)
-        return False  # no noun to check it against ("on it" -> "under it", "going down" -> "going up")
-    if unit.cls == "ADJ":  # the adjective and the noun it describes share a caption ("old sink" -> "young sink")
-        for j in range(unit.end, min(unit.end + 3, len(tokens))):
-            if tokens[j].pos not in ("NOUN", "PROPN", "ADJ", "CCONJ", "PUNCT"):
-                break
-            if tokens[j].pos == "NOUN" and (j + 1 == len(tokens) or tokens[j + 1].pos != "NOUN"):  # the head
-                return _seen_with_kind(partial(corpus.together, lemma(view._words(new)[-1], "ADJ")),
-                                       lemma(tokens[j].lower, "NOUN"), backoff)
-        return True
-    if unit.cls == "VERB":  # its frame: the word after it, when a particle or preposition ("standing next to" ->
-        # "holding next to" is never seen)
-        if unit.end < len(tokens) and tokens[unit.end].pos in ("ADP", "ADV", "PART"):
-            after = view.suffix(unit.end)
-            return not after or corpus.lm.ctx2.get((view._words(new)[-1], after[0]), (0, 0))[0] > 0
-        return True
-    if unit.cls != "NOUN" or unit.start == 0:
-        return True
-    relation = _preposition(tokens, unit)
-    noun = lemma(view._words(new)[-1], "NOUN")
-    if relation is not None and not corpus.relation_object(relation, noun):
-        return False  # "tricks on a ramp" -> "on a gear", "sleeps in a hammock" -> "in a couch": never seen
-    head = _governor(tokens, unit)
-    if head is not None and not corpus.together(head, noun):
-        return False  # "serve the ball" -> "serve the net", "frosted glass" -> "frosted food": never seen together
-    prev = tokens[unit.start - 1]
-    compound = prev.pos in _MODIFIER_POS and prev.ws != "" and standalone(tokens, unit.start - 1)
-    bare = unit.tag == "NN" and prev.pos not in _DETERMINED and unit.end - unit.start == 1
-    if not (compound or bare):
-        return True
-    before = view.prefix(unit.start)
-    first = view._words(new)
-    if not before or not first:
-        return True
-    return corpus.lm.ctx2.get((before[-1], first[0]), (0, 0))[0] > 0
+    return SlotTest(corpus, view, tokens, unit, backoff)(new)
+
+
+class SlotTest:
+    """``attested`` for one unit of one caption: what depends only on the slot (the relation's object, the
+    adjective's head noun, the noun's preposition, governor and the word before it) is read once, and each
+    candidate (``__call__``) pays only for its own words."""
+
+    def __init__(self, corpus: Any, view: CaptionWords, tokens: Sequence[Token], unit: Unit,
+                 backoff: bool = False) -> None:
+        self.corpus, self.view, self.backoff, self.cls = corpus, view, backoff, unit.cls
+        self.noun: str | None = None  # REL: the object's noun; ADJ: the head noun; None: no such noun
+        self.free = False  # any new word (as written, seen in the captions) passes
+        self.after: str | None = None  # VERB: the particle or preposition after it; NOUN: the word before
+        if unit.cls == "REL":
+            for tok in tokens[unit.end:unit.end + RELATION_REACH]:
+                if tok.pos in _MODIFIER_POS:  # the object's first noun: "under a red couch" -> couch
+                    self.noun = lemma(tok.lower, "NOUN")
+                    break
+        elif unit.cls == "ADJ":  # the adjective and the noun it describes share a caption ("old sink" -> "young sink")
+            self.free = True
+            for j in range(unit.end, min(unit.end + 3, len(tokens))):
+                if tokens[j].pos not in ("NOUN", "PROPN", "ADJ", "CCONJ", "PUNCT"):
+                    break
+                if tokens[j].pos == "NOUN" and (j + 1 == len(tokens) or tokens[j + 1].pos != "NOUN"):  # the head
+                    self.noun, self.free = lemma(tokens[j].lower, "NOUN"), False
+                    break
+        elif unit.cls == "VERB":  # its frame: the word after it, when a particle or preposition ("standing next
+            # to" -> "holding next to" is never seen)
+            self.free = True
+            if unit.end < len(tokens) and tokens[unit.end].pos in ("ADP", "ADV", "PART"):
+                after = view.suffix(unit.end)
+                if after:
+                    self.after, self.free = after[0], False
+        elif unit.cls != "NOUN" or unit.start == 0:
+            self.free = True
+        else:
+            self.relation = _preposition(tokens, unit)
+            self.head = _governor(tokens, unit)
+            prev = tokens[unit.start - 1]
+            compound = prev.pos in _MODIFIER_POS and prev.ws != "" and standalone(tokens, unit.start - 1)
+            bare = unit.tag == "NN" and prev.pos not in _DETERMINED and unit.end - unit.start == 1
+            before = view.prefix(unit.start) if compound or bare else None
+            self.after = before[-1] if before else None  # the pair (word before, new first word) must be seen
+
+    def __call__(self, new: str, new_words: Sequence[str] | None = None) -> bool:
+        """``new_words``: ``words(new)``, when the caller has them."""
+        corpus = self.corpus
+        if new_words is None:
+            new_words = self.view._words(new)
+        counts = corpus.counts
+        for w in new_words:
+            if not counts.get(w):
+                return False  # the word as written, not only its lemma: "collections", "wives" are in no caption
+        if self.free:
+            return True
+        cls = self.cls
+        if cls == "REL":
+            if self.noun is None:
+                return False  # no noun to check it against ("on it" -> "under it", "going down" -> "going up")
+            return _seen_with_kind(partial(_relation_count, corpus, new.lower()), self.noun, self.backoff)
+        if cls == "ADJ":
+            return _seen_with_kind(partial(corpus.together, lemma(new_words[-1], "ADJ")), self.noun, self.backoff)
+        if cls == "VERB":
+            return corpus.lm.ctx2.get((new_words[-1], self.after), (0, 0))[0] > 0
+        noun = lemma(new_words[-1], "NOUN")
+        if self.relation is not None and not corpus.relation_object(self.relation, noun):
+            return False  # "tricks on a ramp" -> "on a gear", "sleeps in a hammock" -> "in a couch": never seen
+        if self.head is not None and not corpus.together(self.head, noun):
+            return False  # "serve the ball" -> "serve the net", "frosted glass" -> "frosted food": never seen together
+        if self.after is None or not new_words:
+            return True
+        return corpus.lm.ctx2.get((self.after, new_words[0]), (0, 0))[0] > 0
 
 
 def _relation_count(corpus: Any, relation: str, noun: str) -> int:

@@ -58,8 +58,9 @@ class SpacyMiner(Miner):
         nlp = self._pipeline()
         distinct = [c for c in dict.fromkeys(captions) if isinstance(c, str) and c.strip() and len(c) <= MAX_CHARS]
         found: dict[str, list[Negative]] = {}
+        new = tuple.__new__  # Token(...) without the named tuple's Python-level __new__: the same tuples
         for caption, doc in zip(distinct, nlp.pipe(distinct, batch_size=self.batch_size)):
-            tokens = [Token(t.text, t.whitespace_, t.lower_, t.tag_, t.pos_) for t in doc]
+            tokens = [new(Token, (t.text, t.whitespace_, t.lower_, t.tag_, t.pos_)) for t in doc]
             found[caption] = keep_valid(caption, self.candidates(doc, tokens, caption, k, seed), k)
         return [list(found.get(c, ())) for c in captions]
 
