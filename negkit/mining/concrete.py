@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable, Iterator
+from itertools import islice
 from typing import Any, ClassVar, Literal
 
 from negkit.mining.base import Edit, Negative
@@ -236,36 +237,21 @@ class ConcretenessMiner(LexicalMiner):
             for unit in ordered:
                 if unit.start in replaced and self.operation == "both":
                     continue
-                made = 0
-                for neg in self._swaps(tokens, unit, ordered, rng, deferred):
-                    yield neg
-                    made += 1
-                    if made >= self.edits_per_word:
-                        break
+                yield from islice(self._swaps(tokens, unit, ordered, rng, deferred), self.edits_per_word)
         if self.operation in ("replace", "both") and self.wider:
             # reached only when the caption still needs negatives (the miner is lazy): the cousins of each
             # word, in the same policy order, before giving the caption no negative
             view = (view if view is not None else CaptionWords(tokens)) if self.plausibility else None
             for unit in self._wider_units(tokens, ordered, rng):
-                made = 0
-                for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view,
-                                             wider=True):
-                    yield neg
-                    made += 1
-                    if made >= self.edits_per_word:
-                        break
+                yield from islice(self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view,
+                                                    wider=True), self.edits_per_word)
         if self.operation in ("replace", "both") and self.backoff and self.plausibility:
             # still nothing: every word's words of both tiers again, where a relation or adjective seen only
             # with a thing of the noun's kind counts as seen with it ("a red ship" for "a red boat")
             view = view if view is not None else CaptionWords(tokens)
             for unit in self._agreeing_units(tokens, ordered, rng):
-                made = 0
-                for neg in self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view,
-                                             backoff=True):
-                    yield neg
-                    made += 1
-                    if made >= self.edits_per_word:
-                        break
+                yield from islice(self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view,
+                                                    backoff=True), self.edits_per_word)
         if self.operation == "swap" or self.keep_implausible:  # else a role reversal or a wider word the model
             # finds implausible is never offered: the caption gets no negative rather than an absurd one
             deferred.sort(key=lambda t: -t[0])  # implausible ones last, the least implausible first
