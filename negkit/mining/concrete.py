@@ -188,28 +188,24 @@ class ConcretenessMiner(LexicalMiner):
         if not numbers:
             return ordered
         extra = order_units(numbers, self.policy, rng, sample=self.sample, temperature=self.temperature)
+        return self._merged(ordered, extra, rng)
+
+    def _agreeing_units(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> list[Unit]:
+        """The units of the back-off pass: the words, and the counts of ``number_units`` with ``agree``
+        (those whose noun later words agree with, too), in the same policy order."""
+        if "NUM" not in self.classes:
+            return ordered
+        extra = number_units(tokens, self._norms, self.skip_words, agree=True)
+        return self._merged(ordered, extra, rng) if extra else ordered
+
+    def _merged(self, ordered: list[Unit], extra: list[Unit], rng: random.Random) -> list[Unit]:
+        """``ordered`` and ``extra`` in one policy order: shuffled together for "uniform", else by score."""
         if self.policy == "uniform":
             merged = [*ordered, *extra]
             rng.shuffle(merged)
             return merged
         sign = 1.0 if self.policy == "concrete" else -1.0
         return sorted([*ordered, *extra], key=lambda u: -sign * (u.score or 0.0))  # stable: ties keep order
-
-    def _agreeing_units(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> list[Unit]:
-        """The units of the back-off pass: the words, and the counts of ``number_units`` with ``agree``
-        (those whose noun later words agree with, too), in the same policy order."""
-        units = ordered
-        if "NUM" not in self.classes:
-            return units
-        extra = number_units(tokens, self._norms, self.skip_words, agree=True)
-        if not extra:
-            return units
-        if self.policy == "uniform":
-            merged = [*units, *extra]
-            rng.shuffle(merged)
-            return merged
-        sign = 1.0 if self.policy == "concrete" else -1.0
-        return sorted([*units, *extra], key=lambda u: -sign * (u.score or 0.0))
 
     def _edits(self, tokens: list[Token], ordered: list[Unit], rng: random.Random) -> Iterator[Negative]:
         # Replacements of every word (in policy order) come before any swap: a swap reverses roles and

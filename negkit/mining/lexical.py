@@ -241,9 +241,12 @@ def _agreed_text(unit: Unit, new: str, tokens: Sequence[Token],
     """An ``AGREED`` count unit with its count ``new``, its noun plural and its agreeing words made plural."""
     out = [new + tokens[unit.start].ws]
     noun_done = False
-    for tok in tokens[unit.start + 1:unit.end]:
+    for i in range(unit.start + 1, unit.end):
+        tok = tokens[i]
         text = tok.text
-        if not noun_done and tok.tag == "NN" and (tok.pos == "NOUN") and not _next_is_noun(tokens, tok, unit):
+        # the head noun: the first singular noun no other noun of the span follows ("fire hydrant": hydrant)
+        if not noun_done and tok.tag == "NN" and tok.pos == "NOUN" and not (i + 1 < unit.end
+                                                                            and tokens[i + 1].tag == "NN"):
             form = plural(lemma(tok.lower, "NOUN"))
             if form is None:
                 return None
@@ -254,11 +257,6 @@ def _agreed_text(unit: Unit, new: str, tokens: Sequence[Token],
             text = match_case(inflect(lemma(tok.lower, "VERB"), "VBP"), tok.text)
         out.append(text + tok.ws)
     return "".join(out).rstrip()
-
-
-def _next_is_noun(tokens: Sequence[Token], tok: Token, unit: Unit) -> bool:
-    i = next(k for k in range(unit.start, unit.end) if tokens[k] is tok)
-    return i + 1 < len(tokens) and tokens[i + 1].tag == "NN" and i + 1 < unit.end
 
 
 def _text(tokens: Sequence[Token], start: int, end: int) -> str:
@@ -727,7 +725,7 @@ def _governor(tokens: Sequence[Token], unit: Unit) -> str | None:
         return lemma(tokens[i].lower, "VERB")
     return None
 _DETERMINED = frozenset({"DET", "NUM", "PRON", "ADJ", "NOUN", "PROPN", "ADV", "CCONJ", "PUNCT"})
-MAX_KINDS = 200  # synsets read below a noun's sense by ``kinds`` (bounds the cost under broad ones)
+MAX_KINDS = 200  # synsets read below a noun's parent by ``_below`` (bounds the cost under broad ones)
 
 
 def _below(synset: Any) -> dict[str, None]:
