@@ -54,7 +54,7 @@ class DataSource(ABC):
                         key != "image" or getattr(records.features.get(key), "dtype", None) == "string"):
                     return list(records[key])
             return None
-        rows = getattr(records, "rows", None)
+        rows = records if isinstance(records, list) else getattr(records, "rows", None)
         if not isinstance(rows, list) or not rows:
             return None
         for key in GROUP_KEYS:
