@@ -6,14 +6,17 @@ adversarial refinement, applied to training negatives. Both come from one ``Capt
 
 - ``counts``: how often each lemma occurs in the captions (every lemma lemminflect gives a word form,
   so "dogs" counts for "dog"), and the raw n-gram counts for multi-word lemmas ("hot dog");
-- ``lm``: an interpolated Kneser-Ney trigram model of the captions (``CaptionLM``).
+- ``lm``: an interpolated Kneser-Ney trigram model of the captions (``CaptionLM``);
+- ``siblings``: where the data says which captions describe the same image (``groups``), which words those
+  captions use for the same thing (``negkit.mining.siblings.SiblingStats``); None without groups.
 
 NLTK's ``nltk.lm.KneserNeyInterpolated`` was measured first: 9.7 ms per trigram score on SugarCrepe's
 4,345 captions, about 5,000 times the per-caption budget of mining; ``CaptionLM`` computes the same
 estimate (interpolated Kneser-Ney, discount 0.75) from plain count tables in ~2 microseconds.
 
-``corpus_for(captions)`` builds the corpus or loads it from ``<datasets cache>/negkit/corpus/<digest>.pkl``,
-keyed by the captions' fingerprint (the one the mining cache uses) and written atomically. The mining stage
+``corpus_for(captions, groups=...)`` builds the corpus or loads it from
+``<datasets cache>/negkit/corpus/<digest>.pkl``, keyed by the captions' fingerprint (the one the mining cache
+uses, and the groups' digest when there are groups) and written atomically. The mining stage
 hands it to every miner that asks for one (``attach_corpus``); ``negkit try`` and tests give a miner a
 captions file with its ``corpus`` parameter instead.
 """
