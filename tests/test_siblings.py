@@ -104,10 +104,16 @@ def test_data_sources_say_which_captions_share_an_image():
     assert out == {"image": ["i", "i", "j"], "caption": ["a", "b", "c"], "image_group": [10, 10, 11]}
 
 
-def test_shapes_world_has_no_groups():
+def test_shapes_world_has_no_groups_and_its_negatives_are_as_before(tmp_path):
     from negkit.data.shapes.world import ShapesWorld
 
-    assert ShapesWorld().caption_groups("train") is None
+    world = ShapesWorld()
+    captions, groups = world.captions("train"), world.caption_groups("train")
+    assert groups is None
+    corpus, path = corpus_for(captions, tmp_path, groups)
+    assert corpus.siblings is None
+    sample = captions[:120]
+    assert _mined(path, sample, k=3) == _mined(path, sample, k=3, max_sibling_pmi=None)
 
 
 def test_groups_change_the_mining_fingerprint_only_when_given():
@@ -154,10 +160,12 @@ PINNED = {  # caption -> the near-synonym the miner made before (the captions of
 }
 
 
-def _mined(path, captions, **kw):
+def _mined(path, captions, k=1, **kw):
     m = ConcretePlant(**kw)
     m.use_corpus(path)
-    return [negs[0].text if negs else None for negs in m.mine(captions, k=1, seed=0)]
+    negatives = m.mine(captions, k=k, seed=0)
+    return [negs[0].text if negs else None for negs in negatives] if k == 1 else [
+        [n.text for n in negs] for negs in negatives]
 
 
 def test_sugarcrepe_near_synonyms_are_no_longer_made(sugarcrepe_corpora):
