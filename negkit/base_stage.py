@@ -134,7 +134,8 @@ def base_fingerprint(base: Recipe, seen: tuple[Path, ...] = ()) -> str:
         from negkit.factory import build_data, mining_plan
         from negkit.mining.stage import mining_fingerprint
 
-        mining = mining_fingerprint(mining_plan(base), build_data(base).captions("train"))
+        data = build_data(base)
+        mining = mining_fingerprint(mining_plan(base), data.captions("train"), groups=data.caption_groups("train"))
     payload = {
         "format": FORMAT,
         "negkit": __version__,

@@ -236,12 +236,13 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     losses, sampler, data, plan = built.losses, built.sampler, built.data, built.mining
     records = data.records("train")
     captions = data.captions("train")
+    groups = data.caption_groups("train") if recipe.mining.k > 0 and recipe.miners else None
 
     mining = None
     if env.is_main and recipe.mining.k > 0 and recipe.miners:
         from negkit.mining.stage import mining_fingerprint
 
-        mining = mining_fingerprint(plan, captions)
+        mining = mining_fingerprint(plan, captions, groups=groups)
     from negkit.base_stage import resolve_base, start_from_base
 
     base = resolve_base(recipe)  # a missing or invalid base recipe fails here, before anything changes
@@ -270,10 +271,10 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
     k = recipe.mining.k
     if k > 0 and recipe.miners:
         if env.is_main:
-            result = mine_cached(plan, captions)
+            result = mine_cached(plan, captions, groups=groups)
         env.barrier()
         if not env.is_main:
-            result = mine_cached(plan, captions, progress=False)
+            result = mine_cached(plan, captions, progress=False, groups=groups)
         mined = recipe.mining.mined_per_caption
         negatives = NegativeTable.from_mined(result.dataset["negatives"], mined)
         covered = sum(1 for row in negatives.rows if row)

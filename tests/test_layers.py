@@ -38,7 +38,7 @@ ALL = "*"
 @dataclass(frozen=True)
 class Rule:
     text: str  # the rule as DESIGN.md says it
-    rooms: set[str] | str  # the rooms it constrains (ALL = every room)
+    rooms: set[str] | str  # the rooms it constrains (ALL = every room), or modules ("negkit.mining.siblings")
     forbidden_rooms: set[str] = frozenset()  # negkit rooms they must not import
     forbidden_packages: set[str] = frozenset()  # third-party top-level packages they must not import
     only_rooms: set[str] | None = None  # when set: the only negkit rooms they may import
@@ -59,6 +59,9 @@ RULES: list[Rule] = [
     Rule("builtins are loaded by the plugin host only; nothing else imports them", ALL,
          forbidden_rooms={"builtins"}),
     Rule("report reads run directories; it does not import train", {"report"}, forbidden_rooms={"train"}),
+    Rule("the sibling statistic (negkit.mining.siblings) is counting over captions: no third-party package, no "
+         "other room (the corpus pickles it; any mining process loads it)", {"negkit.mining.siblings"},
+         only_rooms=set(), only_packages=set()),
     Rule("mining, train, eval and report take built components (negkit.factory) and typed sections "
          "(negkit.sections), never the recipe", {"mining", "train", "eval", "report"}, forbidden_rooms={"recipe"}),
 ]
@@ -196,8 +199,8 @@ def violations(root: Path, floors: list[tuple[str, set[str]]] = FLOORS, rules: l
                              f"\"{floors[floor(src)][0]}\", {target!r} on \"{floors[floor(target)][0]}\"; "
                              f"rule: imports point down only")
             for rule in rules:
-                if rule.rooms != ALL and src not in rule.rooms:
-                    continue
+                if rule.rooms != ALL and src not in rule.rooms and module not in rule.rooms:
+                    continue  # a rule names rooms, or single modules by their dotted name
                 broken = False
                 if target is not None and target in rule.forbidden_rooms:
                     broken = True
@@ -259,6 +262,9 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     ({"train/a.py": "from negkit.cli import app\n", "cli/app.py": ""},
      "negkit/train/a.py:1: imports negkit.cli.app, one floor up"),
     ({"newroom.py": ""}, "negkit/newroom: a top-level module or package on no floor"),
+    ({"mining/siblings.py": "import numpy\n"}, "negkit/mining/siblings.py:1: imports numpy; rule: the sibling"),
+    ({"mining/siblings.py": "from negkit import errors\n"},
+     "negkit/mining/siblings.py:1: imports negkit.errors; rule: the sibling"),
     ({"mining/a.py": "from negkit.recipe import Recipe\n", "recipe.py": ""},
      "negkit/mining/a.py:1: imports negkit.recipe; rule: mining, train, eval and report take built components"),
 ])

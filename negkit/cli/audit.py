@@ -36,7 +36,7 @@ def audit(
 ) -> None:
     """Per miner: blind accuracy of a held-out caption model, still-true edits, unseen words, concreteness,
     coverage, duplicates, examples (see docs/miners.md, "Negative quality")."""
-    from negkit.data.caption_files import read_captions
+    from negkit.data.caption_files import read_caption_groups
     from negkit.mining.quality import audit_quality, quality_figure
     from negkit.plugins import get_host
     from negkit.recipe import ComponentSpec, load_recipe
@@ -45,10 +45,11 @@ def audit(
         raise NegkitError("negkit audit: give a RECIPE, or --captions FILE (one caption per line, or .json/.jsonl)")
     loaded = load_recipe(recipe, set_) if recipe is not None else None
     if captions_file is not None:
-        captions = read_captions(captions_file)
+        captions, groups = read_caption_groups(captions_file)
     else:
         assert loaded is not None
-        captions = loaded.data.build(where=str(recipe)).captions("train")
+        source = loaded.data.build(where=str(recipe))
+        captions, groups = source.captions("train"), source.caption_groups("train")
     k = k if k is not None else (loaded.mining.k if loaded and loaded.mining.k > 0 else 3)
     seed = seed if seed is not None else (loaded.mining_seed if loaded else 0)
     if miner_names:
@@ -60,7 +61,8 @@ def audit(
     where = str(recipe) if recipe else None
     explicit = bool(miner_names) or bool(loaded and loaded.miners)
     builders = [(spec.name, (lambda spec=spec: spec.build(where=where))) for spec in specs]
-    reports, skipped = audit_quality(builders, captions, k=k, seed=seed, limit=limit, examples=examples)
+    reports, skipped = audit_quality(builders, captions, k=k, seed=seed, limit=limit, examples=examples,
+                                     groups=groups)
     if skipped and explicit:  # a miner the user named must run: say why it cannot
         raise NegkitError(f"negkit audit: miner {skipped[0].miner!r} cannot run: {skipped[0].reason}")
     if figure is not None:

@@ -42,12 +42,13 @@ def mine(
     source = build_data(loaded)
     plan = mining_plan(loaded)
     captions = source.captions(split)
+    groups = source.caption_groups(split)
     if engine == "ray":
         from negkit.mining.ray_engine import mine_ray
 
-        result = mine_ray(plan, captions, address=address, workers=workers, progress=progress)
+        result = mine_ray(plan, captions, address=address, workers=workers, progress=progress, groups=groups)
     else:
-        result = mine_cached(plan, captions, progress=progress)
+        result = mine_cached(plan, captions, progress=progress, groups=groups)
     names = ", ".join(f"{m.name} (weight {m.weight:g})" for m in loaded.miners) or "(no miners)"
     how = "reused from cache" if result.reused else (
         f"mined {result.shards_mined}/{result.shards_total} shard(s)")

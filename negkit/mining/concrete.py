@@ -77,6 +77,16 @@ class ConcretenessMiner(LexicalMiner):
         keep_implausible: with ``operation = "both"``, offer the swaps and the ``wider`` words the ranking
             deferred after everything else (higher coverage); by default they are dropped and such a caption
             gets no negative.
+        max_sibling_pmi: where the training data says which captions describe the same image (``image_id``,
+            ``filename``, a list of captions per image), reject a replacement that the captions of one image
+            use for the same thing as the original word ("fence" / "railing", "woman" / "lady"): one with at
+            least ``min_sibling_swaps`` caption pairs of one image where one caption has only the old word and
+            the other only the new one, and a PMI of those swaps against chance above this
+            (``negkit.mining.siblings``); None: off. Without group information (one caption per image) it has
+            no effect. 1.1 lies between the largest value of a contrast that must stay ("man" / "woman", 0.85)
+            and the smallest of a near-synonym ("mountain" / "hill", 1.34) on the SugarCrepe dev half
+            (docs/miners.md, "Captions of the same image").
+        min_sibling_swaps: with ``max_sibling_pmi``, the fewest such caption pairs that can reject a word.
         wider: when the caption still needs negatives after every word's replacements and every plausible
             swap, try each word again (same policy order) with a wider set of words through the same slot,
             sense and plausibility tests: its cousins in WordNet (the words below its grandparent,
@@ -126,6 +136,8 @@ class ConcretenessMiner(LexicalMiner):
         min_fit: float | None = -0.5,
         fit_weight: float = 1.0,
         keep_implausible: bool = False,
+        max_sibling_pmi: float | None = 1.1,
+        min_sibling_swaps: int = 3,
         wider: bool = True,
         backoff: bool = True,
         corpus: str = "",
@@ -161,6 +173,10 @@ class ConcretenessMiner(LexicalMiner):
         self.min_fit = min_fit
         self.fit_weight = fit_weight
         self.keep_implausible = keep_implausible
+        if min_sibling_swaps < 1:
+            raise ValueError(f"min_sibling_swaps must be >= 1, got {min_sibling_swaps}")
+        self.max_sibling_pmi = max_sibling_pmi
+        self.min_sibling_swaps = min_sibling_swaps
         self.wider = wider
         self.backoff = backoff
         self.corpus = corpus

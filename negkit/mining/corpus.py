@@ -6,14 +6,17 @@ adversarial refinement, applied to training negatives. Both come from one ``Capt
 
 - ``counts``: how often each lemma occurs in the captions (every lemma lemminflect gives a word form,
   so "dogs" counts for "dog"), and the raw n-gram counts for multi-word lemmas ("hot dog");
-- ``lm``: an interpolated Kneser-Ney trigram model of the captions (``CaptionLM``).
+- ``lm``: an interpolated Kneser-Ney trigram model of the captions (``CaptionLM``);
+- ``siblings``: where the data says which captions describe the same image (``groups``), which words those
+  captions use for the same thing (``negkit.mining.siblings.SiblingStats``); None without groups.
 
 NLTK's ``nltk.lm.KneserNeyInterpolated`` was measured first: 9.7 ms per trigram score on SugarCrepe's
 4,345 captions, about 5,000 times the per-caption budget of mining; ``CaptionLM`` computes the same
 estimate (interpolated Kneser-Ney, discount 0.75) from plain count tables in ~2 microseconds.
 
-``corpus_for(captions)`` builds the corpus or loads it from ``<datasets cache>/negkit/corpus/<digest>.pkl``,
-keyed by the captions' fingerprint (the one the mining cache uses) and written atomically. The mining stage
+``corpus_for(captions, groups=...)`` builds the corpus or loads it from
+``<datasets cache>/negkit/corpus/<digest>.pkl``, keyed by the captions' fingerprint (the one the mining cache
+uses, and the groups' digest when there are groups) and written atomically. The mining stage
 hands it to every miner that asks for one (``attach_corpus``); ``negkit try`` and tests give a miner a
 captions file with its ``corpus`` parameter instead.
 """
@@ -27,13 +30,14 @@ import re
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 from negkit.lexicon import on_clear_word_caches
+from negkit.mining.siblings import SiblingStats, groups_digest
 
-CORPUS_FORMAT = 3  # bump when the pickled layout changes
+CORPUS_FORMAT = 4  # bump when the pickled layout changes
 DISCOUNT = 0.75
 MEMO_SIZE = 500_000  # trigram scores remembered per process
 BOS, EOS = "<s>", "</s>"
@@ -167,10 +171,14 @@ class CaptionLM:
 class CaptionCorpus:
     """Lemma counts and the caption language model of one set of captions (see the module doc)."""
 
-    def __init__(self, captions: Sequence[str], digest: str = "") -> None:
+    def __init__(self, captions: Sequence[str], digest: str = "",
+                 groups: Sequence[Hashable | None] | None = None) -> None:
         from negkit.lexicon.norms import lemmas
 
-        tokenised = [words(c) for c in captions if isinstance(c, str)]
+        if groups is not None and len(groups) != len(captions):
+            raise ValueError(f"groups has {len(groups)} entries for {len(captions)} captions")
+        kept = [i for i, c in enumerate(captions) if isinstance(c, str)]
+        tokenised = [words(captions[i]) for i in kept]
         forms: Counter = Counter(w for sent in tokenised for w in sent)
         counts: Counter = Counter()
         for form, c in forms.items():
@@ -183,11 +191,16 @@ class CaptionCorpus:
         # caption ids per lemma (every form and lemma of a caption's words), for co-occurrence
         post: dict[str, list[int]] = {}
         lemmas_of = {form: {form, *lemmas(form)} for form in forms}
-        for i, sent in enumerate(tokenised):
-            for lemma in set().union(*(lemmas_of[w] for w in sent)) if sent else ():
+        lemma_sets = [frozenset(set().union(*(lemmas_of[w] for w in sent)) if sent else ()) for sent in tokenised]
+        for i, found in enumerate(lemma_sets):
+            for lemma in found:
                 post.setdefault(lemma, []).append(i)
         self.postings = {k: array("I", v) for k, v in post.items()}
         self.relation_objects = relation_objects(tokenised, lemmas_of)
+        # which captions describe the same image (``negkit.mining.siblings``); None without group information
+        self.siblings: SiblingStats | None = None
+        if groups is not None and any(g is not None for g in groups):
+            self.siblings = SiblingStats(lemma_sets, [groups[i] for i in kept])
 
     def relation_object(self, relation: str, noun: str) -> int:
         """How often the relation phrase ``relation`` ("on", "in front of") is followed, within
@@ -312,18 +325,29 @@ def default_corpus_dir() -> Path:
     return Path(datasets.config.HF_DATASETS_CACHE) / "negkit" / "corpus"
 
 
-def corpus_for(captions: Sequence[str], cache_dir: Path | str | None = None) -> tuple[CaptionCorpus, Path]:
-    """The ``CaptionCorpus`` of ``captions`` and its cache file (built and written on first use)."""
+def corpus_for(captions: Sequence[str], cache_dir: Path | str | None = None,
+               groups: Sequence[Hashable | None] | None = None) -> tuple[CaptionCorpus, Path]:
+    """The ``CaptionCorpus`` of ``captions`` and its cache file (built and written on first use).
+    ``groups``: the image of each caption (``image_id``, file name), when the data says which captions
+    describe the same image; the corpus then has ``siblings`` and its key the groups' digest."""
     from negkit.mining.stage import captions_digest
 
+    if groups is not None:
+        if len(groups) != len(captions):
+            raise ValueError(f"groups has {len(groups)} entries for {len(captions)} captions")
+        groups = [g for c, g in zip(captions, groups) if isinstance(c, str)]
+        if all(g is None for g in groups):
+            groups = None
     captions = [c for c in captions if isinstance(c, str)]
     digest = captions_digest(captions)
+    if groups is not None:
+        digest = f"{digest}-g{groups_digest(groups)[:16]}"
     root = Path(cache_dir).expanduser() if cache_dir else default_corpus_dir()
     path = root / f"{digest}-v{CORPUS_FORMAT}.pkl"
     found = load_corpus(path)
     if found is not None:
         return found, path
-    corpus = CaptionCorpus(captions, digest)
+    corpus = CaptionCorpus(captions, digest, groups)
     root.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=root)
     try:
@@ -348,6 +372,8 @@ def _forget_scores() -> None:
         for memo in ("_pairs", "_sets"):
             corpus.__dict__.pop(memo, None)
         corpus.lm.forget()
+        if getattr(corpus, "siblings", None) is not None:
+            corpus.siblings.forget()
 
 
 def load_corpus(path: Path | str) -> CaptionCorpus | None:
@@ -368,19 +394,22 @@ def load_corpus(path: Path | str) -> CaptionCorpus | None:
 
 
 def corpus_from_file(path: str) -> tuple[CaptionCorpus, Path]:
-    """The corpus of a captions file (a text file, .json/.jsonl items, or a folder; as ``negkit audit``)."""
-    from negkit.data.caption_files import read_captions
+    """The corpus of a captions file (a text file, .json/.jsonl items, or a folder; as ``negkit audit``),
+    with the items' images as groups where they name one (``read_caption_groups``)."""
+    from negkit.data.caption_files import read_caption_groups
 
-    return corpus_for(read_captions(Path(path).expanduser()))
+    captions, groups = read_caption_groups(Path(path).expanduser())
+    return corpus_for(captions, None, groups)
 
 
-def attach_corpus(miners: Iterable[Any], captions: Sequence[str], cache_dir: Path | str | None = None) -> None:
-    """Give every miner that uses a caption corpus (``wants_corpus()``) the corpus of ``captions``;
-    built (or loaded from the cache) only when one does."""
+def attach_corpus(miners: Iterable[Any], captions: Sequence[str], cache_dir: Path | str | None = None,
+                  groups: Sequence[Hashable | None] | None = None) -> None:
+    """Give every miner that uses a caption corpus (``wants_corpus()``) the corpus of ``captions`` (and
+    ``groups``, see ``corpus_for``); built (or loaded from the cache) only when one does."""
     wanting = [m for m in miners if getattr(m, "wants_corpus", None) and m.wants_corpus()]
     if not wanting:
         return
-    _, path = corpus_for(captions, cache_dir)
+    _, path = corpus_for(captions, cache_dir, groups)
     for miner in wanting:
         miner.use_corpus(path)
 

@@ -523,11 +523,25 @@ class LexicalMiner(CorpusUser, NormsMiner):
     max_scored: int = 10  # candidates scored by the language model per word (the corpus' most frequent)
     fit_weight: float = 1.0  # nats of the co-occurrence fit per context word in the plausibility key
     min_fit: float | None = None
+    max_sibling_pmi: float | None = None  # off unless a miner sets it (``negkit.mining.siblings``)
+    min_sibling_swaps: int = 3
     _replacer: Replacer | None = None
     _transient = ("_nlp", "_norms", "_replacer", "_corpus")
 
     def wants_corpus(self) -> bool:
-        return bool(self.min_corpus_count) or self.plausibility
+        return bool(self.min_corpus_count) or self.plausibility or self.max_sibling_pmi is not None
+
+    def sibling_stats(self) -> Any:
+        """The corpus' ``SiblingStats`` when ``max_sibling_pmi`` is set and the corpus has group information."""
+        if self.max_sibling_pmi is None:
+            return None
+        corpus = self.caption_corpus()
+        return getattr(corpus, "siblings", None) if corpus is not None else None
+
+    def _sibling_swap(self, unit: Unit, word: str, siblings: Any) -> bool:
+        """Whether captions of one image use ``word`` for what the unit names (``SiblingStats.interchangeable``)."""
+        assert self.max_sibling_pmi is not None
+        return siblings.interchangeable(unit.lemma, word, self.min_sibling_swaps, self.max_sibling_pmi)
 
     def use_corpus(self, path: Any) -> None:
         super().use_corpus(path)
@@ -575,11 +589,13 @@ class LexicalMiner(CorpusUser, NormsMiner):
             found = [c for c in found if wn.gender(c.word) in (None, pronoun)]
         corpus = self.caption_corpus() if self.plausibility else None
         replacer = self._replacer
+        siblings = self.sibling_stats()
         if corpus is None:
             antonyms = [c for c in found if c.antonym]
             others = [c for c in found if not c.antonym]
             for cand in chain(lazy_shuffle(antonyms, rng), lazy_shuffle(others, rng)):
-                if replacer.keeps_false(unit, cand):
+                if replacer.keeps_false(unit, cand) and not (
+                        siblings is not None and self._sibling_swap(unit, cand.word, siblings)):
                     yield self._replaced(tokens, unit, cand.word, kind)
             return
         view = view if view is not None else CaptionWords(tokens)
@@ -609,6 +625,8 @@ class LexicalMiner(CorpusUser, NormsMiner):
                     if not slot(new, new_words):
                         continue
                     new = match_case(new, original)
+                if siblings is not None and self._sibling_swap(unit, c.word, siblings):
+                    continue  # the captions of one image use both for the same thing: may leave it true
                 if replacer.keeps_false(unit, c):
                     pool.append((c, new, new_words))
                     if len(pool) >= self.max_scored:

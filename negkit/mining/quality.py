@@ -39,9 +39,21 @@ def split_captions(captions: Sequence[str], judge_share: float = 0.5, seed: int 
     """(mining part, judge part): each distinct normalised caption goes wholly to one side."""
     mining, judge = [], []
     for caption in captions:
-        side = (stable_hash("quality-split", seed, _norm(caption)) % 10_000) / 10_000 < judge_share
-        (judge if side else mining).append(caption)
+        (judge if in_judge_part(caption, judge_share, seed) else mining).append(caption)
     return mining, judge
+
+
+def in_judge_part(caption: str, judge_share: float = 0.5, seed: int = 0) -> bool:
+    """Whether ``split_captions`` puts ``caption`` in the judge part."""
+    return (stable_hash("quality-split", seed, _norm(caption)) % 10_000) / 10_000 < judge_share
+
+
+def mining_groups(captions: Sequence[str], groups: Sequence[Any] | None, judge_share: float = 0.5,
+                  seed: int = 0) -> list[Any] | None:
+    """The groups (images) of ``split_captions``' mining part, in its order; None without ``groups``."""
+    if groups is None:
+        return None
+    return [g for c, g in zip(captions, groups) if not in_judge_part(c, judge_share, seed)]
 
 
 @dataclass
@@ -149,21 +161,25 @@ class Skipped:
 
 def audit_quality(miners: Iterable[tuple[str, Miner | Any]], captions: Sequence[str], *, k: int = 1,
                   seed: int = 0, limit: int = 2000, examples: int = 5, cache_dir: Path | str | None = None,
-                  norms: str = "brysbaert") -> tuple[list[QualityAudit], list[Skipped]]:
+                  norms: str = "brysbaert", groups: Sequence[Any] | None = None
+                  ) -> tuple[list[QualityAudit], list[Skipped]]:
     """Split ``captions`` (``split_captions``), give each miner the mining part's corpus, mine a seeded
     sample of at most ``limit`` of its captions, and judge the negatives with the judge part's model.
     ``miners`` gives (name, miner) pairs, or (name, a zero-argument function building the miner). A miner
     that cannot be built or run as given (a file it needs is not set, say) is listed in the second list
-    with the reason. With too few captions to split, every caption is mined and there is no blind accuracy."""
+    with the reason. With too few captions to split, every caption is mined and there is no blind accuracy.
+    ``groups``: the image of each caption, where the data names it (the mining part's corpus then knows which
+    captions describe the same image, ``negkit.mining.siblings``)."""
     from negkit.errors import NegkitError
     from negkit.lexicon.norms import load_norms
     from negkit.mining.audit import sample_captions
     from negkit.mining.corpus import CaptionLM, attach_corpus, corpus_for, words
 
     mining, judged = split_captions(captions)
+    parts = mining_groups(captions, groups)
     if not mining or not judged:
-        mining, judged = list(captions), []
-    corpus, _ = corpus_for(mining, cache_dir)
+        mining, judged, parts = list(captions), [], (list(groups) if groups is not None else None)
+    corpus, _ = corpus_for(mining, cache_dir, parts)
     judge = CaptionLM(words(c) for c in judged) if judged else None
     sample = sample_captions(mining, limit, seed)
     scores = load_norms(norms)
@@ -172,7 +188,7 @@ def audit_quality(miners: Iterable[tuple[str, Miner | Any]], captions: Sequence[
         try:
             if not isinstance(miner, Miner):
                 miner = miner()
-            attach_corpus([miner], mining, cache_dir)
+            attach_corpus([miner], mining, cache_dir, parts)
             miner.mine([*sample[:1], WARM_UP], k=k, seed=seed)
         except (NegkitError, ValueError, TypeError, OSError) as exc:
             skipped.append(Skipped(name, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))

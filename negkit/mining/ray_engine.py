@@ -77,19 +77,20 @@ class ShardMiner:
 
 def mine_ray(plan: stage.MiningPlan, captions: Sequence[str], *, address: str | None = None, workers: int | None = None,
              progress: bool | None = None, shard_size: int = stage.DEFAULT_SHARD_SIZE, log: Any = None,
-             on_shard: Callable[[int], None] | None = None) -> stage.MiningResult:
+             on_shard: Callable[[int], None] | None = None, groups: Sequence[Any] | None = None
+             ) -> stage.MiningResult:
     """Mine (or reuse) the negatives of ``captions`` on Ray; the result is the local stage's table.
 
     ``address``: a running cluster (``"auto"``, ``"ray://host:10001"``); ``None`` starts a local Ray with
     ``workers`` CPUs. ``workers``: actors to start (default: the cluster's CPUs). ``on_shard(i)`` is called
-    after shard ``i`` is written (progress hooks).
+    after shard ``i`` is written (progress hooks). ``groups``: as ``stage.mine_cached``'s.
     """
     ray = import_ray()
     if shard_size < 1:
         raise ValueError("shard_size must be >= 1")
     start = time.perf_counter()
     captions = ["" if c is None else str(c) for c in captions]
-    fingerprint = stage.mining_fingerprint(plan, captions)
+    fingerprint = stage.mining_fingerprint(plan, captions, groups=groups)
     root = stage.cache_root(plan) / fingerprint
     ranges = [(lo, min(lo + shard_size, len(captions))) for lo in range(0, len(captions), shard_size)]
     shard_dirs = [root / f"shard-{lo:09d}-{hi:09d}" for lo, hi in ranges]
@@ -102,7 +103,7 @@ def mine_ray(plan: stage.MiningPlan, captions: Sequence[str], *, address: str | 
     if todo:
         miners = plan.weighted()
         # the same corpus as local mining (a cache path: each actor loads it once)
-        attach_corpus([m for m, _ in miners], captions, stage.cache_root(plan).parent / "corpus")
+        attach_corpus([m for m, _ in miners], captions, stage.cache_root(plan).parent / "corpus", groups)
         started_here = not ray.is_initialized()
         if started_here:
             ray.init(address=address, num_cpus=workers if address is None else None, include_dashboard=False,

@@ -148,12 +148,17 @@ def _file_stamps(params: dict[str, Any]) -> dict[str, list[int]]:
 
 
 def mining_fingerprint(plan: MiningPlan, captions: Sequence[str] | None = None, *,
-                       digest: str | None = None) -> str:
-    """The cache key of mining ``captions`` with the plan's miners, k and seed."""
+                       digest: str | None = None, groups: Sequence[Any] | None = None) -> str:
+    """The cache key of mining ``captions`` with the plan's miners, k and seed (and ``groups``, the image of
+    each caption, where the data names it: the corpus' ``siblings`` read them)."""
     from negkit.version import __version__
 
     if digest is None:
         digest = captions_digest(captions or [])
+    if groups is not None and any(g is not None for g in groups):
+        from negkit.mining.siblings import groups_digest
+
+        digest = f"{digest}-g{groups_digest(groups)}"
     payload = {
         "format": CACHE_FORMAT,
         "negkit": __version__,
@@ -282,17 +287,22 @@ def run_mining(plan: MiningPlan, captions: Sequence[str], **kwargs: Any) -> data
 
 
 def mine_cached(plan: MiningPlan, captions: Sequence[str], *, progress: bool | None = None,
-                shard_size: int = DEFAULT_SHARD_SIZE, log: Any = None) -> MiningResult:
+                shard_size: int = DEFAULT_SHARD_SIZE, log: Any = None,
+                groups: Sequence[Any] | None = None) -> MiningResult:
     """Mine (or reuse) the negatives of ``captions`` and return the table with where it lives.
 
     ``progress``: show a progress bar (rich on a terminal, plain lines otherwise); default: on when
     stderr is a terminal. ``log``: a callable taking one line of text (default: print to stderr).
+    ``groups``: the image of each caption (``DataSource.caption_groups``), or None: the caption corpus then
+    knows which captions describe the same image (``negkit.mining.siblings``).
     """
     if shard_size < 1:
         raise ValueError("shard_size must be >= 1")
     start = time.perf_counter()
     captions = ["" if c is None else str(c) for c in captions]  # a missing caption gets no negatives
-    fingerprint = mining_fingerprint(plan, captions)
+    if groups is not None and len(groups) != len(captions):
+        raise ValueError(f"groups has {len(groups)} entries for {len(captions)} captions")
+    fingerprint = mining_fingerprint(plan, captions, groups=groups)
     root = cache_root(plan) / fingerprint
     ranges = [(lo, min(lo + shard_size, len(captions))) for lo in range(0, len(captions), shard_size)]
     shard_dirs = [root / f"shard-{lo:09d}-{hi:09d}" for lo, hi in ranges]
@@ -315,7 +325,7 @@ def mine_cached(plan: MiningPlan, captions: Sequence[str], *, progress: bool | N
     todo = [i for i, d in enumerate(shard_dirs) if _load_shard(d, ranges[i][1] - ranges[i][0]) is None]
     if todo:
         miners = plan.weighted()
-        attach_corpus([m for m, _ in miners], captions, cache_root(plan).parent / "corpus")
+        attach_corpus([m for m, _ in miners], captions, cache_root(plan).parent / "corpus", groups)
         show = sys.stderr.isatty() if progress is None else progress
         done_before = sum(hi - lo for i, (lo, hi) in enumerate(ranges) if i not in todo)
         with _Progress(len(captions), done_before, show, log) as bar:

@@ -16,7 +16,8 @@ class HFDataset(CachedSource):
 
     Records are the data set's rows with the image column renamed to ``image`` and the caption column to
     ``caption``. A caption column holding lists (several captions per image) gives one record per
-    caption. Nothing is downloaded unless the recipe names a hub data set.
+    caption, with ``image_group`` (the row's index) saying which captions describe the same image.
+    Nothing is downloaded unless the recipe names a hub data set.
 
     Parameters:
         path: the ``load_dataset`` path (hub name, builder name or local folder).
@@ -99,7 +100,8 @@ class HFDataset(CachedSource):
             ds = ds.rename_column(self.caption_column, "caption")
         if ds.features["caption"].__class__.__name__ in ("Sequence", "List", "LargeList"):
             keep = [c for c in ds.column_names if c != "caption"]
-            ds = ds.map(_explode, batched=True, remove_columns=ds.column_names, fn_kwargs={"keep": keep})
+            ds = ds.map(_explode, batched=True, with_indices=True, remove_columns=ds.column_names,
+                        fn_kwargs={"keep": keep})
         return ds
 
     def _row(self, row: dict[str, Any], i: int) -> list[dict[str, Any]]:
@@ -108,15 +110,23 @@ class HFDataset(CachedSource):
                 raise DataError(f"hf: {self.path!r}: streamed row {i} has no column {col!r}; columns: {', '.join(row)}")
         base = {k: v for k, v in row.items() if k not in (self.image_column, self.caption_column)}
         captions = row[self.caption_column]
-        captions = captions if isinstance(captions, list) else [captions]
+        if isinstance(captions, list):  # one image, several captions: ``image_group`` says which belong together
+            base.setdefault("image_group", i)
+        else:
+            captions = [captions]
         return [{**base, "image": row[self.image_column], "caption": c} for c in captions]
 
 
-def _explode(batch: dict[str, list], keep: list[str]) -> dict[str, list]:
-    out: dict[str, list] = {k: [] for k in [*keep, "caption"]}
+def _explode(batch: dict[str, list], indices: list[int], keep: list[str]) -> dict[str, list]:
+    """One record per caption of a row with a list of captions; ``image_group``, the row's index, says which
+    captions describe the same image (``DataSource.caption_groups``)."""
+    group = "image_group" not in keep
+    out: dict[str, list] = {k: [] for k in [*keep, "caption", *(["image_group"] if group else [])]}
     for i, captions in enumerate(batch["caption"]):
         for caption in captions:
             for k in keep:
                 out[k].append(batch[k][i])
             out["caption"].append(caption)
+            if group:
+                out["image_group"].append(indices[i])
     return out
