@@ -21,7 +21,7 @@ from negkit.lexicon.offensive import is_offensive
 from negkit.lexicon.relations import RELATION_OPPOSITES, RELATION_PHRASES, match_relation
 from negkit.lexicon.words import article_for, inflect, lemma, load_tables, match_case, plurals, zipf
 from negkit.mining.base import Edit, Negative
-from negkit.mining.corpus import RELATION_REACH, CorpusUser
+from negkit.mining.corpus import BOS, EOS, MEMO_SIZE, RELATION_REACH, CorpusUser
 from negkit.mining.tagged import SpacyMiner, Token, render, standalone
 
 T = TypeVar("T")
@@ -583,47 +583,46 @@ class LexicalMiner(CorpusUser, NormsMiner):
                     yield self._replaced(tokens, unit, cand.word, kind)
             return
         view = view if view is not None else CaptionWords(tokens)
-        if len(found) > self.max_scored:  # the corpus' most frequent first; each test below costs more
-            found.sort(key=lambda c: -corpus.count(c.word))
-        # the back-off pass's counts take a plural the captions write, or none ("two persons": in no caption)
-        plural = partial(corpus_plural, corpus) if backoff else _inflected
-        pool = []
+        pool: Sequence[tuple[Candidate, str, Sequence[str]]] = ()
         if found and self.max_scored > 0:
-            slot, words_of, numeric = SlotTest(corpus, view, tokens, unit, backoff), view._words, unit.cls == "NUM"
-            original = tokens[unit.start].text
-            for c in found:
-                if numeric:
-                    new = count_text(unit, c.word, tokens, plural)
-                    if new is None:
-                        continue
-                    new_words = words_of(new)
-                    if not slot(new, new_words):
-                        continue
-                else:
-                    # the slot tests read the words lower-cased: the capitals (``surface``) only for those that
-                    # pass (an ASCII word's lower case is the same whatever its capitals)
-                    new, new_words = written(c.word, unit.tag)
-                    if not new.isascii():
-                        new = surface(unit, c.word, tokens)
-                        new_words = words_of(new)
-                    if not slot(new, new_words):
-                        continue
-                    new = match_case(new, original)
-                if replacer.keeps_false(unit, c):
-                    pool.append((c, new, new_words))
-                    if len(pool) >= self.max_scored:
-                        break
+            slot = SlotTest(corpus, view, tokens, unit, backoff)
+            if unit.cls == "NUM":  # its new text depends on the caption's words: tested afresh
+                pool = self._pool(tokens, unit, found, slot, view, corpus, backoff)
+            else:
+                # the pool depends only on the words, what the slot test reads (``SlotTest.key``), the unit's word,
+                # tag and capitals: the same in every caption where these are the same
+                original = tokens[unit.start].text
+                caps = 2 if original.isupper() and len(original) > 1 else 1 if original[:1].isupper() else 0
+                key = (unit.lemma, unit.cls, unit.tag, caps, slot.key, self.max_scored,
+                       words if len(found) == len(words) else tuple(found))
+                pools = corpus.memo("_pools")
+                pool = pools.get(key)
+                if pool is None:
+                    pool = self._pool(tokens, unit, found, slot, view, corpus, backoff)
+                    if len(pools) < MEMO_SIZE:
+                        pools[key] = pool
         min_fit = self.min_fit
         keyed = []
-        context_counts = corpus.context_counts(context) if pool and unit.cls != "NUM" else ()
+        context_counts = None
+        fits = corpus.memo("_fits")  # per (word, context): the same fit wherever the caption's lemmas are the same
+        lm = corpus.lm
         for cand, new, new_words in pool:
             span = unit
-            drop = corpus.lm.delta(view.base, view.edited(unit.start, unit.end, new, new_words))
+            drop = view.delta(lm, unit.start, unit.end, new, new_words)
             if regender and wn.gender(cand.word) not in (None, pronoun):  # "a man ... his" -> "a woman ... her"
                 # scored as the word's change alone: the pronoun follows from it, and a model of a few thousand
                 # captions has seen "she" too rarely to judge it
                 span, new = _regendered(tokens, unit, new)
-            fit = corpus.fit_in(context_counts, cand.word) if unit.cls != "NUM" else 0.0  # a count goes with any thing
+            if unit.cls == "NUM":
+                fit = 0.0  # a count goes with any thing
+            else:
+                fit = fits.get((cand.word, context))
+                if fit is None:
+                    if context_counts is None:
+                        context_counts = corpus.context_counts(context)
+                    fit = corpus.fit_in(context_counts, cand.word)
+                    if len(fits) < MEMO_SIZE:
+                        fits[(cand.word, context)] = fit
             keyed.append((drop + self.fit_weight * fit * len(context), drop, fit, rng.random(), new, span))
         keyed.sort(key=lambda t: (-t[0], t[3]))
         for score, drop, fit, _, new, span in keyed:
@@ -636,6 +635,44 @@ class LexicalMiner(CorpusUser, NormsMiner):
                 yield self._replaced(tokens, span, new, kind, inflected=True)
             elif deferred is not None:
                 deferred.append((score, partial(self._replaced, tokens, span, new, kind, inflected=True)))
+
+    def _pool(self, tokens: Sequence[Token], unit: Unit, found: list[Candidate], slot: SlotTest, view: CaptionWords,
+              corpus: Any, backoff: bool) -> tuple[tuple[Candidate, str, Sequence[str]], ...]:
+        """The candidates ``replacements`` scores: the first ``max_scored`` of ``found`` (the corpus' most
+        frequent first when there are more) that pass the slot test and ``keeps_false``, each with its new text
+        (inflected and capitalised like the unit) and that text's words."""
+        if len(found) > self.max_scored:  # the corpus' most frequent first; each test below costs more
+            found = sorted(found, key=lambda c: -corpus.count(c.word))
+        # the back-off pass's counts take a plural the captions write, or none ("two persons": in no caption)
+        plural = partial(corpus_plural, corpus) if backoff else _inflected
+        replacer = self._replacer
+        assert replacer is not None
+        pool = []
+        words_of, numeric = view._words, unit.cls == "NUM"
+        original = tokens[unit.start].text
+        for c in found:
+            if numeric:
+                new = count_text(unit, c.word, tokens, plural)
+                if new is None:
+                    continue
+                new_words = words_of(new)
+                if not slot(new, new_words):
+                    continue
+            else:
+                # the slot tests read the words lower-cased: the capitals (``surface``) only for those that
+                # pass (an ASCII word's lower case is the same whatever its capitals)
+                new, new_words = written(c.word, unit.tag)
+                if not new.isascii():
+                    new = surface(unit, c.word, tokens)
+                    new_words = words_of(new)
+                if not slot(new, new_words):
+                    continue
+                new = match_case(new, original)
+            if replacer.keeps_false(unit, c):
+                pool.append((c, new, new_words))
+                if len(pool) >= self.max_scored:
+                    break
+        return tuple(pool)
 
     @staticmethod
     def _replaced(tokens: Sequence[Token], unit: Unit, word: str, kind: str, inflected: bool = False) -> Negative:
@@ -665,6 +702,9 @@ class CaptionWords:
         self._words = words
         self._prefix: dict[int, list[str]] = {}
         self._suffix: dict[int, list[str]] = {}
+        self._padded = [BOS, BOS, *self.base, EOS]  # as the language model reads it (``delta``)
+        self._cuts: dict[tuple[int, int], tuple[int, int, bool] | tuple[()]] = {}
+        self._base_sums: dict[tuple[int, int], float] = {}
 
     def context(self, unit: Unit) -> frozenset[str]:
         """``context_lemmas(tokens, unit)``, the caption's lemmas read once for all its units."""
@@ -694,6 +734,51 @@ class CaptionWords:
         if start and self.tokens[start - 1].lower in ("a", "an") and before and new:
             before = [*before[:-1], article_for(new, "a")]
         return [*before, *(self._words(new) if new_words is None else new_words), *self.suffix(end)]
+
+    def delta(self, lm: Any, start: int, end: int, new: str, new_words: Sequence[str]) -> float:
+        """``lm.delta(self.base, self.edited(start, end, new, new_words))``, the same float, without comparing
+        the words before and after the edit again for every candidate: where the caption's words before
+        ``start`` and after ``end`` are a prefix and a suffix of ``base`` (a token cut that splits no word), the
+        trigrams that differ are found from the edit's place; elsewhere ``lm.delta`` itself runs."""
+        cut = self._cuts.get((start, end))
+        if cut is None:
+            cut = self._cuts[(start, end)] = self._cut(start, end) or ()
+        if not cut:
+            return lm.delta(self.base, self.edited(start, end, new, new_words))
+        head, rest, article = cut  # padded[:head]: BOS, BOS and the words before; padded[rest:]: after and EOS
+        a = self._padded
+        # lm.delta's scan for the first and last words that differ, started where they may first differ
+        if article and new:
+            b = [*a[:head - 1], article_for(new, "a"), *new_words, *a[rest:]]
+            lo = head - 1
+        else:
+            b = [*a[:head], *new_words, *a[rest:]]
+            lo = head
+        len_a, len_b = len(a), len(b)
+        while lo < len_a and lo < len_b and a[lo] == b[lo]:
+            lo += 1
+        tail = len_a - rest
+        if tail > len_a - lo or tail > len_b - lo:
+            tail = min(len_a - lo, len_b - lo)
+        while tail < len_a - lo and tail < len_b - lo and a[-1 - tail] == b[-1 - tail]:
+            tail += 1
+        end_a, end_b = min(len_a, len_a - tail + 2), min(len_b, len_b - tail + 2)
+        sums = self._base_sums
+        sa = sums.get((lo, end_a))
+        if sa is None:
+            sa = sums[(lo, end_a)] = lm._sum(a, lo, end_a)
+        return lm._sum(b, lo, end_b) - sa
+
+    def _cut(self, start: int, end: int) -> tuple[int, int, bool] | None:
+        """For ``delta``: where the words of tokens ``[start, end)`` begin and end in ``[BOS, BOS, *base,
+        EOS]``, and whether an "a"/"an" before them agrees with the new words; None when the token cut splits
+        a word ("t" of "t-shirt")."""
+        before, after = self.prefix(start), self.suffix(end)
+        base, n = self.base, len(self.base)
+        if len(before) + len(after) > n or base[:len(before)] != before or base[n - len(after):] != after:
+            return None
+        article = bool(start and self.tokens[start - 1].lower in ("a", "an") and before)
+        return 2 + len(before), 2 + n - len(after), article
 
 
 _MODIFIER_POS = frozenset({"NOUN", "PROPN"})
@@ -856,9 +941,23 @@ class SlotTest:
             bare = unit.tag == "NN" and prev.pos not in _DETERMINED and unit.end - unit.start == 1
             before = view.prefix(unit.start) if compound or bare else None
             self.after = before[-1] if before else None  # the pair (word before, new first word) must be seen
+        # all that the test reads of the caption: a new word's result is the same in every slot with this key
+        self.key = (True,) if self.free else (
+            self.cls, self.noun, self.after, getattr(self, "relation", None), getattr(self, "head", None),
+            self.backoff)
+        self._memo = corpus.memo("_slots")
 
     def __call__(self, new: str, new_words: Sequence[str] | None = None) -> bool:
         """``new_words``: ``words(new)``, when the caller has them."""
+        key = (self.key, new)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._test(new, new_words)
+            if len(self._memo) < MEMO_SIZE:
+                self._memo[key] = found
+        return found
+
+    def _test(self, new: str, new_words: Sequence[str] | None) -> bool:
         corpus = self.corpus
         if new_words is None:
             new_words = self.view._words(new)
