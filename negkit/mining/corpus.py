@@ -189,10 +189,10 @@ class CaptionLM:
         return sum(scores)  # as sentence_logprob sums: the same floats in the same order
 
 
-# per-process memos of a corpus: co-occurrence counts and posting sets (``together``), and the miners' fits
+# per-process memos of a corpus: co-occurrence counts and posting sets (``together``), fit terms, and the miners' fits
 # (``fit``, per word and context), slot tests (``lexical.SlotTest``, per slot and new word) and candidate pools
 # (``LexicalMiner.replacements``, per word list and slot)
-_MEMOS = ("_pairs", "_sets", "_fits", "_slots", "_pools")
+_MEMOS = ("_pairs", "_sets", "_terms", "_fits", "_slots", "_pools")
 
 
 class CaptionCorpus:
@@ -281,11 +281,17 @@ class CaptionCorpus:
         if pairs is None:
             pairs = self.__dict__["_pairs"] = {}
         known, together, log = pairs.get, self.together, math.log
+        memo = self.memo("_terms")  # (w, c) -> the term: the same for every context that has c
         terms = []
         for c, n_c in context_counts:
             if c != w:
-                both = known((w, c) if w < c else (c, w))  # ``together``'s memo, read here: it is called often
-                terms.append(log(((together(w, c) if both is None else both) + 1.0) / (n_w * n_c / n + 1.0)))
+                term = memo.get((w, c))
+                if term is None:
+                    both = known((w, c) if w < c else (c, w))  # ``together``'s memo, read here: it is called often
+                    term = log(((together(w, c) if both is None else both) + 1.0) / (n_w * n_c / n + 1.0))
+                    if len(memo) < MEMO_SIZE:
+                        memo[(w, c)] = term
+                terms.append(term)
         # fsum: the same value whatever the order ``context`` (a set) is iterated in, which changes with
         # Python's string hashing from one process to the next; a plain sum could differ in its last bit
         return math.fsum(terms) / len(terms) if terms else 0.0

@@ -568,7 +568,9 @@ class LexicalMiner(CorpusUser, NormsMiner):
             words = self._replacer.wider(unit, context) if wider else self._replacer(unit, context)
         # a word the caption already has makes a muddle, not a negative ("a dog and two cats" -> "two dogs")
         found = [c for c in words if c.word not in context]
-        pronoun = _pronoun_gender(tokens, unit) if unit.cls in ("NOUN", "ADJ") else None
+        pronoun = None
+        if unit.cls in ("NOUN", "ADJ"):
+            pronoun = _pronoun_gender(tokens, unit) if view is None else view.pronoun_gender(unit)
         regender = backoff and pronoun is not None and _sole_gendered(tokens, unit)
         if pronoun is not None and not regender:
             # "A man walking his dog" -> never "A woman (a female player) walking his dog"
@@ -605,10 +607,9 @@ class LexicalMiner(CorpusUser, NormsMiner):
         keyed = []
         context_counts = None
         fits = corpus.memo("_fits")  # per (word, context): the same fit wherever the caption's lemmas are the same
-        lm = corpus.lm
-        for cand, new, new_words in pool:
+        drops = view.deltas(corpus.lm, unit.start, unit.end, [(new, words) for _, new, words in pool]) if pool else ()
+        for (cand, new, _), drop in zip(pool, drops):
             span = unit
-            drop = view.delta(lm, unit.start, unit.end, new, new_words)
             if regender and wn.gender(cand.word) not in (None, pronoun):  # "a man ... his" -> "a woman ... her"
                 # scored as the word's change alone: the pronoun follows from it, and a model of a few thousand
                 # captions has seen "she" too rarely to judge it
@@ -632,9 +633,9 @@ class LexicalMiner(CorpusUser, NormsMiner):
                 (self.max_logprob_drop is not None and drop < -self.max_logprob_drop)
                 or (min_fit is not None and fit < min_fit))
             if not implausible:
-                yield self._replaced(tokens, span, new, kind, inflected=True)
+                yield _edited(view, span, new, kind)
             elif deferred is not None:
-                deferred.append((score, partial(self._replaced, tokens, span, new, kind, inflected=True)))
+                deferred.append((score, partial(_edited, view, span, new, kind)))
 
     def _pool(self, tokens: Sequence[Token], unit: Unit, found: list[Candidate], slot: SlotTest, view: CaptionWords,
               corpus: Any, backoff: bool) -> tuple[tuple[Candidate, str, Sequence[str]], ...]:
@@ -686,6 +687,11 @@ class LexicalMiner(CorpusUser, NormsMiner):
 Deferred = list[tuple[float, Callable[[], Negative]]]
 
 
+def _edited(view: CaptionWords, unit: Unit, new: str, kind: str) -> Negative:
+    """``LexicalMiner._replaced(view.tokens, unit, new, kind, inflected=True)``, rendered by ``view``."""
+    return Negative(view.render(unit.start, unit.end, new), kind, unit.score, (Edit(unit.start, unit.text, new),))
+
+
 class CaptionWords:
     """A tagged caption as the caption language model reads it (``corpus.words``), and the words of the
     caption with one token span replaced, without rendering the text (the model scores many candidates)."""
@@ -702,18 +708,44 @@ class CaptionWords:
         self._words = words
         self._prefix: dict[int, list[str]] = {}
         self._suffix: dict[int, list[str]] = {}
+        self._contexts: dict[tuple[int, int], frozenset[str]] = {}
         self._padded = [BOS, BOS, *self.base, EOS]  # as the language model reads it (``delta``)
         self._cuts: dict[tuple[int, int], tuple[int, int, bool] | tuple[()]] = {}
         self._base_sums: dict[tuple[int, int], float] = {}
 
     def context(self, unit: Unit) -> frozenset[str]:
-        """``context_lemmas(tokens, unit)``, the caption's lemmas read once for all its units."""
-        content = self.__dict__.get("_content")
-        if content is None:
-            content = self._content = [(i, lemma(t.lower, t.pos)) for i, t in enumerate(self.tokens)
-                                       if t.pos in _CONTEXT_POS]
+        """``context_lemmas(tokens, unit)``, the caption's lemmas read once for all its units (and the same
+        set for a unit's later passes)."""
         start, end = unit.start, unit.end
-        return frozenset(lem for i, lem in content if not start <= i < end)
+        found = self._contexts.get((start, end))
+        if found is None:
+            content = self.__dict__.get("_content")
+            if content is None:
+                content = self._content = [(i, lemma(t.lower, t.pos)) for i, t in enumerate(self.tokens)
+                                           if t.pos in _CONTEXT_POS]
+            found = self._contexts[(start, end)] = frozenset(lem for i, lem in content if not start <= i < end)
+        return found
+
+    def pronoun_gender(self, unit: Unit) -> str | None:
+        """``_pronoun_gender(tokens, unit)``, the caption's pronouns read once."""
+        marks = self.__dict__.get("_marks")
+        if marks is None:  # (index, gender) of each gendered pronoun, left to right
+            marks = self._marks = [(i, m) for i, t in enumerate(self.tokens)
+                                   for m in [_PRONOUN_GENDER.get(t.lower)] if m is not None]
+        for i, mark in marks:
+            if i >= unit.end:
+                return mark if wn.gender(unit.lemma) == mark else None
+        return None
+
+    def render(self, start: int, end: int, new: str) -> str:
+        """``render(tokens, [(start, end, new)])``: the caption with one span replaced."""
+        tokens, cuts = self.tokens, self.cuts
+        if start and new and tokens[start - 1].lower in ("a", "an"):
+            prev = tokens[start - 1]
+            head = self.text[:cuts[start - 1]] + article_for(new, prev.text) + prev.ws
+        else:
+            head = self.text[:cuts[start]]
+        return (head + new + tokens[end - 1].ws + self.text[cuts[end]:]).strip()
 
     def prefix(self, start: int) -> list[str]:
         found = self._prefix.get(start)
@@ -736,38 +768,53 @@ class CaptionWords:
         return [*before, *(self._words(new) if new_words is None else new_words), *self.suffix(end)]
 
     def delta(self, lm: Any, start: int, end: int, new: str, new_words: Sequence[str]) -> float:
-        """``lm.delta(self.base, self.edited(start, end, new, new_words))``, the same float, without comparing
-        the words before and after the edit again for every candidate: where the caption's words before
-        ``start`` and after ``end`` are a prefix and a suffix of ``base`` (a token cut that splits no word), the
-        trigrams that differ are found from the edit's place; elsewhere ``lm.delta`` itself runs."""
+        """``lm.delta(self.base, self.edited(start, end, new, new_words))``, the same float (see ``deltas``)."""
+        return self.deltas(lm, start, end, [(new, new_words)])[0]
+
+    def deltas(self, lm: Any, start: int, end: int, edits: Iterable[tuple[str, Sequence[str]]]) -> list[float]:
+        """``delta`` of each (new, new_words) of ``edits`` for tokens ``[start, end)``, without comparing the
+        words before and after the edit again for every candidate: where the caption's words before ``start``
+        and after ``end`` are a prefix and a suffix of ``base`` (a token cut that splits no word), the trigrams
+        that differ are found from the edit's place, and summed as ``lm._sum`` sums them; elsewhere
+        ``lm.delta`` itself runs."""
         cut = self._cuts.get((start, end))
         if cut is None:
             cut = self._cuts[(start, end)] = self._cut(start, end) or ()
         if not cut:
-            return lm.delta(self.base, self.edited(start, end, new, new_words))
+            return [lm.delta(self.base, self.edited(start, end, new, new_words)) for new, new_words in edits]
         head, rest, article = cut  # padded[:head]: BOS, BOS and the words before; padded[rest:]: after and EOS
-        a = self._padded
-        # lm.delta's scan for the first and last words that differ, started where they may first differ
-        if article and new:
-            b = [*a[:head - 1], article_for(new, "a"), *new_words, *a[rest:]]
-            lo = head - 1
-        else:
-            b = [*a[:head], *new_words, *a[rest:]]
-            lo = head
-        len_a, len_b = len(a), len(b)
-        while lo < len_a and lo < len_b and a[lo] == b[lo]:
-            lo += 1
-        tail = len_a - rest
-        if tail > len_a - lo or tail > len_b - lo:
-            tail = min(len_a - lo, len_b - lo)
-        while tail < len_a - lo and tail < len_b - lo and a[-1 - tail] == b[-1 - tail]:
-            tail += 1
-        end_a, end_b = min(len_a, len_a - tail + 2), min(len_b, len_b - tail + 2)
-        sums = self._base_sums
-        sa = sums.get((lo, end_a))
-        if sa is None:
-            sa = sums[(lo, end_a)] = lm._sum(a, lo, end_a)
-        return lm._sum(b, lo, end_b) - sa
+        a, sums = self._padded, self._base_sums
+        len_a, before, after = len(a), a[:head], a[rest:]
+        memo = lm._memo
+        known, score = memo.get, lm._score
+        out = []
+        for new, new_words in edits:
+            # lm.delta's scan for the first and last words that differ, started where they may first differ
+            if article and new:
+                b = [*a[:head - 1], article_for(new, "a"), *new_words, *after]
+                lo = head - 1
+            else:
+                b = [*before, *new_words, *after]
+                lo = head
+            len_b = len(b)
+            while lo < len_a and lo < len_b and a[lo] == b[lo]:
+                lo += 1
+            tail = len_a - rest
+            if tail > len_a - lo or tail > len_b - lo:
+                tail = min(len_a - lo, len_b - lo)
+            while tail < len_a - lo and tail < len_b - lo and a[-1 - tail] == b[-1 - tail]:
+                tail += 1
+            end_a, end_b = min(len_a, len_a - tail + 2), min(len_b, len_b - tail + 2)
+            sa = sums.get((lo, end_a))
+            if sa is None:
+                sa = sums[(lo, end_a)] = lm._sum(a, lo, end_a)
+            scores = []
+            for i in range(lo, end_b):
+                key = (b[i - 2], b[i - 1], b[i])
+                found = known(key)
+                scores.append(found if found is not None else score(key, memo))
+            out.append(sum(scores) - sa)  # lm._sum(b, lo, end_b) - sa
+        return out
 
     def _cut(self, start: int, end: int) -> tuple[int, int, bool] | None:
         """For ``delta``: where the words of tokens ``[start, end)`` begin and end in ``[BOS, BOS, *base,
