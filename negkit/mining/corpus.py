@@ -252,7 +252,7 @@ class CaptionCorpus:
         return found
 
     def _set(self, lemma: str) -> frozenset[int]:
-        sets = self.__dict__.setdefault("_sets", {})
+        sets = self.memo("_sets")
         found = sets.get(lemma)
         if found is None:
             found = sets[lemma] = frozenset(self.postings.get(lemma, ()))
@@ -280,15 +280,24 @@ class CaptionCorpus:
         pairs = self.__dict__.get("_pairs")
         if pairs is None:
             pairs = self.__dict__["_pairs"] = {}
-        known, together, log = pairs.get, self.together, math.log
+        known, log, sets = pairs.get, math.log, self.memo("_sets")
         memo = self.memo("_terms")  # (w, c) -> the term: the same for every context that has c
         terms = []
+        set_w = None
         for c, n_c in context_counts:
             if c != w:
                 term = memo.get((w, c))
                 if term is None:
-                    both = known((w, c) if w < c else (c, w))  # ``together``'s memo, read here: it is called often
-                    term = log(((together(w, c) if both is None else both) + 1.0) / (n_w * n_c / n + 1.0))
+                    key = (w, c) if w < c else (c, w)
+                    both = known(key)  # ``together``, inline: its memo, then its count (w's set read once)
+                    if both is None:
+                        if set_w is None:
+                            set_w = self._set(w)
+                        set_c = sets.get(c)
+                        if set_c is None:
+                            set_c = self._set(c)
+                        both = pairs[key] = len(set_w & set_c) if len(set_w) < len(set_c) else len(set_c & set_w)
+                    term = log((both + 1.0) / (n_w * n_c / n + 1.0))
                     if len(memo) < MEMO_SIZE:
                         memo[(w, c)] = term
                 terms.append(term)
