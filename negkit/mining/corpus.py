@@ -49,6 +49,9 @@ def words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
+_LM_MEMOS = ("_scores", "_p2s", "_last")  # per process: trigram scores, bigram terms, the last caption's side
+
+
 class CaptionLM:
     """Interpolated Kneser-Ney trigram model (Chen & Goodman 1998, one discount) over caption words.
 
@@ -98,14 +101,34 @@ class CaptionLM:
         key = (u, v, w)
         memo = self._memo
         found = memo.get(key)
-        if found is not None:
-            return found
+        if found is None:
+            found = self._score(key, memo)
+        return found
+
+    def _score(self, key: tuple[str, str, str], memo: dict) -> float:
+        """``logprob`` of the trigram ``key`` (u, v, w) computed, remembered in ``memo`` (``_memo``). The same
+        floats as ``_p2`` and ``_p1`` give, computed inline: it runs for every new trigram a miner scores."""
+        u, v, w = key
+        p2s = self.__dict__.get("_p2s")  # (v, w) -> _p2(w, v): the trigrams of one bigram share it
+        if p2s is None:
+            p2s = self.__dict__["_p2s"] = {}
+        p2 = p2s.get((v, w))
+        if p2 is None:
+            ctx1 = self.ctx1.get(v)
+            p1 = (self.uni_cont.get(w, 0) + 1.0) / (self.bigram_types + self.vocab + 1.0)
+            if ctx1 is None:
+                p2 = p1
+            else:
+                total, types = ctx1
+                p2 = (max(self.bi_cont.get((v, w), 0) - DISCOUNT, 0.0) + DISCOUNT * types * p1) / total
+            if len(p2s) < MEMO_SIZE:
+                p2s[(v, w)] = p2
         ctx = self.ctx2.get((u, v))
         if ctx is None:
-            found = math.log(self._p2(w, v))
+            found = math.log(p2)
         else:
             total, types = ctx
-            found = math.log((max(self.tri.get(key, 0) - DISCOUNT, 0.0) + DISCOUNT * types * self._p2(w, v)) / total)
+            found = math.log((max(self.tri.get(key, 0) - DISCOUNT, 0.0) + DISCOUNT * types * p2) / total)
         if len(memo) < MEMO_SIZE:
             memo[key] = found
         return found
@@ -120,13 +143,13 @@ class CaptionLM:
 
     def forget(self) -> None:
         """Empty the per-process memos (as a new process starts)."""
-        self.__dict__.pop("_scores", None)
-        self.__dict__.pop("_last", None)
+        for memo in _LM_MEMOS:
+            self.__dict__.pop(memo, None)
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.pop("_scores", None)
-        state.pop("_last", None)
+        for memo in _LM_MEMOS:
+            state.pop(memo, None)
         return state
 
     def sentence_logprob(self, sent: Sequence[str]) -> float:
@@ -160,12 +183,20 @@ class CaptionLM:
         return self._sum(b, lo, end_b) - sa
 
     def _sum(self, padded: list[str], lo: int, end: int) -> float:
-        known = self._memo.get
+        memo = self._memo
+        known = memo.get
         scores = []
         for i in range(lo, end):
-            found = known((padded[i - 2], padded[i - 1], padded[i]))
-            scores.append(found if found is not None else self.logprob(padded[i], padded[i - 2], padded[i - 1]))
+            key = (padded[i - 2], padded[i - 1], padded[i])
+            found = known(key)
+            scores.append(found if found is not None else self._score(key, memo))
         return sum(scores)  # as sentence_logprob sums: the same floats in the same order
+
+
+# per-process memos of a corpus: co-occurrence counts and posting sets (``together``), fit terms, and the miners' fits
+# (``fit``, per word and context), slot tests (``lexical.SlotTest``, per slot and new word) and candidate pools
+# (``LexicalMiner.replacements``, per word list and slot)
+_MEMOS = ("_pairs", "_sets", "_terms", "_fits", "_slots", "_pools")
 
 
 class CaptionCorpus:
@@ -209,9 +240,17 @@ class CaptionCorpus:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        state.pop("_sets", None)
-        state.pop("_pairs", None)
+        for memo in _MEMOS:
+            state.pop(memo, None)
         return state
+
+    def memo(self, name: str) -> dict:
+        """A per-process memo of this corpus' results (one of ``_MEMOS``): never pickled, emptied by
+        ``clear_word_caches``; its users stop adding to it at ``MEMO_SIZE`` entries."""
+        found = self.__dict__.get(name)
+        if found is None:
+            found = self.__dict__[name] = {}
+        return found
 
     def together(self, a: str, b: str) -> int:
         """In how many captions the lemmas ``a`` and ``b`` (single words) both occur."""
@@ -226,7 +265,7 @@ class CaptionCorpus:
         return found
 
     def _set(self, lemma: str) -> frozenset[int]:
-        sets = self.__dict__.setdefault("_sets", {})
+        sets = self.memo("_sets")
         found = sets.get(lemma)
         if found is None:
             found = sets[lemma] = frozenset(self.postings.get(lemma, ()))
@@ -254,12 +293,27 @@ class CaptionCorpus:
         pairs = self.__dict__.get("_pairs")
         if pairs is None:
             pairs = self.__dict__["_pairs"] = {}
-        known, together, log = pairs.get, self.together, math.log
+        known, log, sets = pairs.get, math.log, self.memo("_sets")
+        memo = self.memo("_terms")  # (w, c) -> the term: the same for every context that has c
         terms = []
+        set_w = None
         for c, n_c in context_counts:
             if c != w:
-                both = known((w, c) if w < c else (c, w))  # ``together``'s memo, read here: it is called often
-                terms.append(log(((together(w, c) if both is None else both) + 1.0) / (n_w * n_c / n + 1.0)))
+                term = memo.get((w, c))
+                if term is None:
+                    key = (w, c) if w < c else (c, w)
+                    both = known(key)  # ``together``, inline: its memo, then its count (w's set read once)
+                    if both is None:
+                        if set_w is None:
+                            set_w = self._set(w)
+                        set_c = sets.get(c)
+                        if set_c is None:
+                            set_c = self._set(c)
+                        both = pairs[key] = len(set_w & set_c) if len(set_w) < len(set_c) else len(set_c & set_w)
+                    term = log((both + 1.0) / (n_w * n_c / n + 1.0))
+                    if len(memo) < MEMO_SIZE:
+                        memo[(w, c)] = term
+                terms.append(term)
         # fsum: the same value whatever the order ``context`` (a set) is iterated in, which changes with
         # Python's string hashing from one process to the next; a plain sum could differ in its last bit
         return math.fsum(terms) / len(terms) if terms else 0.0
@@ -369,7 +423,7 @@ def _forget_scores() -> None:
     """Drop the per-process memos of every loaded corpus (trigram scores, co-occurrence counts), so that
     ``clear_word_caches`` leaves mining as cold as a new process (``negkit bench mine``)."""
     for corpus in _LOADED.values():
-        for memo in ("_pairs", "_sets"):
+        for memo in _MEMOS:
             corpus.__dict__.pop(memo, None)
         corpus.lm.forget()
         if getattr(corpus, "siblings", None) is not None:

@@ -21,7 +21,7 @@ from negkit.lexicon.offensive import is_offensive
 from negkit.lexicon.relations import RELATION_OPPOSITES, RELATION_PHRASES, match_relation
 from negkit.lexicon.words import article_for, inflect, lemma, load_tables, match_case, plurals, zipf
 from negkit.mining.base import Edit, Negative
-from negkit.mining.corpus import RELATION_REACH, CorpusUser
+from negkit.mining.corpus import BOS, EOS, MEMO_SIZE, RELATION_REACH, CorpusUser
 from negkit.mining.tagged import SpacyMiner, Token, render, standalone
 
 T = TypeVar("T")
@@ -582,7 +582,9 @@ class LexicalMiner(CorpusUser, NormsMiner):
             words = self._replacer.wider(unit, context) if wider else self._replacer(unit, context)
         # a word the caption already has makes a muddle, not a negative ("a dog and two cats" -> "two dogs")
         found = [c for c in words if c.word not in context]
-        pronoun = _pronoun_gender(tokens, unit) if unit.cls in ("NOUN", "ADJ") else None
+        pronoun = None
+        if unit.cls in ("NOUN", "ADJ"):
+            pronoun = _pronoun_gender(tokens, unit) if view is None else view.pronoun_gender(unit)
         regender = backoff and pronoun is not None and _sole_gendered(tokens, unit)
         if pronoun is not None and not regender:
             # "A man walking his dog" -> never "A woman (a female player) walking his dog"
@@ -599,49 +601,48 @@ class LexicalMiner(CorpusUser, NormsMiner):
                     yield self._replaced(tokens, unit, cand.word, kind)
             return
         view = view if view is not None else CaptionWords(tokens)
-        if len(found) > self.max_scored:  # the corpus' most frequent first; each test below costs more
-            found.sort(key=lambda c: -corpus.count(c.word))
-        # the back-off pass's counts take a plural the captions write, or none ("two persons": in no caption)
-        plural = partial(corpus_plural, corpus) if backoff else _inflected
-        pool = []
+        pool: Sequence[tuple[Candidate, str, Sequence[str]]] = ()
         if found and self.max_scored > 0:
-            slot, words_of, numeric = SlotTest(corpus, view, tokens, unit, backoff), view._words, unit.cls == "NUM"
-            original = tokens[unit.start].text
-            for c in found:
-                if numeric:
-                    new = count_text(unit, c.word, tokens, plural)
-                    if new is None:
-                        continue
-                    new_words = words_of(new)
-                    if not slot(new, new_words):
-                        continue
-                else:
-                    # the slot tests read the words lower-cased: the capitals (``surface``) only for those that
-                    # pass (an ASCII word's lower case is the same whatever its capitals)
-                    new, new_words = written(c.word, unit.tag)
-                    if not new.isascii():
-                        new = surface(unit, c.word, tokens)
-                        new_words = words_of(new)
-                    if not slot(new, new_words):
-                        continue
-                    new = match_case(new, original)
-                if siblings is not None and self._sibling_swap(unit, c.word, siblings):
-                    continue  # the captions of one image use both for the same thing: may leave it true
-                if replacer.keeps_false(unit, c):
-                    pool.append((c, new, new_words))
-                    if len(pool) >= self.max_scored:
-                        break
+            slot = SlotTest(corpus, view, tokens, unit, backoff)
+            if unit.cls == "NUM":  # its new text depends on the caption's words: tested afresh
+                pool = self._pool(tokens, unit, found, slot, view, corpus, backoff, siblings)
+            else:
+                # the pool depends only on the words, what the slot test reads (``SlotTest.key``), the unit's word,
+                # tag and capitals: the same in every caption where these are the same
+                original = tokens[unit.start].text
+                caps = 2 if original.isupper() and len(original) > 1 else 1 if original[:1].isupper() else 0
+                # the corpus (and so this memo) is shared by every miner of the process: the sibling test's
+                # settings are in the key (the replacer's are, through the words it found)
+                sibling_key = (self.max_sibling_pmi, self.min_sibling_swaps) if siblings is not None else None
+                key = (unit.lemma, unit.cls, unit.tag, caps, slot.key, self.max_scored, sibling_key,
+                       words if len(found) == len(words) else tuple(found))
+                pools = corpus.memo("_pools")
+                pool = pools.get(key)
+                if pool is None:
+                    pool = self._pool(tokens, unit, found, slot, view, corpus, backoff, siblings)
+                    if len(pools) < MEMO_SIZE:
+                        pools[key] = pool
         min_fit = self.min_fit
         keyed = []
-        context_counts = corpus.context_counts(context) if pool and unit.cls != "NUM" else ()
-        for cand, new, new_words in pool:
+        context_counts = None
+        fits = corpus.memo("_fits")  # per (word, context): the same fit wherever the caption's lemmas are the same
+        drops = view.deltas(corpus.lm, unit.start, unit.end, [(new, words) for _, new, words in pool]) if pool else ()
+        for (cand, new, _), drop in zip(pool, drops):
             span = unit
-            drop = corpus.lm.delta(view.base, view.edited(unit.start, unit.end, new, new_words))
             if regender and wn.gender(cand.word) not in (None, pronoun):  # "a man ... his" -> "a woman ... her"
                 # scored as the word's change alone: the pronoun follows from it, and a model of a few thousand
                 # captions has seen "she" too rarely to judge it
                 span, new = _regendered(tokens, unit, new)
-            fit = corpus.fit_in(context_counts, cand.word) if unit.cls != "NUM" else 0.0  # a count goes with any thing
+            if unit.cls == "NUM":
+                fit = 0.0  # a count goes with any thing
+            else:
+                fit = fits.get((cand.word, context))
+                if fit is None:
+                    if context_counts is None:
+                        context_counts = corpus.context_counts(context)
+                    fit = corpus.fit_in(context_counts, cand.word)
+                    if len(fits) < MEMO_SIZE:
+                        fits[(cand.word, context)] = fit
             keyed.append((drop + self.fit_weight * fit * len(context), drop, fit, rng.random(), new, span))
         keyed.sort(key=lambda t: (-t[0], t[3]))
         for score, drop, fit, _, new, span in keyed:
@@ -651,9 +652,50 @@ class LexicalMiner(CorpusUser, NormsMiner):
                 (self.max_logprob_drop is not None and drop < -self.max_logprob_drop)
                 or (min_fit is not None and fit < min_fit))
             if not implausible:
-                yield self._replaced(tokens, span, new, kind, inflected=True)
+                yield _edited(view, span, new, kind)
             elif deferred is not None:
-                deferred.append((score, partial(self._replaced, tokens, span, new, kind, inflected=True)))
+                deferred.append((score, partial(_edited, view, span, new, kind)))
+
+    def _pool(self, tokens: Sequence[Token], unit: Unit, found: list[Candidate], slot: SlotTest, view: CaptionWords,
+              corpus: Any, backoff: bool, siblings: Any = None) -> tuple[tuple[Candidate, str, Sequence[str]], ...]:
+        """The candidates ``replacements`` scores: the first ``max_scored`` of ``found`` (the corpus' most
+        frequent first when there are more) that pass the slot test, the sibling test (``siblings``: the
+        corpus' ``SiblingStats``, or None) and ``keeps_false``, each with its new text (inflected and
+        capitalised like the unit) and that text's words."""
+        if len(found) > self.max_scored:  # the corpus' most frequent first; each test below costs more
+            found = sorted(found, key=lambda c: -corpus.count(c.word))
+        # the back-off pass's counts take a plural the captions write, or none ("two persons": in no caption)
+        plural = partial(corpus_plural, corpus) if backoff else _inflected
+        replacer = self._replacer
+        assert replacer is not None
+        pool = []
+        words_of, numeric = view._words, unit.cls == "NUM"
+        original = tokens[unit.start].text
+        for c in found:
+            if numeric:
+                new = count_text(unit, c.word, tokens, plural)
+                if new is None:
+                    continue
+                new_words = words_of(new)
+                if not slot(new, new_words):
+                    continue
+            else:
+                # the slot tests read the words lower-cased: the capitals (``surface``) only for those that
+                # pass (an ASCII word's lower case is the same whatever its capitals)
+                new, new_words = written(c.word, unit.tag)
+                if not new.isascii():
+                    new = surface(unit, c.word, tokens)
+                    new_words = words_of(new)
+                if not slot(new, new_words):
+                    continue
+                new = match_case(new, original)
+            if siblings is not None and self._sibling_swap(unit, c.word, siblings):
+                continue  # the captions of one image use both for the same thing: may leave it true
+            if replacer.keeps_false(unit, c):
+                pool.append((c, new, new_words))
+                if len(pool) >= self.max_scored:
+                    break
+        return tuple(pool)
 
     @staticmethod
     def _replaced(tokens: Sequence[Token], unit: Unit, word: str, kind: str, inflected: bool = False) -> Negative:
@@ -665,6 +707,11 @@ class LexicalMiner(CorpusUser, NormsMiner):
 
 
 Deferred = list[tuple[float, Callable[[], Negative]]]
+
+
+def _edited(view: CaptionWords, unit: Unit, new: str, kind: str) -> Negative:
+    """``LexicalMiner._replaced(view.tokens, unit, new, kind, inflected=True)``, rendered by ``view``."""
+    return Negative(view.render(unit.start, unit.end, new), kind, unit.score, (Edit(unit.start, unit.text, new),))
 
 
 class CaptionWords:
@@ -683,15 +730,44 @@ class CaptionWords:
         self._words = words
         self._prefix: dict[int, list[str]] = {}
         self._suffix: dict[int, list[str]] = {}
+        self._contexts: dict[tuple[int, int], frozenset[str]] = {}
+        self._padded = [BOS, BOS, *self.base, EOS]  # as the language model reads it (``delta``)
+        self._cuts: dict[tuple[int, int], tuple[int, int, bool] | tuple[()]] = {}
+        self._base_sums: dict[tuple[int, int], float] = {}
 
     def context(self, unit: Unit) -> frozenset[str]:
-        """``context_lemmas(tokens, unit)``, the caption's lemmas read once for all its units."""
-        content = self.__dict__.get("_content")
-        if content is None:
-            content = self._content = [(i, lemma(t.lower, t.pos)) for i, t in enumerate(self.tokens)
-                                       if t.pos in _CONTEXT_POS]
+        """``context_lemmas(tokens, unit)``, the caption's lemmas read once for all its units (and the same
+        set for a unit's later passes)."""
         start, end = unit.start, unit.end
-        return frozenset(lem for i, lem in content if not start <= i < end)
+        found = self._contexts.get((start, end))
+        if found is None:
+            content = self.__dict__.get("_content")
+            if content is None:
+                content = self._content = [(i, lemma(t.lower, t.pos)) for i, t in enumerate(self.tokens)
+                                           if t.pos in _CONTEXT_POS]
+            found = self._contexts[(start, end)] = frozenset(lem for i, lem in content if not start <= i < end)
+        return found
+
+    def pronoun_gender(self, unit: Unit) -> str | None:
+        """``_pronoun_gender(tokens, unit)``, the caption's pronouns read once."""
+        marks = self.__dict__.get("_marks")
+        if marks is None:  # (index, gender) of each gendered pronoun, left to right
+            marks = self._marks = [(i, m) for i, t in enumerate(self.tokens)
+                                   for m in [_PRONOUN_GENDER.get(t.lower)] if m is not None]
+        for i, mark in marks:
+            if i >= unit.end:
+                return mark if wn.gender(unit.lemma) == mark else None
+        return None
+
+    def render(self, start: int, end: int, new: str) -> str:
+        """``render(tokens, [(start, end, new)])``: the caption with one span replaced."""
+        tokens, cuts = self.tokens, self.cuts
+        if start and new and tokens[start - 1].lower in ("a", "an"):
+            prev = tokens[start - 1]
+            head = self.text[:cuts[start - 1]] + article_for(new, prev.text) + prev.ws
+        else:
+            head = self.text[:cuts[start]]
+        return (head + new + tokens[end - 1].ws + self.text[cuts[end]:]).strip()
 
     def prefix(self, start: int) -> list[str]:
         found = self._prefix.get(start)
@@ -712,6 +788,66 @@ class CaptionWords:
         if start and self.tokens[start - 1].lower in ("a", "an") and before and new:
             before = [*before[:-1], article_for(new, "a")]
         return [*before, *(self._words(new) if new_words is None else new_words), *self.suffix(end)]
+
+    def delta(self, lm: Any, start: int, end: int, new: str, new_words: Sequence[str]) -> float:
+        """``lm.delta(self.base, self.edited(start, end, new, new_words))``, the same float (see ``deltas``)."""
+        return self.deltas(lm, start, end, [(new, new_words)])[0]
+
+    def deltas(self, lm: Any, start: int, end: int, edits: Iterable[tuple[str, Sequence[str]]]) -> list[float]:
+        """``delta`` of each (new, new_words) of ``edits`` for tokens ``[start, end)``, without comparing the
+        words before and after the edit again for every candidate: where the caption's words before ``start``
+        and after ``end`` are a prefix and a suffix of ``base`` (a token cut that splits no word), the trigrams
+        that differ are found from the edit's place, and summed as ``lm._sum`` sums them; elsewhere
+        ``lm.delta`` itself runs."""
+        cut = self._cuts.get((start, end))
+        if cut is None:
+            cut = self._cuts[(start, end)] = self._cut(start, end) or ()
+        if not cut:
+            return [lm.delta(self.base, self.edited(start, end, new, new_words)) for new, new_words in edits]
+        head, rest, article = cut  # padded[:head]: BOS, BOS and the words before; padded[rest:]: after and EOS
+        a, sums = self._padded, self._base_sums
+        len_a, before, after = len(a), a[:head], a[rest:]
+        memo = lm._memo
+        known, score = memo.get, lm._score
+        out = []
+        for new, new_words in edits:
+            # lm.delta's scan for the first and last words that differ, started where they may first differ
+            if article and new:
+                b = [*a[:head - 1], article_for(new, "a"), *new_words, *after]
+                lo = head - 1
+            else:
+                b = [*before, *new_words, *after]
+                lo = head
+            len_b = len(b)
+            while lo < len_a and lo < len_b and a[lo] == b[lo]:
+                lo += 1
+            tail = len_a - rest
+            if tail > len_a - lo or tail > len_b - lo:
+                tail = min(len_a - lo, len_b - lo)
+            while tail < len_a - lo and tail < len_b - lo and a[-1 - tail] == b[-1 - tail]:
+                tail += 1
+            end_a, end_b = min(len_a, len_a - tail + 2), min(len_b, len_b - tail + 2)
+            sa = sums.get((lo, end_a))
+            if sa is None:
+                sa = sums[(lo, end_a)] = lm._sum(a, lo, end_a)
+            scores = []
+            for i in range(lo, end_b):
+                key = (b[i - 2], b[i - 1], b[i])
+                found = known(key)
+                scores.append(found if found is not None else score(key, memo))
+            out.append(sum(scores) - sa)  # lm._sum(b, lo, end_b) - sa
+        return out
+
+    def _cut(self, start: int, end: int) -> tuple[int, int, bool] | None:
+        """For ``delta``: where the words of tokens ``[start, end)`` begin and end in ``[BOS, BOS, *base,
+        EOS]``, and whether an "a"/"an" before them agrees with the new words; None when the token cut splits
+        a word ("t" of "t-shirt")."""
+        before, after = self.prefix(start), self.suffix(end)
+        base, n = self.base, len(self.base)
+        if len(before) + len(after) > n or base[:len(before)] != before or base[n - len(after):] != after:
+            return None
+        article = bool(start and self.tokens[start - 1].lower in ("a", "an") and before)
+        return 2 + len(before), 2 + n - len(after), article
 
 
 _MODIFIER_POS = frozenset({"NOUN", "PROPN"})
@@ -874,9 +1010,23 @@ class SlotTest:
             bare = unit.tag == "NN" and prev.pos not in _DETERMINED and unit.end - unit.start == 1
             before = view.prefix(unit.start) if compound or bare else None
             self.after = before[-1] if before else None  # the pair (word before, new first word) must be seen
+        # all that the test reads of the caption: a new word's result is the same in every slot with this key
+        self.key = (True,) if self.free else (
+            self.cls, self.noun, self.after, getattr(self, "relation", None), getattr(self, "head", None),
+            self.backoff)
+        self._memo = corpus.memo("_slots")
 
     def __call__(self, new: str, new_words: Sequence[str] | None = None) -> bool:
         """``new_words``: ``words(new)``, when the caller has them."""
+        key = (self.key, new)
+        found = self._memo.get(key)
+        if found is None:
+            found = self._test(new, new_words)
+            if len(self._memo) < MEMO_SIZE:
+                self._memo[key] = found
+        return found
+
+    def _test(self, new: str, new_words: Sequence[str] | None) -> bool:
         corpus = self.corpus
         if new_words is None:
             new_words = self.view._words(new)
