@@ -92,6 +92,18 @@ def test_run_with_bad_recipe_is_one_clear_line(tmp_path, setup, needle):
     assert len(lines) == 1 and needle in lines[0] and str(path) in lines[0]
 
 
+@pytest.mark.parametrize("argv, needle", [
+    (("run", "--bogus"), "No such option: --bogus"),
+    (("audit", "--out", "x"), "No such option: --out"),
+    (("run",), "Missing argument"),
+    (("nosuchcmd",), "No such command 'nosuchcmd'"),
+])
+def test_a_mistyped_command_line_is_a_usage_error_not_a_traceback(argv, needle):
+    res = run_cli(*argv)
+    assert res.returncode == 2, res.stderr
+    assert needle in res.stderr and "Traceback" not in res.stderr
+
+
 def test_bad_set_path_is_one_clear_line(recipe):
     res = run_cli("validate", str(recipe), "--set", "train.nope=1")
     assert res.returncode == 1 and "[train] has no key 'nope'" in res.stderr and "Traceback" not in res.stderr

@@ -26,6 +26,14 @@ def _load_commands() -> None:
             importlib.import_module(f"{__name__}.{mod.name}")
 
 
+# Typer 0.29 and later carry their own copy of click: its usage errors ("No such option") are
+# ``typer.TyperException``s, not ``click.ClickException``s, and its Exit and Abort are typer's. Both families
+# are caught, so a mistyped command line is one line whichever Typer is installed.
+_USAGE_ERRORS = tuple({click.ClickException, *([typer.TyperException] if hasattr(typer, "TyperException") else [])})
+_EXITS = tuple({click.exceptions.Exit, typer.Exit})
+_ABORTS = tuple({click.exceptions.Abort, typer.Abort, KeyboardInterrupt})
+
+
 def _format_warning(message, category, filename, lineno, line=None) -> str:  # noqa: ANN001
     return f"negkit: warning: {message}\n"
 
@@ -44,15 +52,18 @@ def main(argv: list[str] | None = None) -> None:
         with handle_signals():
             # click returns a typer.Exit's code instead of exiting when standalone_mode is off
             code = command.main(args=args, prog_name="negkit", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+    except _EXITS as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except _USAGE_ERRORS as exc:
+        if hasattr(exc, "show"):
+            exc.show()
+        else:
+            err_console.print(f"negkit: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(getattr(exc, "exit_code", 2))
     except Interrupted as exc:
         err_console.print(f"negkit: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(exc.exit_code)
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except _ABORTS:
         _interrupted(err_console, args)
     except NegkitError as exc:
         if debug:
