@@ -97,6 +97,38 @@ def test_verdicts_read_the_interval_against_zero_in_the_claimed_direction():
     assert combine([HOLDS, FAILS, OPEN]) == FAILS
 
 
+def test_a_claimed_least_difference_reads_the_interval_against_it():
+    def iv(low, high, n=3):
+        return Interval((low + high) / 2, low, high, n)
+
+    assert verdict(iv(0.012, 0.03), +1, by=0.01) == HOLDS
+    assert verdict(iv(-0.004, 0.006), +1, by=0.01) == FAILS  # around 0: smaller than claimed, if any
+    assert verdict(iv(-0.004, 0.006), +1) == OPEN  # the same interval cannot settle "by anything"
+    assert verdict(iv(0.005, 0.015), +1, by=0.01) == OPEN
+    assert verdict(iv(-0.03, -0.012), -1, by=0.01) == HOLDS  # lower is better, by more than 0.01
+    assert verdict(iv(-0.006, 0.004), -1, by=0.01) == FAILS
+
+
+def test_a_by_claim_on_the_runs_files(tmp_path):
+    claims = [{"name": "random > abstract by 0.1", "metric": MICRO, "order": ["random", "abstract"], "by": 0.1},
+              {"name": "concrete > random by 0.02", "metric": MICRO, "order": ["concrete", "random"], "by": 0.02},
+              {"name": "concrete > random by 0.05", "metric": MICRO, "order": ["concrete", "random"], "by": 0.05}]
+    result, _ = measure(fake_sweep(tmp_path, claims=claims))
+    same, ahead, unsure = result.claims
+    # random - abstract is exactly 0 (the same accuracy): "by anything" stays open, "by 0.1" does not hold
+    assert same.comparisons[0].diff.high < 0.1 and same.verdict == FAILS
+    # concrete - random is 0.70 - 0.60 = 0.10, its interval about [0.03, 0.18]: above 0.02, around 0.05
+    assert ahead.comparisons[0].diff.low > 0.02 and ahead.verdict == HOLDS
+    assert unsure.comparisons[0].diff.low < 0.05 < unsure.comparisons[0].diff.high and unsure.verdict == OPEN
+    assert "by >= 0.02" in ahead.comparisons[0].text
+    from negkit.sweep.spec import _check_claims, _Errors
+
+    errors = _Errors(tmp_path / "s.toml")
+    bound = ClaimTable.model_validate({"name": "x", "metric": MICRO, "arm": "concrete", "below": 0.5, "by": 0.01})
+    _check_claims([("claims[0]", bound)], [], {"concrete"}, errors)
+    assert any("by applies to order" in str(e) for e in errors.lines)
+
+
 def test_the_claims_table_is_measured_from_the_runs_files(tmp_path):
     sweep_dir = fake_sweep(tmp_path)
     result, _ = measure(sweep_dir)
@@ -189,6 +221,12 @@ def test_the_documented_claims_fragment_validates():
     raw = tomllib.loads(block)
     assert [ClaimTable.model_validate(c).name for c in raw["claims"]][0] == "concrete > random > abstract"
     assert ContrastTable.model_validate(raw["contrasts"][0]).reference == "none"
+    # every fragment marked as checked here validates too
+    marked = re.findall(r"<!-- test: no [^>]*test_sweep_claims\.py[^>]*-->\n```toml\n(.*?)```", text, re.S)
+    assert len(marked) >= 2
+    for fragment in marked:
+        for c in tomllib.loads(fragment).get("claims", []):
+            ClaimTable.model_validate(c)
 
 
 @pytest.mark.parametrize("name", ["shapes-experiment", "shapes-experiment-small"])

@@ -9,6 +9,11 @@ Every number comes from the runs' own files (metrics.json, items.jsonl, log.json
   its interval lies wholly on the claimed side of 0, **does not hold** when it lies wholly on the other side,
   and is **inconclusive** when it contains 0. The claim holds when every pair holds, does not hold when any
   pair does not, and is inconclusive otherwise.
+- ``by = d`` (an order claim that each arm beats the next by at least ``d``, declared before the runs): the
+  same reading with ``d`` in place of 0. A pair holds when its interval lies wholly above ``d`` on the claimed
+  side, does not hold when it lies wholly below ``d`` (the difference, if any, is smaller than claimed), and is
+  inconclusive when it contains ``d``. A difference near 0 can never settle ``A > B`` itself; it can settle
+  ``A > B by d``.
 - ``equal = M`` ("at equal M"): a pair is only compared when it is matched on M: the interval of its paired
   difference on M lies inside ``[-tolerance, +tolerance]``. Otherwise the pair is **inconclusive** and marked
   confounded (the two arms differ on M, or the sweep cannot show that they do not), whatever the main metric
@@ -58,12 +63,14 @@ class Comparison:
     bound: float | None = None
     note: str = ""
     matched: Interval | None = None  # the "equal" metric's paired difference, when the claim has one
+    by: float = 0.0  # the claimed least difference (order claims)
 
     @property
     def text(self) -> str:
         if self.right is None:
             return f"{self.left} {'<' if self.direction < 0 else '>'} {self.bound:g}"
-        return f"{self.left} {'>' if self.direction > 0 else '<'} {self.right}"
+        by = f" by >= {self.by:g}" if self.by else ""
+        return f"{self.left} {'>' if self.direction > 0 else '<'} {self.right}{by}"
 
 
 @dataclass
@@ -92,14 +99,15 @@ class Claims:
     contrasts: list[ContrastResult] = field(default_factory=list)
 
 
-def verdict(diff: Interval, direction: int) -> str:
-    """holds / does not hold / inconclusive, from where the interval lies against 0 (see the module)."""
+def verdict(diff: Interval, direction: int, by: float = 0.0) -> str:
+    """holds / does not hold / inconclusive, from where the interval lies against 0, or against ``by``, the
+    claimed least difference (see the module)."""
     if diff.n < 2 or not all(math.isfinite(v) for v in (diff.low, diff.high)):
         return OPEN
     low, high = sorted((direction * diff.low, direction * diff.high))
-    if low > 0:
+    if low > by:
         return HOLDS
-    if high < 0:
+    if high < by:
         return FAILS
     return OPEN
 
@@ -211,7 +219,8 @@ def _claim(runs: _Runs, c: dict[str, Any]) -> ClaimResult:
     if c.get("order"):
         for left, right in zip(c["order"], c["order"][1:]):
             diff = runs.paired(left, right, c["metric"])
-            v = verdict(diff, sign)
+            by = float(c.get("by") or 0.0)
+            v = verdict(diff, sign, by)
             note, matched = "", None
             if c.get("equal"):
                 tol = float(c.get("tolerance") or 0.0)
@@ -224,7 +233,7 @@ def _claim(runs: _Runs, c: dict[str, Any]) -> ClaimResult:
                     note = f"matched on {c['equal']} within +-{tol:g}"
             note = "; ".join(x for x in (note, _caution(diff, runs.plan["confidence"])) if x)
             comparisons.append(Comparison(c["name"], left, right, c["metric"], sign, diff, v, note=note,
-                                          matched=matched))
+                                          matched=matched, by=by))
     else:
         bound = c["below"] if c.get("below") is not None else c["above"]
         direction = -1 if c.get("below") is not None else 1
@@ -288,7 +297,8 @@ def markdown(result: Claims, figures: list[Path] = (), *, heading: int = 1, base
            f"seeds {', '.join(map(str, plan['seeds']))} (varying: {', '.join(plan['vary'])}), "
            f"{plan['bootstrap']} resamples, seed {plan['bootstrap_seed']}. A verdict is **holds** when the interval "
            f"lies on the claimed side of 0, **does not hold** when it lies on the other side, **inconclusive** "
-           f"when it contains 0 (docs/sweeps.md, `negkit sweep claims`).", ""]
+           f"when it contains 0; for a claim \"by >= d\", the same against d instead of 0 (docs/sweeps.md, "
+           f"`negkit sweep claims`).", ""]
     if result.claims:
         out += ["| claim | verdict | comparison | metric | difference [interval] | p | paired | note |",
                 "|---|---|---|---|---:|---:|---|---|"]
@@ -337,7 +347,9 @@ def write_csv(path: Path, result: Claims) -> None:
             w.writerow(["claim", c.name, c.verdict, "", "", "", c.metric, "", "", "", "", "", "", c.note])
             for x in c.comparisons:
                 d = x.diff
-                w.writerow(["comparison", c.name, x.verdict, x.left, x.right or "", "" if x.bound is None else x.bound,
+                # "bound": what the difference is read against: a bound claim's bound, an order claim's ``by``
+                bound = x.bound if x.bound is not None else (x.by or "")
+                w.writerow(["comparison", c.name, x.verdict, x.left, x.right or "", bound,
                             x.metric, d.value, d.low, d.high, d.p_value, d.n, d.items, x.note])
         for t in result.contrasts:
             for a, by_metric in t.means.items():
@@ -352,8 +364,9 @@ def write_csv(path: Path, result: Claims) -> None:
 def to_json(result: Claims) -> dict[str, Any]:
     return {"name": result.plan["name"],
             "claims": [{"name": c.name, "metric": c.metric, "verdict": c.verdict, "note": c.note,
-                        "comparisons": [{"left": x.left, "right": x.right, "bound": x.bound, "direction": x.direction,
-                                         "verdict": x.verdict, "note": x.note, "diff": asdict(x.diff),
+                        "comparisons": [{"left": x.left, "right": x.right, "bound": x.bound, "by": x.by,
+                                         "direction": x.direction, "verdict": x.verdict, "note": x.note,
+                                         "diff": asdict(x.diff),
                                          "matched": asdict(x.matched) if x.matched else None}
                                         for x in c.comparisons]} for c in result.claims],
             "contrasts": [{"name": t.name, "reference": t.reference, "arms": t.arms, "metrics": t.metrics,

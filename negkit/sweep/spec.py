@@ -71,6 +71,7 @@ class ClaimTable(_Table):
     name: str  # what the claim says, as the table shows it, e.g. "concrete > random > abstract"
     metric: str  # a metrics.json key ("<evaluator>/<metric>") or "log:<key>" (a training diagnostic)
     order: list[str] = Field(default_factory=list)  # arms, claimed best first: each beats the next
+    by: float = Field(0.0, ge=0)  # ... by at least this much (0: by anything); declared before the runs
     arm: str | None = None  # a bound claim: this arm's value ...
     below: float | None = None  # ... lies below this
     above: float | None = None  # ... or above this
@@ -334,6 +335,8 @@ def _check_claims(claims: list[tuple[str, ClaimTable]], contrasts: list[tuple[st
             _check_metric(claim.equal, f"{key}.equal", errors)
         elif claim.tolerance:
             errors.add(f"{key}.tolerance", "tolerance applies to equal = \"<metric>\"; give that too")
+        if claim.by and not claim.order:
+            errors.add(f"{key}.by", "by applies to order = [...] (each arm beats the next by at least this much)")
     for key, contrast in contrasts:
         named = [("reference", contrast.reference), *((f"arms[{j}]", a) for j, a in enumerate(contrast.arms))]
         for where, arm in named:
