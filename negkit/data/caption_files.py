@@ -15,9 +15,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from negkit.data.base import GROUP_KEYS  # the first an item has names its image
 from negkit.errors import DataError
 
-GROUP_KEYS = ("image_id", "filename", "image")  # the first an item has names its image
 FORMATS = "a text file with one caption per line, .json/.jsonl items with a 'caption', or a folder of *.json"
 
 
