@@ -207,9 +207,11 @@ def _inflected(noun: str) -> str | None:
 
 def corpus_plural(corpus: Any, noun: str) -> str | None:
     """The plural of the lemma ``noun`` as the captions write it: of lemminflect's plural forms
-    (``plurals``), the one the captions use most often as written; ``None`` when they use none ("person":
-    "persons" is in no caption, and no lemmatiser links "people" to it)."""
-    seen = [(corpus.counts.get(f, 0), -i, f) for i, f in enumerate(plurals(noun))]
+    (``plurals``) and WordNet's plural group of its members (``wordnet.plural_groups``: "person" -> "people",
+    which no lemmatiser links to it), the one the captions use most often as written; ``None`` when they use
+    none."""
+    forms = dict.fromkeys(plurals(noun) + wn.plural_groups(noun))
+    seen = [(corpus.counts.get(f, 0), -i, f) for i, f in enumerate(forms)]
     best = max(seen, default=(0, 0, ""))
     return best[2] if best[0] > 0 else None
 
