@@ -17,25 +17,6 @@ from negkit.mining.base import Miner, Negative, keep_valid
 MAX_CHARS = 20_000
 
 
-def tagging_text(caption: str) -> str:
-    """The text spaCy tags for ``caption``: a caption written in capitals ("ON A CITY ROAD THERE IS LOTS OF
-    TAXIS") in lower case, which the tagger reads as words rather than as a run of proper nouns; any other
-    caption as it is. Only where lower-casing keeps every character's place, so the tokens' offsets hold."""
-    if caption.isupper():
-        lowered = caption.lower()
-        if len(lowered) == len(caption):
-            return lowered
-    return caption
-
-
-def tokens_of(doc: Any, caption: str) -> list[Token]:
-    """The tokens of ``doc`` (the tagged ``tagging_text(caption)``), each with its text as ``caption`` writes it."""
-    new = tuple.__new__  # Token(...) without the named tuple's Python-level __new__: the same tuples
-    if doc.text is caption or doc.text == caption:
-        return [new(Token, (t.text, t.whitespace_, t.lower_, t.tag_, t.pos_)) for t in doc]
-    return [new(Token, (caption[t.idx:t.idx + len(t.text)], t.whitespace_, t.lower_, t.tag_, t.pos_)) for t in doc]
-
-
 class Token(NamedTuple):
     text: str
     ws: str  # whitespace after the token
@@ -77,9 +58,9 @@ class SpacyMiner(Miner):
         nlp = self._pipeline()
         distinct = [c for c in dict.fromkeys(captions) if isinstance(c, str) and c.strip() and len(c) <= MAX_CHARS]
         found: dict[str, list[Negative]] = {}
-        texts = [tagging_text(c) for c in distinct]
-        for caption, doc in zip(distinct, nlp.pipe(texts, batch_size=self.batch_size)):
-            tokens = tokens_of(doc, caption)
+        new = tuple.__new__  # Token(...) without the named tuple's Python-level __new__: the same tuples
+        for caption, doc in zip(distinct, nlp.pipe(distinct, batch_size=self.batch_size)):
+            tokens = [new(Token, (t.text, t.whitespace_, t.lower_, t.tag_, t.pos_)) for t in doc]
             found[caption] = keep_valid(caption, self.candidates(doc, tokens, caption, k, seed), k)
         return [list(found.get(c, ())) for c in captions]
 
