@@ -483,3 +483,34 @@ def test_counts_take_the_plural_the_captions_write():
     tokens = _tokens("A dog walking with its owner.")
     unit = number_units(tokens, load_norms(), agree=True)[0]
     assert count_text(unit, "two", tokens, lambda n: corpus_plural(corpus, n)) == "Two dogs walking with their"
+
+
+def test_a_modifying_noun_is_edited_last_into_a_compound_the_captions_write(tmp_path):
+    """Issue 11 coverage (seventh session): a noun that only modifies the next one ("kitchen floor") is never
+    edited by the earlier passes (``edit_matters``); the back-off pass tries it last, and only into a compound
+    the captions write ("bathroom floor", never "motor desk")."""
+    from negkit.data.caption_files import read_caption_groups
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.lexical import CaptionWords, attested, edit_matters, modifier_units
+
+    corpus = CaptionCorpus(["A cat on the bathroom floor.", "A dog on the kitchen floor.", "A computer desk.",
+                            "A motor boat on the water.", "A desk in the bathroom."])
+    classes = frozenset({"NOUN", "ADJ", "VERB", "REL"})
+    tokens = _tokens("there is a small puppy on the kitchen floor")  # SugarCrepe's, uncovered before
+    (unit,) = modifier_units(tokens, load_norms(), classes)
+    assert unit.text == "kitchen" and not edit_matters(tokens, unit)
+    view = CaptionWords(tokens)
+    assert attested(corpus, view, tokens, unit, "bathroom", backoff=True)
+    assert not attested(corpus, view, tokens, unit, "motor", backoff=True)  # "motor floor": no caption has it
+    tokens = _tokens("A computer desk in an office.")
+    (unit,) = modifier_units(tokens, load_norms(), classes)
+    assert not attested(corpus, CaptionWords(tokens), tokens, unit, "motor", backoff=True)  # "motor desk"
+    assert modifier_units(_tokens("A dog on the floor."), load_norms(), classes) == []
+
+    captions, groups = read_caption_groups(Path(__file__).parent / "fixtures" / "sugarcrepe")
+    mining, _ = split_captions(captions)
+    _, path = corpus_for(mining, tmp_path)
+    caption = "there is a small puppy on the kitchen floor"
+    (negs,) = miner(corpus_path=path).mine([caption], k=1, seed=0)
+    assert [n.text for n in negs] == ["there is a small puppy on the bathroom floor"]
+    assert miner(corpus_path=path, backoff=False).mine([caption], k=1, seed=0) == [[]]
