@@ -338,6 +338,9 @@ def test_groups_and_their_members_and_the_kind_of_thing():
     assert wn.taxonomic_relation("man", "people", "NOUN") == "hypernym"
     assert wn.taxonomic_relation("man", "woman", "NOUN") is None
     assert wn.main_lexname("girl", "NOUN") == "noun.person" != wn.main_lexname("dish", "NOUN")
+    # the plural WordNet gives as a group of the noun's members, never an inflection or another group
+    assert wn.plural_groups("person") == ("people",)
+    assert wn.plural_groups("dog") == wn.plural_groups("citizen") == wn.plural_groups("cow") == ()
 
 
 # -- the wider pass: cousins, a wider concreteness window, counts ------------------------------------------------
@@ -457,7 +460,8 @@ def test_a_gendered_noun_changes_its_pronouns_with_it():
 
 def test_counts_take_the_plural_the_captions_write():
     """The back-off pass's count edits use a plural form the corpus uses as written (the most frequent of
-    lemminflect's forms), and make no edit when the captions use none ("persons": they say "people")."""
+    lemminflect's forms and WordNet's plural group of the noun's members: "people" for "person"), and make no
+    edit when the captions use none ("hydrants" in no caption)."""
     from types import SimpleNamespace
 
     from negkit.lexicon.norms import load_norms
@@ -466,11 +470,47 @@ def test_counts_take_the_plural_the_captions_write():
     corpus = SimpleNamespace(counts={"busses": 3, "buses": 1, "person": 9, "people": 40, "dogs": 5, "their": 2})
     assert corpus_plural(corpus, "bus") == "busses"
     assert corpus_plural(corpus, "dog") == "dogs"
-    assert corpus_plural(corpus, "person") is None  # "person" is no plural of itself, "persons" is unseen
-    tokens = _tokens("A person is holding up a pastry.")
+    # "person" is no plural of itself and "persons" is unseen; WordNet's "people" is the group of persons
+    assert corpus_plural(corpus, "person") == "people"
+    assert corpus_plural(corpus, "hydrant") is None  # no form of it in the captions: no count edit
+    tokens = _tokens("A person is holding up a pastry.")  # SugarCrepe's, uncovered before
+    unit = number_units(tokens, load_norms(), agree=True)[0]
+    assert count_text(unit, "two", tokens, lambda n: corpus_plural(corpus, n)) == "Two people are"
+    assert count_text(unit, "two", tokens) == "Two persons are"  # lemminflect's form, without the corpus
+    tokens = _tokens("A fire hydrant that is sitting in the grass.")
     unit = number_units(tokens, load_norms(), agree=True)[0]
     assert count_text(unit, "two", tokens, lambda n: corpus_plural(corpus, n)) is None
-    assert count_text(unit, "two", tokens) == "Two persons are"  # lemminflect's form, without the corpus
     tokens = _tokens("A dog walking with its owner.")
     unit = number_units(tokens, load_norms(), agree=True)[0]
     assert count_text(unit, "two", tokens, lambda n: corpus_plural(corpus, n)) == "Two dogs walking with their"
+
+
+def test_a_modifying_noun_is_edited_last_into_a_compound_the_captions_write(tmp_path):
+    """Issue 11 coverage (seventh session): a noun that only modifies the next one ("kitchen floor") is never
+    edited by the earlier passes (``edit_matters``); the back-off pass tries it last, and only into a compound
+    the captions write ("bathroom floor", never "motor desk")."""
+    from negkit.data.caption_files import read_caption_groups
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.lexical import CaptionWords, attested, edit_matters, modifier_units
+
+    corpus = CaptionCorpus(["A cat on the bathroom floor.", "A dog on the kitchen floor.", "A computer desk.",
+                            "A motor boat on the water.", "A desk in the bathroom."])
+    classes = frozenset({"NOUN", "ADJ", "VERB", "REL"})
+    tokens = _tokens("there is a small puppy on the kitchen floor")  # SugarCrepe's, uncovered before
+    (unit,) = modifier_units(tokens, load_norms(), classes)
+    assert unit.text == "kitchen" and not edit_matters(tokens, unit)
+    view = CaptionWords(tokens)
+    assert attested(corpus, view, tokens, unit, "bathroom", backoff=True)
+    assert not attested(corpus, view, tokens, unit, "motor", backoff=True)  # "motor floor": no caption has it
+    tokens = _tokens("A computer desk in an office.")
+    (unit,) = modifier_units(tokens, load_norms(), classes)
+    assert not attested(corpus, CaptionWords(tokens), tokens, unit, "motor", backoff=True)  # "motor desk"
+    assert modifier_units(_tokens("A dog on the floor."), load_norms(), classes) == []
+
+    captions, groups = read_caption_groups(Path(__file__).parent / "fixtures" / "sugarcrepe")
+    mining, _ = split_captions(captions)
+    _, path = corpus_for(mining, tmp_path)
+    caption = "there is a small puppy on the kitchen floor"
+    (negs,) = miner(corpus_path=path).mine([caption], k=1, seed=0)
+    assert [n.text for n in negs] == ["there is a small puppy on the bathroom floor"]
+    assert miner(corpus_path=path, backoff=False).mine([caption], k=1, seed=0) == [[]]

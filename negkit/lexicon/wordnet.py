@@ -391,6 +391,21 @@ def _members(lemma: str) -> frozenset:
     return frozenset((m.pos, m.offset) for s in _senses(lemma, "NOUN", None)[:1] for m in lines.related(s, ("%m",)))
 
 
+@word_cache
+def plural_groups(lemma: str) -> tuple[str, ...]:
+    """The words WordNet gives as the plural of the noun ``lemma`` where it is no inflection: a group sense
+    whose gloss says "(plural)" and whose members are a sense of ``lemma`` ("person" -> "people"). The
+    suppletive plural is no form lemminflect or spaCy links to the singular; WordNet links it by the member
+    relation."""
+    lines = synset_lines()
+    out: dict[str, None] = {}
+    for synset in _senses(lemma, "NOUN", None):
+        for group in lines.related(synset, ("#m",)):
+            if group.lexname == "noun.group" and lines.gloss(group).startswith("(plural)"):
+                out.update(dict.fromkeys(n for n in group.lemma_names if n.islower() and "_" not in n))
+    return tuple(out)
+
+
 def _kind_of(compound: str, head: str) -> bool:
     """Whether ``compound`` is ``head`` with a word before it ("wildflower", "coffee table"; not "unhappy")."""
     compound, head = compound.replace("-", " "), head.replace("-", " ")

@@ -22,6 +22,7 @@ from negkit.mining.lexical import (
     Unit,
     edit_matters,
     find_units,
+    modifier_units,
     number_units,
     order_units,
     ranked,
@@ -264,6 +265,12 @@ class ConcretenessMiner(LexicalMiner):
             for unit in self._agreeing_units(tokens, ordered, rng):
                 yield from islice(self.replacements(tokens, unit, rng, f"replace-{unit.cls.lower()}", deferred, view,
                                                     backoff=True), self.edits_per_word)
+            # last: the nouns that only modify the next noun ("kitchen floor"), which ``edit_matters`` leaves out,
+            # where the new compound must be one the captions write ("bathroom floor"; never "motor desk")
+            modifiers = modifier_units(tokens, self._norms, self.classes, self.skip_words)
+            for unit in order_units(modifiers, self.policy, rng, sample=self.sample, temperature=self.temperature):
+                yield from islice(self.replacements(tokens, unit, rng, "replace-noun", deferred, view, backoff=True),
+                                  self.edits_per_word)
         if self.operation == "swap" or self.keep_implausible:  # else a role reversal or a wider word the model
             # finds implausible is never offered: the caption gets no negative rather than an absurd one
             deferred.sort(key=lambda t: -t[0])  # implausible ones last, the least implausible first

@@ -86,6 +86,18 @@ def find_units(tokens: Sequence[Token], norms: Norms, classes: frozenset[str],
     return units
 
 
+def modifier_units(tokens: Sequence[Token], norms: Norms, classes: frozenset[str],
+                   skip: frozenset[str] = frozenset()) -> list[Unit]:
+    """The nouns of ``find_units`` that only modify the next noun ("kitchen" in "on the kitchen floor"), which
+    ``edit_matters`` leaves out: the back-off pass's last resort, where the slot test (``SlotTest``) wants the
+    new compound to be one the captions write ("bathroom floor"; never "motor desk")."""
+    if "NOUN" not in classes:
+        return []
+    return [u for u in find_units(tokens, norms, frozenset({"NOUN"}), skip)
+            if u.end < len(tokens) and tokens[u.end].pos == "NOUN" and tokens[u.end].lower not in skip
+            and standalone(tokens, u.end) and _is_word(tokens[u.end].lower)]
+
+
 # Counts of several things: a caption's number before a plural noun can change to any other of them and
 # stay fluent ("two dogs" -> "three dogs"); "one" is left out (its noun is singular).
 COUNT_WORDS = ("two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve")
@@ -207,9 +219,11 @@ def _inflected(noun: str) -> str | None:
 
 def corpus_plural(corpus: Any, noun: str) -> str | None:
     """The plural of the lemma ``noun`` as the captions write it: of lemminflect's plural forms
-    (``plurals``), the one the captions use most often as written; ``None`` when they use none ("person":
-    "persons" is in no caption, and no lemmatiser links "people" to it)."""
-    seen = [(corpus.counts.get(f, 0), -i, f) for i, f in enumerate(plurals(noun))]
+    (``plurals``) and WordNet's plural group of its members (``wordnet.plural_groups``: "person" -> "people",
+    which no lemmatiser links to it), the one the captions use most often as written; ``None`` when they use
+    none."""
+    forms = dict.fromkeys(plurals(noun) + wn.plural_groups(noun))
+    seen = [(corpus.counts.get(f, 0), -i, f) for i, f in enumerate(forms)]
     best = max(seen, default=(0, 0, ""))
     return best[2] if best[0] > 0 else None
 
@@ -1000,20 +1014,26 @@ class SlotTest:
                 after = view.suffix(unit.end)
                 if after:
                     self.after, self.free = after[0], False
-        elif unit.cls != "NOUN" or unit.start == 0:
+        elif unit.cls != "NOUN" or (unit.start == 0 and not (
+                unit.end < len(tokens) and tokens[unit.end].pos == "NOUN")):
             self.free = True
         else:
             self.relation = _preposition(tokens, unit)
             self.head = _governor(tokens, unit)
-            prev = tokens[unit.start - 1]
-            compound = prev.pos in _MODIFIER_POS and prev.ws != "" and standalone(tokens, unit.start - 1)
-            bare = unit.tag == "NN" and prev.pos not in _DETERMINED and unit.end - unit.start == 1
+            prev = tokens[unit.start - 1] if unit.start else None
+            compound = prev is not None and prev.pos in _MODIFIER_POS and prev.ws != "" and \
+                standalone(tokens, unit.start - 1)
+            bare = prev is not None and unit.tag == "NN" and prev.pos not in _DETERMINED and unit.end - unit.start == 1
             before = view.prefix(unit.start) if compound or bare else None
             self.after = before[-1] if before else None  # the pair (word before, new first word) must be seen
+            # a noun that modifies the next one ("kitchen floor", ``modifier_units``): the pair (new last word, that
+            # noun) must be seen, a compound the captions write ("bathroom floor")
+            after = view.suffix(unit.end) if unit.end < len(tokens) and tokens[unit.end].pos == "NOUN" else None
+            self.head_noun = after[0] if after else None
         # all that the test reads of the caption: a new word's result is the same in every slot with this key
         self.key = (True,) if self.free else (
             self.cls, self.noun, self.after, getattr(self, "relation", None), getattr(self, "head", None),
-            self.backoff)
+            self.backoff, getattr(self, "head_noun", None))
         self._memo = corpus.memo("_slots")
 
     def __call__(self, new: str, new_words: Sequence[str] | None = None) -> bool:
@@ -1050,6 +1070,8 @@ class SlotTest:
             return False  # "tricks on a ramp" -> "on a gear", "sleeps in a hammock" -> "in a couch": never seen
         if self.head is not None and not corpus.together(self.head, noun):
             return False  # "serve the ball" -> "serve the net", "frosted glass" -> "frosted food": never seen together
+        if self.head_noun is not None and not corpus.lm.ctx2.get((new_words[-1], self.head_noun), (0, 0))[0]:
+            return False  # "computer desk" -> "motor desk": a compound no caption writes
         if self.after is None or not new_words:
             return True
         return corpus.lm.ctx2.get((self.after, new_words[0]), (0, 0))[0] > 0
