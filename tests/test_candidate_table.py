@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from negkit.lexicon import clear_word_caches
+from negkit.lexicon import wordnet as wn
 from negkit.mining import candidate_table
 from negkit.mining.concrete import ConcretePlant
 from negkit.mining.corpus import corpus_for
@@ -82,3 +83,12 @@ def test_family_is_answered_from_the_table_as_computed(captions, corpus_path):
     clear_word_caches()  # forgets the table's families: ``family`` computes them from WordNet again
     assert not lexical._KNOWN_FAMILIES
     assert all(lexical.family(noun) == known[noun] for noun in nouns[::5])
+
+
+def test_gender_is_answered_from_the_table_as_computed(captions, corpus_path):
+    _mined(ConcretePlant, corpus_path, captions[:1])
+    known = dict(wn._KNOWN_GENDERS)
+    assert len(known) > 100 and {"m", "f"} <= set(known.values())
+    clear_word_caches()  # forgets them: ``gender`` reads WordNet again
+    assert not wn._KNOWN_GENDERS
+    assert all(wn.gender(noun) == known[noun] for noun in list(known)[::5])

@@ -276,6 +276,20 @@ def test_inflection_and_case():
     assert article_for("apple", "A") == "An" and article_for("pear", "an") == "a"
 
 
+def test_inflection_reads_lemminflects_tables_as_getinflection_does():
+    from lemminflect import getInflection
+
+    from negkit.lexicon.words import _inflection, _inflection_tables
+
+    tables, _ = _inflection_tables()
+    words = sorted(tables)[::40] + ["sheep", "bus", "ox", "go", "Dog", "t-shirt", "3d", "blorptastic"]
+    tags = ("NN", "NNS", "NNP", "NNPS", "VB", "VBD", "VBG", "VBN", "VBP", "VBZ", "JJ", "JJR", "JJS", "RBR")
+    for word in words:
+        for tag in tags:
+            for oov in (True, False):
+                assert _inflection(word, tag, oov) == tuple(getInflection(word, tag=tag, inflect_oov=oov)), (word, tag)
+
+
 def test_zipf_frequency():
     assert zipf("dog") > zipf("hyaena") > 0
     assert zipf("blorptastic") == 0

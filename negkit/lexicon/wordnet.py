@@ -70,6 +70,7 @@ def _drop_reader() -> None:
     _UP.clear()
     _KNOWN_SENSES.clear()
     _KNOWN_SIGNATURES.clear()
+    _KNOWN_GENDERS.clear()
     _signature.cache_clear()
     wordnet.cache_clear()
     synset_lines.cache_clear()
@@ -215,14 +216,16 @@ _STOP = frozenset("a an the of or and to in on at by for with from as is are be 
 # the same values ``senses`` and ``signature`` compute, for the words of a corpus.
 _KNOWN_SENSES: dict[tuple[str, str, int], tuple[SynsetLine, ...]] = {}
 _KNOWN_SIGNATURES: dict[SynsetLine, frozenset[str]] = {}
+_KNOWN_GENDERS: dict[str, str | None] = {}
 
 
 def preload(senses: dict[tuple[str, str, int], tuple[SynsetLine, ...]],
-            signatures: dict[SynsetLine, frozenset[str]]) -> None:
-    """Answer ``senses`` and ``signature`` from these results (computed by them before, for the same
-    WordNet) until ``clear_word_caches``."""
+            signatures: dict[SynsetLine, frozenset[str]], genders: dict[str, str | None] | None = None) -> None:
+    """Answer ``senses``, ``signature`` and ``gender`` from these results (computed by them before, for the
+    same WordNet) until ``clear_word_caches``."""
     _KNOWN_SENSES.update(senses)
     _KNOWN_SIGNATURES.update(signatures)
+    _KNOWN_GENDERS.update(genders or {})
 
 
 @word_cache
@@ -419,6 +422,8 @@ def _kind_of(compound: str, head: str) -> bool:
 def gender(lemma: str) -> str | None:
     """"m" or "f" when every sense of the noun ``lemma`` that is a person is male or female ("man", "girl"),
     else None; read from WordNet's hypernyms (male person, female person)."""
+    if lemma in _KNOWN_GENDERS:
+        return _KNOWN_GENDERS[lemma]
     lines = synset_lines()
     marks = {}
     for mark, head in (("m", "male"), ("f", "female")):

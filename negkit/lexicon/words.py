@@ -45,6 +45,7 @@ def load_tables() -> None:
     _frequencies()
     getAllLemmas("dogs")
     getInflection("dog", tag="NNS")
+    _inflection_tables()
 
 
 @word_cache
@@ -61,11 +62,9 @@ def inflect(word: str, tag: str) -> str:
     no form for it."""
     if tag not in _INFLECTED:
         return word
-    from lemminflect import getInflection
-
     parts = word.split(" ")
     at = 0 if tag.startswith("V") else len(parts) - 1
-    forms = getInflection(parts[at], tag=tag, inflect_oov=tag[0] in "NV")
+    forms = _inflection(parts[at], tag, tag[0] in "NV")
     if forms:
         parts[at] = forms[0]
     return " ".join(parts)
@@ -75,10 +74,36 @@ def inflect(word: str, tag: str) -> str:
 def plurals(noun: str) -> tuple[str, ...]:
     """Every plural form lemminflect gives the lemma ``noun``, its preferred first ("bus" -> "buses",
     "busses"); the singular only where it is the preferred plural ("sheep"), not a mass reading ("fish")."""
+    forms = _inflection(noun, "NNS", True)
+    return tuple(f for i, f in enumerate(forms) if f != noun or i == 0)
+
+
+def _inflection(lemma: str, tag: str, inflect_oov: bool) -> tuple[str, ...]:
+    """lemminflect's ``getInflection(lemma, tag, inflect_oov)``. Where its dictionary has the form, the form is
+    read from its tables directly: ``getInflection`` deep-copies the lemma's every form on each call (most of
+    the cost of inflecting a word cold)."""
+    tables = _inflection_tables()
+    if tables is not None and lemma.islower() and tag not in ("NNP", "NNPS"):
+        main, overrides = tables
+        form = {**main.get(lemma, {}), **overrides.get(lemma, {})}.get(tag)
+        if form and isinstance(form, (tuple, list)):  # else lemminflect's alternate tags and rules decide
+            return tuple(w.lower() for w in form)  # its caps style of a lower-case lemma
     from lemminflect import getInflection
 
-    forms = getInflection(noun, tag="NNS", inflect_oov=True)
-    return tuple(f for i, f in enumerate(forms) if f != noun or i == 0)
+    return tuple(getInflection(lemma, tag=tag, inflect_oov=inflect_oov))
+
+
+@functools.lru_cache(maxsize=1)
+def _inflection_tables() -> tuple[dict, dict] | None:
+    """lemminflect's inflection and override tables, as ``getInflection`` reads them; None when this
+    lemminflect version lays them out otherwise."""
+    try:
+        from lemminflect.core.Inflections import Inflections
+
+        inflections = Inflections()
+        return inflections._getInflDict(), inflections._getOverridesDict()
+    except (ImportError, AttributeError):
+        return None
 
 
 def match_case(new: str, original: str) -> str:

@@ -10,8 +10,9 @@ closures for the taxonomic test), lemminflect, the corpus and frequency filters 
   adjective and verb, and the rated compounds the captions use, where the norms rate it) and each of its
   first ``senses`` WordNet senses: the ``Replacer``'s first and second tier (``__call__``, ``wider``),
   ``keeps_false`` for every candidate of both, and the senses and their signatures that choosing the sense
-  that fits a caption reads (``wordnet.senses``, ``wordnet.signature``), and the back-off pass's
-  ``lexical.family`` of every caption word's noun lemma. The table holds exactly what those calls return; a
+  that fits a caption reads (``wordnet.senses``, ``wordnet.signature``), the back-off pass's
+  ``lexical.family`` of every caption word's noun lemma, and ``wordnet.gender`` of those nouns and of every
+  noun candidate (read where a gendered pronoun follows the word). The table holds exactly what those calls return; a
   miner starts from it (``Replacer.preload``, ``wordnet.preload``, ``lexical.preload_families``) and computes
   anything else as before, so the negatives are the same with and without it (``tests/test_candidate_table.py``).
 - **Cost.** Building it costs more than one cold mining pass (about 10 CPU s for SugarCrepe's 7,511
@@ -34,7 +35,7 @@ import pickle
 from pathlib import Path
 from typing import Any
 
-TABLE_FORMAT = 3
+TABLE_FORMAT = 4
 ENABLED = True
 _CLASSES = ("NOUN", "ADJ", "VERB")
 # modules whose code decides what the table holds: editing one of them builds a new table
@@ -67,9 +68,9 @@ def preload_table(replacer: Any, corpus_path: Path | str) -> Path | None:
     from negkit.lexicon import wordnet as wn
     from negkit.mining.lexical import preload_families
 
-    cache, false, senses, signatures, families = found
+    cache, false, senses, signatures, families, genders = found
     replacer.preload(cache, false)
-    wn.preload(senses, signatures)
+    wn.preload(senses, signatures, genders)
     preload_families(families)
     return path
 
@@ -111,13 +112,13 @@ def _norms_digest(norms: Any) -> str:
     return found[1]
 
 
-def _load(path: Path) -> tuple[dict, dict, dict, dict, dict] | None:
+def _load(path: Path) -> tuple[dict, dict, dict, dict, dict, dict] | None:
     try:
         with open(path, "rb") as fh:
             found = pickle.load(fh)
     except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ValueError, ImportError, IndexError):
         return None
-    ok = isinstance(found, tuple) and len(found) == 5 and all(isinstance(d, dict) for d in found)
+    ok = isinstance(found, tuple) and len(found) == 6 and all(isinstance(d, dict) for d in found)
     return found if ok else None
 
 
@@ -148,11 +149,12 @@ def vocabulary(corpus: Any, norms: Any) -> list[tuple[str, str, float]]:
     return list(out)
 
 
-def build_table(replacer: Any) -> tuple[dict, dict, dict, dict, dict]:
+def build_table(replacer: Any) -> tuple[dict, dict, dict, dict, dict, dict]:
     """The first and second tier and ``keeps_false`` of every word of ``vocabulary`` in each of its first
     ``senses`` senses, computed by a new ``Replacer`` with ``replacer``'s parameters (its two caches), what
-    choosing the sense that fits a caption reads (those senses and their ``wordnet.signature``), and the
-    ``family`` of every caption word's noun lemma (the back-off of the slot tests reads it)."""
+    choosing the sense that fits a caption reads (those senses and their ``wordnet.signature``), the
+    ``family`` of every caption word's noun lemma (the back-off of the slot tests reads it), and the
+    ``wordnet.gender`` of those nouns and of every noun candidate."""
     from negkit.lexicon import wordnet as wn
     from negkit.mining.lexical import Replacer, Unit, family_table
 
@@ -163,6 +165,7 @@ def build_table(replacer: Any) -> tuple[dict, dict, dict, dict, dict]:
     n = max(1, builder.senses)
     senses: dict[tuple[str, str, int], tuple] = {}
     signatures: dict[Any, frozenset[str]] = {}
+    gendered = nouns(replacer.corpus)
     for word, cls, score in vocabulary(replacer.corpus, replacer.norms):
         unit = Unit(0, 1, word, word, cls, "NN", score)
         found = senses[(word, cls, n)] = wn.senses(word, cls, n)
@@ -171,7 +174,12 @@ def build_table(replacer: Any) -> tuple[dict, dict, dict, dict, dict]:
         for sense in found:
             for cand in builder(unit, frozenset(), sense) + builder.wider(unit, frozenset(), sense):
                 builder.keeps_false(unit, cand)
-    return builder._cache, builder._false, senses, signatures, family_table(nouns(replacer.corpus))
+                if cls == "NOUN":
+                    gendered.append(cand.word)
+        if cls == "NOUN":
+            gendered.append(word)
+    genders = {noun: wn.gender(noun) for noun in dict.fromkeys(gendered)}
+    return builder._cache, builder._false, senses, signatures, family_table(nouns(replacer.corpus)), genders
 
 
 def nouns(corpus: Any) -> list[str]:

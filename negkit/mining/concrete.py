@@ -20,6 +20,7 @@ from negkit.mining.lexical import (
     Deferred,
     LexicalMiner,
     Unit,
+    by_plausibility,
     edit_matters,
     find_units,
     modifier_units,
@@ -242,8 +243,7 @@ class ConcretenessMiner(LexicalMiner):
                 if made:
                     replaced.add(unit.start)
         if self.operation == "both":  # a replacement the ranking deferred still beats a role reversal
-            deferred.sort(key=lambda t: -t[0])
-            for _, build in deferred:
+            for build in by_plausibility(deferred):
                 yield build()
             deferred = []
         if self.operation in ("swap", "both"):
@@ -273,8 +273,7 @@ class ConcretenessMiner(LexicalMiner):
                                   self.edits_per_word)
         if self.operation == "swap" or self.keep_implausible:  # else a role reversal or a wider word the model
             # finds implausible is never offered: the caption gets no negative rather than an absurd one
-            deferred.sort(key=lambda t: -t[0])  # implausible ones last, the least implausible first
-            for _, build in deferred:
+            for build in by_plausibility(deferred):  # implausible ones last, the least implausible first
                 yield build()
 
     def _swaps(self, tokens: list[Token], unit: Unit, ordered: list[Unit], rng: random.Random,

@@ -287,6 +287,9 @@ class Candidate(NamedTuple):
 WIDER_WINDOW = 1.5  # the second tier's concreteness window, relative to the first's ("clean" -> "dirty": 1.16)
 
 
+_UNKNOWN = object()  # not in a memo (None is a result there)
+
+
 class Replacer:
     """Replacement words for a unit: WordNet antonyms and co-hyponyms of the sense that fits the caption
     (the relation table for ``REL``), filtered and cached per (lemma, class, sense).
@@ -310,6 +313,7 @@ class Replacer:
         self.corpus = corpus
         self._cache: dict[tuple[str, str, int, float | None], tuple[Candidate, ...]] = {}
         self._false: dict[tuple[str, str, Candidate], bool] = {}  # keeps_false, per (lemma, class, candidate)
+        self._senses: dict[tuple[str, str, frozenset[str]], Any] = {}  # ``sense``, per (lemma, class, context)
 
     def preload(self, cache: dict, false: dict) -> None:
         """Start from results computed before (``negkit.mining.candidate_table``: the same calls, made once
@@ -328,8 +332,7 @@ class Replacer:
                     if self._common(w))
             return found
         if sense is None:  # ``sense``: one of the unit's first ``senses`` senses, given (the candidate table)
-            sense = wn.fitting_sense(unit.lemma, unit.cls, context, self.senses) if self.senses > 1 else \
-                next(iter(wn.senses(unit.lemma, unit.cls, 1)), None)
+            sense = self.sense(unit, context)
         if sense is None:
             return ()
         key = (unit.lemma, unit.cls, sense.offset, unit.score)
@@ -356,8 +359,7 @@ class Replacer:
         if unit.cls == "REL" or self.senses < 1:
             return ()
         if sense is None:
-            sense = wn.fitting_sense(unit.lemma, unit.cls, context, self.senses) if self.senses > 1 else \
-                next(iter(wn.senses(unit.lemma, unit.cls, 1)), None)
+            sense = self.sense(unit, context)
         if sense is None:
             return ()
         if sense.lexname in ("noun.group", "noun.quantity"):
@@ -376,6 +378,20 @@ class Replacer:
                 c for c in self._keep(unit, ants, True, window=window)
                 + self._keep(unit, tuple(dict.fromkeys(sisters + cousins)), False, lexname, window=window)
                 if c.word not in first)
+        return found
+
+    def sense(self, unit: Unit, context: frozenset[str]) -> Any:
+        """The sense of the unit's word that fits ``context`` (``wordnet.fitting_sense``; the most frequent one
+        with ``senses`` 1), or None. Remembered per (word, class, context): a caption's later passes ask for it
+        again, and so does every repeat of the caption."""
+        key = (unit.lemma, unit.cls, context)
+        memo = self._senses
+        found = memo.get(key, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = wn.fitting_sense(unit.lemma, unit.cls, context, self.senses) if self.senses > 1 else \
+                next(iter(wn.senses(unit.lemma, unit.cls, 1)), None)
+            if len(memo) < MEMO_SIZE:
+                memo[key] = found
         return found
 
     def _common(self, word: str) -> bool:
@@ -636,39 +652,47 @@ class LexicalMiner(CorpusUser, NormsMiner):
                     pool = self._pool(tokens, unit, found, slot, view, corpus, backoff, siblings)
                     if len(pools) < MEMO_SIZE:
                         pools[key] = pool
-        min_fit = self.min_fit
-        keyed = []
-        context_counts = None
-        fits = corpus.memo("_fits")  # per (word, context): the same fit wherever the caption's lemmas are the same
-        drops = view.deltas(corpus.lm, unit.start, unit.end, [(new, words) for _, new, words in pool]) if pool else ()
+        if not pool:
+            return
+        fit = _Fit(corpus, context) if unit.cls != "NUM" else _no_fit  # a count goes with any thing
+        drops = view.deltas(corpus.lm, unit.start, unit.end, [(new, words) for _, new, words in pool])
+        scored = []  # (drop, random tie-break, new text, span, new word), in pool order
         for (cand, new, _), drop in zip(pool, drops):
             span = unit
             if regender and wn.gender(cand.word) not in (None, pronoun):  # "a man ... his" -> "a woman ... her"
                 # scored as the word's change alone: the pronoun follows from it, and a model of a few thousand
                 # captions has seen "she" too rarely to judge it
                 span, new = _regendered(tokens, unit, new)
-            if unit.cls == "NUM":
-                fit = 0.0  # a count goes with any thing
-            else:
-                fit = fits.get((cand.word, context))
-                if fit is None:
-                    if context_counts is None:
-                        context_counts = corpus.context_counts(context)
-                    fit = corpus.fit_in(context_counts, cand.word)
-                    if len(fits) < MEMO_SIZE:
-                        fits[(cand.word, context)] = fit
-            keyed.append((drop + self.fit_weight * fit * len(context), drop, fit, rng.random(), new, span))
+            scored.append((drop, rng.random(), new, span, cand.word))
+        # another count makes no new kind of scene: the model only picks the likeliest ("two" -> "three"),
+        # its drop measures how rare the count is in the captions, not how absurd the scene
+        max_drop = self.max_logprob_drop if unit.cls != "NUM" else None
+        min_fit = self.min_fit if unit.cls != "NUM" else None
+        unlikely = [max_drop is not None and drop < -max_drop for drop, *_ in scored]
+        if all(u or (min_fit is not None and fit(t[4]) < min_fit) for u, t in zip(unlikely, scored)):
+            # nothing to offer now (most words' lot: the language model finds most candidates implausible). Only
+            # the order of the deferred reads their scores, and most captions get a negative from another word
+            # before they are offered: computed then. Deferred in tie-break order, which the scores' stable sort
+            # keeps for equal scores, as the eager order below does.
+            if deferred is not None:
+                for drop, _, new, span, word in sorted(scored, key=lambda t: t[1]):
+                    deferred.append((partial(self._plausibility, drop, fit, word, len(context)),
+                                     partial(_edited, view, span, new, kind)))
+            return
+        keyed = []
+        for (drop, rnd, new, span, word), drop_unlikely in zip(scored, unlikely):
+            word_fit = fit(word)
+            keyed.append((drop + self.fit_weight * word_fit * len(context), drop_unlikely, word_fit, rnd, new, span))
         keyed.sort(key=lambda t: (-t[0], t[3]))
-        for score, drop, fit, _, new, span in keyed:
-            # another count makes no new kind of scene: the model only picks the likeliest ("two" -> "three"),
-            # its drop measures how rare the count is in the captions, not how absurd the scene
-            implausible = unit.cls != "NUM" and (
-                (self.max_logprob_drop is not None and drop < -self.max_logprob_drop)
-                or (min_fit is not None and fit < min_fit))
-            if not implausible:
+        for score, drop_unlikely, word_fit, _, new, span in keyed:
+            if not (drop_unlikely or (min_fit is not None and word_fit < min_fit)):
                 yield _edited(view, span, new, kind)
             elif deferred is not None:
                 deferred.append((score, partial(_edited, view, span, new, kind)))
+
+    def _plausibility(self, drop: float, fit: Callable[[str], float], word: str, context_size: int) -> float:
+        """The ranking's key of a candidate: its drop plus the weighted fit (as ``replacements`` computes it)."""
+        return drop + self.fit_weight * fit(word) * context_size
 
     def _pool(self, tokens: Sequence[Token], unit: Unit, found: list[Candidate], slot: SlotTest, view: CaptionWords,
               corpus: Any, backoff: bool, siblings: Any = None) -> tuple[tuple[Candidate, str, Sequence[str]], ...]:
@@ -720,7 +744,39 @@ class LexicalMiner(CorpusUser, NormsMiner):
                         (Edit(unit.start, unit.text, new),))
 
 
-Deferred = list[tuple[float, Callable[[], Negative]]]
+# (plausibility, or a function computing it; the negative's builder): ``replacements`` and ``ranked`` defer
+# implausible candidates to it, and ``by_plausibility`` offers them
+Deferred = list[tuple[float | Callable[[], float], Callable[[], Negative]]]
+
+
+def by_plausibility(deferred: Deferred) -> list[Callable[[], Negative]]:
+    """The builders of ``deferred``, the most plausible first; equal scores in the order they were deferred."""
+    scores = [score() if callable(score) else score for score, _ in deferred]
+    return [deferred[i][1] for i in sorted(range(len(deferred)), key=lambda i: -scores[i])]
+
+
+class _Fit:
+    """``corpus.fit(word, context)`` for the new words of one unit, through the corpus' memo of fits (per word
+    and context: the same wherever a caption's lemmas are the same)."""
+
+    def __init__(self, corpus: Any, context: frozenset[str]) -> None:
+        self.corpus, self.context = corpus, context
+        self.memo = corpus.memo("_fits")
+        self.counts: list[tuple[str, int]] | None = None  # ``corpus.context_counts(context)``, read once
+
+    def __call__(self, word: str) -> float:
+        found = self.memo.get((word, self.context))
+        if found is None:
+            if self.counts is None:
+                self.counts = self.corpus.context_counts(self.context)
+            found = self.corpus.fit_in(self.counts, word)
+            if len(self.memo) < MEMO_SIZE:
+                self.memo[(word, self.context)] = found
+        return found
+
+
+def _no_fit(word: str) -> float:
+    return 0.0
 
 
 def _edited(view: CaptionWords, unit: Unit, new: str, kind: str) -> Negative:
