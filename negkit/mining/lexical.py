@@ -1050,6 +1050,9 @@ class SlotTest:
         self.noun: str | None = None  # REL: the object's noun; ADJ: the head noun; None: no such noun
         self.free = False  # any new word (as written, seen in the captions) passes
         self.after: str | None = None  # VERB: the particle or preposition after it; NOUN: the word before
+        self.relation: str | None = None  # NOUN: the preposition before it
+        self.head: str | None = None  # NOUN: the word that governs it
+        self.head_noun: str | None = None  # NOUN: the noun it modifies ("kitchen" in "kitchen floor")
         if unit.cls == "REL":
             for tok in tokens[unit.end:unit.end + RELATION_REACH]:
                 if tok.pos in _MODIFIER_POS:  # the object's first noun: "under a red couch" -> couch
@@ -1088,8 +1091,7 @@ class SlotTest:
             self.head_noun = after[0] if after else None
         # all that the test reads of the caption: a new word's result is the same in every slot with this key
         self.key = (True,) if self.free else (
-            self.cls, self.noun, self.after, getattr(self, "relation", None), getattr(self, "head", None),
-            self.backoff, getattr(self, "head_noun", None))
+            self.cls, self.noun, self.after, self.relation, self.head, self.backoff, self.head_noun)
         self._memo = corpus.memo("_slots")
 
     def __call__(self, new: str, new_words: Sequence[str] | None = None) -> bool:
