@@ -15,7 +15,14 @@ seen only through that mining fingerprint: delete the entry to rebuild after edi
   run/             a normal run directory of the base recipe (recipe.json, log.jsonl, report.md, metrics.json,
                    checkpoints/final.pt)
   complete.json    written last (atomically): fingerprint, base recipe, checkpoint, metrics, build time
+  references/<key>/  the base evaluated by a fine-tuning recipe before its first step (its report's reference:
+                   metrics.json, items.jsonl, eval_meta.json), one folder per ``reference_key``
 ```
+
+A fine-tuning run starts from the base's weights bit for bit, so its reference ("before") evaluation is the base's
+evaluation by that run's evaluators: it is kept under ``references/`` and copied into every later run with the
+same evaluators, data, seed, model section and device (``reference_key``), instead of evaluating the same weights
+again. Like the entry itself, it sees a change of data files only through the keys that name them.
 
 An entry is reused only when ``complete.json`` exists, so a build that was killed is never reused: the next
 builder continues it (``--resume`` of its run directory; with a damaged checkpoint it starts over). Two
@@ -39,6 +46,7 @@ from negkit.recipe import Recipe
 
 FORMAT = 1  # bump when what an entry holds changes: old entries are then never read
 COMPLETE = "complete.json"
+REFERENCES = "references"  # <entry>/references/<reference_key>/: the base evaluated by a fine-tuning recipe
 RUN = "run"  # the base's run directory (and run name) inside its entry
 BASE_JSON = "base.json"  # what a fine-tuning run records of its base
 WAIT_POLL_S = 2.0
@@ -292,6 +300,58 @@ def start_from_base(stage: BaseStage, model: Any, model_name: str, env: Any, bui
         rd.write_json(run_dir / BASE_JSON, result.record())
     say(result.line())
     return result
+
+
+# -- reference evaluations of the base ------------------------------------------------------------------------
+
+
+def reference_key(recipe: Recipe, device: str) -> str:
+    """What decides ``recipe``'s evaluation of its base besides the base's weights: its evaluators, data, seed
+    and model section (precision, LoRA), the device type, negkit's version and the versions of its plugins."""
+    from negkit.version import __version__
+
+    resolved = json.loads(json.dumps(recipe.to_dict(), default=repr))
+    model = {k: v for k, v in resolved.get("model", {}).items() if k != "init"}  # the fingerprint names the base
+    payload = {"format": FORMAT, "negkit": __version__, "eval": resolved.get("eval"), "data": resolved.get("data"),
+               "model": model, "seed": recipe.run.seed, "device": device, "plugins": _plugin_versions(recipe)}
+    text = json.dumps(payload, sort_keys=True, default=repr)
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def cached_reference(stage: BaseStage, key: str) -> Path | None:
+    """The kept reference evaluation of ``stage`` under ``key``, or None."""
+    from negkit import rundir as rd
+
+    folder = stage.folder / REFERENCES / key
+    return folder if (folder / rd.METRICS).is_file() else None
+
+
+def keep_reference(stage: BaseStage, key: str, evaluated: Path) -> None:
+    """Keep the reference folder ``evaluated`` in the entry under ``key``; one kept meanwhile by another run stays."""
+    import shutil
+
+    if cached_reference(stage, key) is None:
+        final = stage.folder / REFERENCES / key
+        shutil.rmtree(final, ignore_errors=True)  # what a killed copy left
+        copy_folder(evaluated, final)
+
+
+def copy_folder(source: Path, target: Path) -> None:
+    """Copy ``source`` to a new ``target`` whole or not at all: into a private folder beside it, then one rename
+    (a ``target`` that appeared meanwhile is kept)."""
+    import shutil
+
+    from negkit.atomic import temp_dir
+
+    tmp = temp_dir(target)
+    try:
+        shutil.copytree(source, tmp, dirs_exist_ok=True)
+        tmp.rename(target)
+    except OSError:
+        if not target.exists():
+            raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def built_checkpoint(recipe: Recipe) -> Path:

@@ -302,7 +302,8 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
                           ckpt_dir=run_dir / rd.CHECKPOINTS, feedback=feedback, model_name=recipe.model.name,
                           lora=recipe.model.lora, sampler=sampler, keep=keep)
         if env.is_main and built.evaluators and recipe.report.reference:
-            evaluate_reference(clip, recipe, built.evaluators, env.device, precision.autocast, data, run_dir, say)
+            evaluate_reference(clip, recipe, built.evaluators, env.device, precision.autocast, data, run_dir, say,
+                               base=base)
         result = trainer.fit(resume_from)
         interrupts.raise_if_stop_requested(f"training finished ({result.final_checkpoint}); --resume evaluates")
         train_info = {"steps": result.steps, "epochs": round(result.epochs_done, 4), "samples": result.samples,
@@ -332,19 +333,31 @@ def _run(recipe: Recipe, out: Path, resume: bool, force: bool, env: Any, console
 
 
 def evaluate_reference(clip: Any, recipe: Recipe, evaluators: Sequence[NamedEvaluator], device: Any,
-                       autocast: Any, data: Any, run_dir: Path, say: Any) -> None:
+                       autocast: Any, data: Any, run_dir: Path, say: Any, base: Any = None) -> None:
     """The recipe's evaluators on the model before its first step: ``report.md``'s reference ("before").
-    Written once to ``<run dir>/reference/`` (metrics.json, items.jsonl); a resumed run keeps it."""
+    Written once to ``<run dir>/reference/`` (metrics.json, items.jsonl); a resumed run keeps it. A run that
+    starts from a base (``base``, a ``BaseStage``) copies the base's evaluation kept under the same
+    ``reference_key`` when there is one, and keeps its own there otherwise."""
     from negkit import rundir as rd
+    from negkit.base_stage import cached_reference, copy_folder, keep_reference, reference_key
     from negkit.train.evaluate import evaluate_model
 
     out = run_dir / rd.REFERENCE
     if (out / rd.METRICS).is_file():
         return
+    key = reference_key(recipe, getattr(device, "type", str(device))) if base is not None else None
+    kept = cached_reference(base, key) if key else None
+    if kept is not None:
+        shutil.rmtree(out, ignore_errors=True)  # what a killed evaluation or copy left
+        copy_folder(kept, out)
+        say(f"reference: the base's evaluation by these evaluators, reused ({kept})")
+        return
     say("evaluating the model before training (the report's reference; [report] reference = false skips it)")
     metrics = evaluate_model(clip, evaluators, device, autocast, seed=recipe.run.seed, data=data, out_dir=out)
     rd.write_json(out / rd.METRICS, {"run": {"step": 0, "model": recipe.model.name,
                                              "pretrained": recipe.model.pretrained}, "metrics": metrics})
+    if key:
+        keep_reference(base, key, out)
 
 
 def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *, console: Any = None,

@@ -309,3 +309,51 @@ def test_a_failed_base_fails_only_the_runs_that_fine_tune_from_it(tmp_path):
     assert launcher.started[0] == f"base {key}" and launcher.started[1:] == ["run plain-s0"]
     assert outcome.done == ["plain-s0"] and set(outcome.failed) == {"infonce-s0", "clip-s0"}
     assert all("its base model failed" in why for why in outcome.failed.values())
+
+
+def test_the_reference_evaluation_of_the_base_is_kept_and_reused(tmp_path):
+    write(tmp_path, "base.toml", BASE)
+    tune = write(tmp_path, "tune.toml", TUNE)
+    console = quiet()
+    first = run(load_recipe(tune, ["run.name=a"]), out=tmp_path / "runs", console=console)
+    assert "evaluating the model before training" in console.file.getvalue()
+    entry = Path(json.loads((first.run_dir / BASE_JSON).read_text())["checkpoint"]).parents[2]
+    kept = list((entry / "references").iterdir())
+    assert len(kept) == 1 and not [p for p in (entry / "references").iterdir() if p.name.startswith(".")]
+
+    # the same evaluators, data, seed and model: the kept evaluation, file for file, and the same training
+    console = quiet()
+    second = run(load_recipe(tune, ["run.name=b"]), out=tmp_path / "runs", console=console)
+    assert "evaluating the model before training" not in console.file.getvalue()
+    assert f"reference: the base's evaluation by these evaluators, reused ({kept[0]})" in console.file.getvalue()
+    files = sorted(p.name for p in (first.run_dir / "reference").iterdir())
+    assert files == sorted(p.name for p in (second.run_dir / "reference").iterdir()) and "metrics.json" in files
+    for name in files:
+        assert (first.run_dir / "reference" / name).read_bytes() == (second.run_dir / "reference" / name).read_bytes()
+    assert same(weights(first.run_dir / "checkpoints" / "final.pt"), weights(second.run_dir / "checkpoints" /
+                                                                               "final.pt"))
+    assert second.metrics == first.metrics
+
+    # another evaluator is evaluated and kept beside it; a training key changes nothing
+    console = quiet()
+    third = run(load_recipe(tune, ["run.name=c", "eval.0.label=colour"]), out=tmp_path / "runs", console=console)
+    assert "evaluating the model before training" in console.file.getvalue()
+    assert json.loads((third.run_dir / "reference" / "metrics.json").read_text())["metrics"] != json.loads(
+        (first.run_dir / "reference" / "metrics.json").read_text())["metrics"]
+    assert len(list((entry / "references").iterdir())) == 2
+    console = quiet()
+    run(load_recipe(tune, ["run.name=e", "train.lr=1e-3"]), out=tmp_path / "runs", console=console)
+    assert "reused" in console.file.getvalue() and len(list((entry / "references").iterdir())) == 2
+
+
+def test_a_half_kept_reference_is_never_read(tmp_path):
+    write(tmp_path, "base.toml", BASE)
+    tune = write(tmp_path, "tune.toml", TUNE)
+    first = run(load_recipe(tune, ["run.name=a"]), out=tmp_path / "runs", console=quiet())
+    kept = next((Path(json.loads((first.run_dir / BASE_JSON).read_text())["checkpoint"]).parents[2] /
+                 "references").iterdir())
+    (kept / "metrics.json").unlink()  # as if killed before its last file
+    console = quiet()
+    run(load_recipe(tune, ["run.name=b"]), out=tmp_path / "runs", console=console)
+    assert "evaluating the model before training" in console.file.getvalue()
+    assert (kept / "metrics.json").is_file()  # kept again, whole
