@@ -357,7 +357,10 @@ def evaluate_reference(clip: Any, recipe: Recipe, evaluators: Sequence[NamedEval
     rd.write_json(out / rd.METRICS, {"run": {"step": 0, "model": recipe.model.name,
                                              "pretrained": recipe.model.pretrained}, "metrics": metrics})
     if key:
-        keep_reference(base, key, out)
+        try:
+            keep_reference(base, key, out)
+        except OSError as exc:  # a read-only or full cache costs only the reuse, never the run
+            say(f"reference: not kept in the base's entry {base.folder} ({exc.strerror or exc})")
 
 
 def evaluate_checkpoint(recipe: Recipe, checkpoint: str | Path | None = None, *, console: Any = None,

@@ -357,3 +357,19 @@ def test_a_half_kept_reference_is_never_read(tmp_path):
     run(load_recipe(tune, ["run.name=b"]), out=tmp_path / "runs", console=console)
     assert "evaluating the model before training" in console.file.getvalue()
     assert (kept / "metrics.json").is_file()  # kept again, whole
+
+
+def test_a_reference_that_cannot_be_kept_costs_only_the_reuse(tmp_path, monkeypatch):
+    import negkit.base_stage
+
+    def refuse(source, target):
+        raise PermissionError(13, "Permission denied")
+
+    write(tmp_path, "base.toml", BASE)
+    tune = write(tmp_path, "tune.toml", TUNE)
+    monkeypatch.setattr(negkit.base_stage, "copy_folder", refuse)
+    console = quiet()
+    done = run(load_recipe(tune, ["run.name=a"]), out=tmp_path / "runs", console=console)
+    assert "reference: not kept in the base's entry" in console.file.getvalue()
+    assert "Permission denied" in console.file.getvalue()
+    assert (done.run_dir / "reference" / "metrics.json").is_file() and done.metrics
