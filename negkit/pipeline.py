@@ -349,9 +349,12 @@ def evaluate_reference(clip: Any, recipe: Recipe, evaluators: Sequence[NamedEval
     kept = cached_reference(base, key) if key else None
     if kept is not None:
         shutil.rmtree(out, ignore_errors=True)  # what a killed evaluation or copy left
-        copy_folder(kept, out)
-        say(f"reference: the base's evaluation by these evaluators, reused ({kept})")
-        return
+        try:
+            copy_folder(kept, out)
+            say(f"reference: the base's evaluation by these evaluators, reused ({kept})")
+            return
+        except OSError as exc:  # an unreadable kept copy costs only the reuse: evaluate as if there were none
+            say(f"reference: the base's kept evaluation could not be copied ({exc.strerror or exc})")
     say("evaluating the model before training (the report's reference; [report] reference = false skips it)")
     metrics = evaluate_model(clip, evaluators, device, autocast, seed=recipe.run.seed, data=data, out_dir=out)
     rd.write_json(out / rd.METRICS, {"run": {"step": 0, "model": recipe.model.name,

@@ -373,3 +373,22 @@ def test_a_reference_that_cannot_be_kept_costs_only_the_reuse(tmp_path, monkeypa
     assert "reference: not kept in the base's entry" in console.file.getvalue()
     assert "Permission denied" in console.file.getvalue()
     assert (done.run_dir / "reference" / "metrics.json").is_file() and done.metrics
+
+
+def test_a_kept_reference_that_cannot_be_copied_is_evaluated_again(tmp_path, monkeypatch):
+    import negkit.base_stage
+
+    write(tmp_path, "base.toml", BASE)
+    tune = write(tmp_path, "tune.toml", TUNE)
+    first = run(load_recipe(tune, ["run.name=a"]), out=tmp_path / "runs", console=quiet())
+
+    def refuse(source, target):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(negkit.base_stage, "copy_folder", refuse)
+    console = quiet()
+    second = run(load_recipe(tune, ["run.name=b"]), out=tmp_path / "runs", console=console)
+    said = console.file.getvalue()
+    assert "could not be copied (Permission denied)" in said and "evaluating the model before training" in said
+    assert json.loads((second.run_dir / "reference" / "metrics.json").read_text())["metrics"] == json.loads(
+        (first.run_dir / "reference" / "metrics.json").read_text())["metrics"]
