@@ -300,3 +300,31 @@ def test_mining_settings_freeze_the_collector_only_while_mining():
         gc.unfreeze()
     if platform.libc_ver()[0] == "glibc":
         assert _glibc() is not None  # found, so the trim threshold was really set
+
+
+def test_a_miner_whose_code_changed_mines_again(tmp_path, monkeypatch):
+    """The version of negkit or of a plugin does not change with every edit of a miner: the fingerprint reads
+    the miners' source too, so a table mined by the old code is never reused by the new one."""
+    import importlib
+    import sys
+
+    from negkit.mining import stage
+    from negkit.mining.stage import MiningPlan, WeightedMiner
+    from negkit.sections import MiningConfig
+
+    def plan_with(code: str) -> MiningPlan:
+        (tmp_path / "edited_miner.py").write_text(code, encoding="utf-8")
+        sys.modules.pop("edited_miner", None)
+        stage._source_digest.cache_clear()
+        module = importlib.import_module("edited_miner")
+        return MiningPlan(MiningConfig(), 0, (WeightedMiner("edited", module.Edited()),))
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = ("from negkit.mining.base import Miner\n\n\nclass Edited(Miner):\n    name = 'edited'\n\n"
+              "    def mine(self, captions, *, k, seed):\n        return [[] for _ in captions]\n")
+    before = mining_fingerprint(plan_with(source), CAPTIONS)
+    assert mining_fingerprint(plan_with(source), CAPTIONS) == before  # the same code: the same table
+    after = mining_fingerprint(plan_with(source.replace("[[]", "[[ ]")), CAPTIONS)
+    assert after != before
+    sys.modules.pop("edited_miner", None)
+    stage._source_digest.cache_clear()

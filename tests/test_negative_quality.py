@@ -136,13 +136,14 @@ def test_agreement_after_an_edit(corpus_path):
     assert render(toks, [(1, 2, "orange")]) == "An orange apple"
 
 
-def test_absurd_role_reversal_ranks_last(corpus_path):
-    """"a rug laying on a cat": a swap that reverses roles into an absurd scene comes after the plausible ones."""
+def test_absurd_role_reversal_is_not_offered(corpus_path):
+    """"a rug laying on a cat": a swap of an animal and a thing reverses roles into an absurd scene and is never
+    offered (it used to come last); the swaps of two things are."""
     m = miner(corpus_path=corpus_path, operation="swap")
     (negs,) = m.mine(["A cat laying on a blanket on top of a pillow."], k=3, seed=0)
     texts = [n.text for n in negs]
-    assert "A blanket laying on a cat on top of a pillow." in texts
-    assert texts.index("A blanket laying on a cat on top of a pillow.") == len(texts) - 1
+    assert "A blanket laying on a cat on top of a pillow." not in texts
+    assert "A cat laying on a pillow on top of a blanket." in texts
 
 
 def test_offensive_words_never_put_in():
@@ -514,3 +515,115 @@ def test_a_modifying_noun_is_edited_last_into_a_compound_the_captions_write(tmp_
     (negs,) = miner(corpus_path=path).mine([caption], k=1, seed=0)
     assert [n.text for n in negs] == ["there is a small puppy on the bathroom floor"]
     assert miner(corpus_path=path, backoff=False).mine([caption], k=1, seed=0) == [[]]
+
+
+# -- the blind reading's failures (eighth session): how many, not what; who does what; who is who ---------------
+
+
+def test_a_group_before_of_says_how_many_and_is_not_edited():
+    """Blind reading: "a bunch of cars" -> "an assortment of cars", "a collection of luggage" -> "a people of
+    luggage": the group word says how many, not what. A container before "of" is a thing ("a bowl of")."""
+    from negkit.lexicon import wordnet as wn
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.lexical import edit_matters, find_units
+
+    assert all(wn.collective(w) for w in ("bunch", "assortment", "collection", "group", "herd", "pile"))
+    assert not any(wn.collective(w) for w in ("bowl", "plate", "slice", "piece", "box", "side", "dog"))
+    classes = frozenset({"NOUN"})
+    for caption, word, editable in [("A bunch of cars parked in a lot.", "bunch", False),
+                                    ("A herd of cattle on a road.", "herd", False),
+                                    ("A bowl of apples on a table.", "bowl", True),
+                                    ("A bunch of cars parked in a lot.", "cars", True),
+                                    ("A herd walking on a road.", "herd", True)]:
+        tokens = _tokens(caption)
+        (unit,) = [u for u in find_units(tokens, load_norms(), classes) if u.text == word]
+        assert edit_matters(tokens, unit) is editable, (caption, word)
+
+
+def test_an_adjective_that_stands_for_a_noun_is_not_edited():
+    """Dev half: "bears fight with each other" -> "with each same"."""
+    from negkit.lexicon.norms import load_norms
+    from negkit.mining.lexical import edit_matters, find_units
+
+    for caption, editable in [("two bears fight with each other behind a log", False),
+                              ("a dog and the other dog on a couch", True)]:
+        tokens = _tokens(caption)
+        (unit,) = [u for u in find_units(tokens, load_norms(), frozenset({"ADJ"})) if u.text == "other"]
+        assert edit_matters(tokens, unit) is editable, caption
+
+
+def test_a_verb_must_be_seen_with_its_subject_and_its_object():
+    """Blind reading: "a cow driving down a sidewalk", "cattle skiing down a road", "a man attempting a
+    picture of himself": the captions never put those verbs with that doer or that object."""
+    from negkit.mining.lexical import CaptionWords, Unit, attested
+
+    corpus = CaptionCorpus(["A man driving a car down the road.", "A cow walking in a field.",
+                            "A cow running down a hill.", "A man taking a picture.", "A man skiing down a hill.",
+                            "A woman attempting a jump.", "A woman taking a jump."])
+
+    def ok(caption: str, word: str, new: str) -> bool:
+        tokens = _tokens(caption)
+        i = next(i for i, t in enumerate(tokens) if t.lower == word)
+        unit = Unit(i, i + 1, tokens[i].text, tokens[i].lower, "VERB", tokens[i].tag, None)
+        return attested(corpus, CaptionWords(tokens), tokens, unit, new)
+
+    assert ok("A cow walking down a road.", "walking", "running")
+    assert not ok("A cow walking down a road.", "walking", "driving")  # no caption has a cow driving
+    assert not ok("A cow walking down a road.", "walking", "skiing")
+    assert ok("A man walking down a road.", "walking", "skiing")
+    assert not ok("A man taking a picture.", "taking", "attempting")  # attempting a picture: never seen
+    assert ok("A woman taking a jump.", "taking", "attempting")
+
+
+def test_a_noun_after_a_must_be_one_the_captions_count():
+    """Blind reading: "hanging off a banana tree" -> "hanging off a parsley": the captions never write "a
+    parsley" nor a plural of it."""
+    from negkit.mining.lexical import CaptionWords, Unit, attested
+
+    corpus = CaptionCorpus(["Parsley on a plate.", "A bush in a garden.", "Two trees in a park.", "Eggs on a plate.",
+                            "A plant hanging off a tree."])
+    tokens = _tokens("A plant hanging off a tree.")
+    i = next(i for i, t in enumerate(tokens) if t.lower == "tree")
+    unit = Unit(i, i + 1, "tree", "tree", "NOUN", tokens[i].tag, None)
+    view = CaptionWords(tokens)
+    assert attested(corpus, view, tokens, unit, "bush")
+    assert not attested(corpus, view, tokens, unit, "parsley")  # a mass noun: no "a parsley", no "parsleys"
+    assert attested(corpus, view, tokens, unit, "egg")  # never after "a" here, but counted: "eggs"
+
+
+def test_people_apart_by_gender_or_age_not_by_role():
+    """Blind reading: "girl" -> "lady", "young men" -> "boys", "guy" -> "young man" may name the same person;
+    "man" -> "cook" too (a role says nothing of gender or age)."""
+    from negkit.lexicon import wordnet as wn
+
+    for old, new in [("man", "woman"), ("boy", "girl"), ("man", "child"), ("kid", "adult"), ("skier", "surfer"),
+                     ("bride", "groom"), ("dog", "cat"), ("car", "man")]:
+        assert wn.people_apart(old, new), (old, new)
+    for old, new in [("girl", "lady"), ("young man", "boy"), ("guy", "young man"), ("woman", "girl"),
+                     ("man", "cook"), ("model", "man"), ("player", "adult")]:
+        assert not wn.people_apart(old, new), (old, new)
+
+
+def test_pinned_blind_reading_failures_are_not_made(corpus_path):
+    """Negatives a blind reader judged not definitely false, absurd or broken
+    (benchmarks/reading-heldout-5-blind.tsv),
+    none of which the miner makes now, at any of its first five negatives."""
+    m = miner(corpus_path=corpus_path)
+    caps = {"A herd of cattle walking down a road being followed by a cowboy.": ("skiing", "flock"),
+            "Large assortment of small and large vases displayed outdoors.": ("bunch",),
+            "A collection of luggage that has been placed on a wooden carrier.": ("people",),
+            "A girl is standing by a storefront while talking on her phone.": ("lady", "woman"),
+            "A big brown cow walking down a sidewalk near homes.": ("driving",),
+            "A street lined with cones with people up and down the sidewalk.": ("up and up", "down and down"),
+            "A strange plant hanging off a banana tree.": ("a parsley",)}
+    for banned, negs in zip(caps.values(), m.mine(list(caps), k=5, seed=0)):
+        for neg in negs:
+            assert not any(b in neg.text.lower() for b in banned), neg.text
+
+
+def test_a_person_or_animal_and_a_thing_never_trade_places(corpus_path):
+    """Issue 11: "a rug laying on a cat"; dev half: "A hospital bed in a girl"."""
+    m = miner(corpus_path=corpus_path, operation="swap")
+    for negs in m.mine(["A girl in a hospital bed with an IV and monitors.", "A cat laying on a rug."], k=5, seed=0):
+        for neg in negs:
+            assert {e.before.lower() for e in neg.edits} not in ({"girl", "hospital bed"}, {"cat", "rug"}), neg.text

@@ -160,6 +160,10 @@ PINNED = {  # caption -> the near-synonym the miner made before (the captions of
 }
 
 
+# "players" -> "men": a role says nothing of gender (``wordnet.people_apart``), refused before the sibling test
+REFUSED_BY_WORDNET = {"An umpire is talking with two players on different teams."}
+
+
 def _mined(path, captions, k=1, **kw):
     m = ConcretePlant(**kw)
     m.use_corpus(path)
@@ -174,6 +178,9 @@ def test_sugarcrepe_near_synonyms_are_no_longer_made(sugarcrepe_corpora):
     before = _mined(with_groups, captions, max_sibling_pmi=None)
     after = _mined(with_groups, captions)
     for caption, old, new in zip(captions, before, after):
+        if caption in REFUSED_BY_WORDNET:  # a rule of its own refuses it now, filter or not
+            assert PINNED[caption] not in words(old or "") and PINNED[caption] not in words(new or "")
+            continue
         assert PINNED[caption] in words(old)  # the pinned failure, as it was
         assert new != old and PINNED[caption] not in words(new or "")
     assert after[0] == "A man leaning on ski spikes on a snowy mountain."  # the contrast man/woman stays

@@ -436,12 +436,51 @@ def gender(lemma: str) -> str | None:
 
 
 @word_cache
+def age(lemma: str) -> str | None:
+    """"adult" or "juvenile": what WordNet's hypernyms (adult, juvenile) say of the first sense of the noun
+    ``lemma`` that is a person ("woman": adult, "little girl": juvenile); None when they say nothing ("boy")."""
+    lines = synset_lines()
+    marks = {}
+    for head in ("adult", "juvenile"):
+        for synset in lines.synsets(head, "n"):
+            if synset.lexname == "noun.person":
+                marks[(synset.pos, synset.offset)] = head
+    for synset in _senses(lemma, "NOUN", None):
+        if synset.lexname == "noun.person":
+            found = {marks[key] for key in _up(synset.pos, synset.offset) if key in marks}
+            return found.pop() if len(found) == 1 else None
+    return None
+
+
+def people_apart(old: str, new: str) -> bool:
+    """Whether a caption's person ``old`` cannot be a ``new`` (nouns): they differ in gender (``gender``) or
+    age (``age``: "man" -> "child"), or both name neither (roles: "skier" -> "surfer"). A person of the same
+    gender and no certainly other age may be either ("girl" -> "lady", "young man" -> "boy"), and a role
+    says nothing of a gender or an age ("man" -> "cook"). True when either is not first a person."""
+    if main_lexname(old, "NOUN") != "noun.person" or main_lexname(new, "NOUN") != "noun.person":
+        return True
+    (g_old, a_old), (g_new, a_new) = (gender(old), age(old)), (gender(new), age(new))
+    if not (g_old or a_old) and not (g_new or a_new):
+        return True
+    return bool(g_old and g_new and g_old != g_new) or bool(a_old and a_new and a_old != a_new)
+
+
+@word_cache
 def animate(lemma: str) -> bool:
     """Whether the noun names a person or an animal: its most likely physical sense does, and none of its
     three most frequent senses is an artifact ("printer" is first a person in WordNet, but also a machine)."""
     found = _senses(lemma, "NOUN", 3)
     return bool(found) and found[0].lexname in ("noun.person", "noun.animal") and \
         not any(s.lexname == "noun.artifact" for s in found)
+
+
+@word_cache
+def collective(lemma: str) -> bool:
+    """Whether the noun names, first, a group of things rather than a thing ("bunch", "herd", "group"): its most
+    frequent sense is filed under groups, or is WordNet's "group" itself. Before "of" it says how many, not
+    what: "a bunch of cars" -> "an assortment of cars" is the same picture."""
+    found = _senses(lemma, "NOUN", None)[:1]  # WordNet's order: "group" is first a group, not a chemical
+    return bool(found) and (found[0].lexname == "noun.group" or "group" in found[0].lemma_names)
 
 
 @word_cache

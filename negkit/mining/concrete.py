@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator
 from itertools import islice
 from typing import Any, ClassVar, Literal
 
+from negkit.lexicon import wordnet as wn
 from negkit.mining.base import Edit, Negative
 from negkit.mining.lexical import (
     DEPICTION_WORDS,
@@ -278,8 +279,10 @@ class ConcretenessMiner(LexicalMiner):
 
     def _swaps(self, tokens: list[Token], unit: Unit, ordered: list[Unit], rng: random.Random,
                deferred: Deferred) -> Iterable[Negative]:
+        # a person or animal and a thing never trade places: "a rug laying on a cat", "a hospital bed in a girl"
         swaps = (self._swap(tokens, unit, other) for other in ordered
-                 if other.cls == unit.cls and other.lemma != unit.lemma and other.start != unit.start)
+                 if other.cls == unit.cls and other.lemma != unit.lemma and other.start != unit.start
+                 and (unit.cls != "NOUN" or wn.animate(unit.lemma) == wn.animate(other.lemma)))
         corpus = self.caption_corpus() if self.plausibility else None
         if corpus is None:
             return swaps

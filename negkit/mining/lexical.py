@@ -427,9 +427,10 @@ class Replacer:
         return tuple(out)
 
     def keeps_false(self, unit: Unit, cand: Candidate) -> bool:
-        """Whether ``cand`` is read first as the same kind of thing as the unit's sense and is no WordNet
-        synonym, hypernym or hyponym of the unit's word (checked last and lazily, on the few candidates a
-        miner looks at: each check reads the candidate's senses and walks their hypernyms)."""
+        """Whether ``cand`` is read first as the same kind of thing as the unit's sense, names no person the
+        unit's could be (``wordnet.people_apart``) and is no WordNet synonym, hypernym or hyponym of the unit's
+        word (checked last and lazily, on the few candidates a miner looks at: each check reads the
+        candidate's senses and walks their hypernyms)."""
         key = (unit.lemma, unit.cls, cand)
         found = self._false.get(key)
         if found is None:
@@ -439,6 +440,8 @@ class Replacer:
     def _keeps_false(self, unit: Unit, cand: Candidate) -> bool:
         if cand.kind is not None and wn.main_lexname(cand.word, unit.cls) != cand.kind:
             return False  # read first as another kind of thing: "girl" -> "dish", "bat" -> "lead"
+        if unit.cls == "NOUN" and not wn.people_apart(unit.lemma, cand.word):
+            return False  # the same person may be either: "girl" -> "lady", "man" -> "cook"
         return cand.antonym or wn.taxonomic_relation(unit.lemma, cand.word, unit.cls) is None
 
 
@@ -612,6 +615,9 @@ class LexicalMiner(CorpusUser, NormsMiner):
             words = self._replacer.wider(unit, context) if wider else self._replacer(unit, context)
         # a word the caption already has makes a muddle, not a negative ("a dog and two cats" -> "two dogs")
         found = [c for c in words if c.word not in context]
+        if unit.cls == "REL":  # "up and down the sidewalk" -> "up and up": a relation the caption names beside it
+            near = {t.lower for t in chain(tokens[max(0, unit.start - 3):unit.start], tokens[unit.end:unit.end + 3])}
+            found = [c for c in found if c.word not in near]
         pronoun = None
         if unit.cls in ("NOUN", "ADJ"):
             pronoun = _pronoun_gender(tokens, unit) if view is None else view.pronoun_gender(unit)
@@ -1053,6 +1059,9 @@ class SlotTest:
         self.relation: str | None = None  # NOUN: the preposition before it
         self.head: str | None = None  # NOUN: the word that governs it
         self.head_noun: str | None = None  # NOUN: the noun it modifies ("kitchen" in "kitchen floor")
+        self.subject: str | None = None  # VERB: the person or animal doing it
+        self.object: str | None = None  # VERB: the noun it acts on
+        self.article = False  # NOUN: right after "a"/"an", so a count noun
         if unit.cls == "REL":
             for tok in tokens[unit.end:unit.end + RELATION_REACH]:
                 if tok.pos in _MODIFIER_POS:  # the object's first noun: "under a red couch" -> couch
@@ -1067,12 +1076,14 @@ class SlotTest:
                     self.noun, self.free = lemma(tokens[j].lower, "NOUN"), False
                     break
         elif unit.cls == "VERB":  # its frame: the word after it, when a particle or preposition ("standing next
-            # to" -> "holding next to" is never seen)
-            self.free = True
+            # to" -> "holding next to" is never seen), and the nouns it relates: its subject ("cattle walking" ->
+            # "cattle skiing") and its object ("taking a picture" -> "attempting a picture") must be seen with it
             if unit.end < len(tokens) and tokens[unit.end].pos in ("ADP", "ADV", "PART"):
                 after = view.suffix(unit.end)
                 if after:
-                    self.after, self.free = after[0], False
+                    self.after = after[0]
+            self.subject, self.object = _subject(tokens, unit), _object(tokens, unit)
+            self.free = self.after is None and self.subject is None and self.object is None
         elif unit.cls != "NOUN" or (unit.start == 0 and not (
                 unit.end < len(tokens) and tokens[unit.end].pos == "NOUN")):
             self.free = True
@@ -1089,9 +1100,11 @@ class SlotTest:
             # noun) must be seen, a compound the captions write ("bathroom floor")
             after = view.suffix(unit.end) if unit.end < len(tokens) and tokens[unit.end].pos == "NOUN" else None
             self.head_noun = after[0] if after else None
+            self.article = prev is not None and prev.lower in ("a", "an") and prev.pos == "DET"
         # all that the test reads of the caption: a new word's result is the same in every slot with this key
         self.key = (True,) if self.free else (
-            self.cls, self.noun, self.after, self.relation, self.head, self.backoff, self.head_noun)
+            self.cls, self.noun, self.after, self.relation, self.head, self.backoff, self.head_noun, self.subject,
+            self.object, self.article)
         self._memo = corpus.memo("_slots")
 
     def __call__(self, new: str, new_words: Sequence[str] | None = None) -> bool:
@@ -1122,7 +1135,13 @@ class SlotTest:
         if cls == "ADJ":
             return _seen_with_kind(partial(corpus.together, lemma(new_words[-1], "ADJ")), self.noun, self.backoff)
         if cls == "VERB":
-            return corpus.lm.ctx2.get((new_words[-1], self.after), (0, 0))[0] > 0
+            if self.after is not None and not corpus.lm.ctx2.get((new_words[-1], self.after), (0, 0))[0]:
+                return False
+            verb = lemma(new_words[-1], "VERB")
+            for noun in (self.subject, self.object):
+                if noun is not None and not _seen_with_kind(partial(corpus.together, verb), noun, self.backoff):
+                    return False  # "a cow driving down", "cattle skiing", "attempting a picture": never seen
+            return True
         noun = lemma(new_words[-1], "NOUN")
         if self.relation is not None and not corpus.relation_object(self.relation, noun):
             return False  # "tricks on a ramp" -> "on a gear", "sleeps in a hammock" -> "in a couch": never seen
@@ -1130,9 +1149,47 @@ class SlotTest:
             return False  # "serve the ball" -> "serve the net", "frosted glass" -> "frosted food": never seen together
         if self.head_noun is not None and not corpus.lm.ctx2.get((new_words[-1], self.head_noun), (0, 0))[0]:
             return False  # "computer desk" -> "motor desk": a compound no caption writes
+        if self.article and not _countable(corpus, new_words[0], noun):
+            return False  # "a banana tree" -> "a parsley", "a collection" -> "a people": a count of a mass
         if self.after is None or not new_words:
             return True
         return corpus.lm.ctx2.get((self.after, new_words[0]), (0, 0))[0] > 0
+
+
+def _countable(corpus: Any, first: str, noun: str) -> bool:
+    """Whether the captions count the noun: they write it after "a"/"an" (its first word ``first``, as
+    written), or write a plural of it that is not the singular."""
+    ctx2 = corpus.lm.ctx2
+    if ctx2.get(("a", first), (0, 0))[0] or ctx2.get(("an", first), (0, 0))[0]:
+        return True
+    return any(corpus.counts.get(form) for form in plurals(noun) if form != noun)  # "parsley": its own plural
+
+
+def _subject(tokens: Sequence[Token], unit: Unit) -> str | None:
+    """The lemma of the person or animal the verb tells of: the nearest noun before it, when animate (the
+    nouns ``edit_matters`` lets a verb change for)."""
+    for tok in reversed(tokens[:unit.start]):
+        if tok.pos == "NOUN":
+            noun = lemma(tok.lower, "NOUN")
+            return noun if wn.animate(noun) else None
+        if tok.pos in ("PROPN", "PRON"):
+            return None
+    return None
+
+
+def _object(tokens: Sequence[Token], unit: Unit) -> str | None:
+    """The lemma of the verb's object: the head of a noun right after it, at most a determiner, number,
+    possessive or adjective in between ("taking a big picture" -> picture)."""
+    i = unit.end
+    while i < len(tokens) and tokens[i].pos in ("DET", "NUM", "ADJ", "PRON") and i - unit.end < 3:
+        if tokens[i].pos == "PRON" and tokens[i].tag != "PRP$":
+            return None
+        i += 1
+    if i >= len(tokens) or tokens[i].pos != "NOUN":
+        return None
+    while i + 1 < len(tokens) and tokens[i + 1].pos == "NOUN":
+        i += 1
+    return lemma(tokens[i].lower, "NOUN")
 
 
 def _relation_count(corpus: Any, relation: str, noun: str) -> int:
@@ -1188,9 +1245,10 @@ def _pronoun_gender(tokens: Sequence[Token], unit: Unit) -> str | None:
 
 def edit_matters(tokens: Sequence[Token], unit: Unit, skip: frozenset[str] = frozenset()) -> bool:
     """Whether changing ``unit`` can make the caption false and keep it fluent: not a noun that only
-    modifies the next noun ("computer desk" -> "motor desk"), not the verb of a thing rather than a person or
-    animal (a bus "sitting" or "standing" in a field is the same bus), not an adjective of a word in ``skip``
-    (the picture words: "an old photo" -> "a young photo")."""
+    modifies the next noun ("computer desk" -> "motor desk"), not a group before "of" ("a bunch of", "a herd
+    of": ``wordnet.collective``), not an adjective that stands for a noun ("each other"), not the verb of a
+    thing rather than a person or animal (a bus "sitting" or "standing" in a field is the same bus), not an
+    adjective of a word in ``skip`` (the picture words: "an old photo" -> "a young photo")."""
     if unit.cls == "ADJ" and skip:
         for j in range(unit.end, min(unit.end + 3, len(tokens))):
             if tokens[j].pos not in ("NOUN", "ADJ", "CCONJ", "PUNCT"):
@@ -1199,6 +1257,11 @@ def edit_matters(tokens: Sequence[Token], unit: Unit, skip: frozenset[str] = fro
                 return lemma(tokens[j].lower, "NOUN") not in skip
     if unit.cls == "NOUN" and unit.end < len(tokens) and tokens[unit.end].pos == "NOUN":
         return False
+    if unit.cls == "ADJ" and unit.start and tokens[unit.start - 1].pos == "DET" and (
+            unit.end == len(tokens) or tokens[unit.end].pos in ("ADP", "SCONJ", "AUX", "PART", "PRON", "DET")):
+        return False  # a determiner's adjective with no noun stands for one: "next to each other" -> "each same"
+    if unit.cls == "NOUN" and unit.end < len(tokens) and tokens[unit.end].lower == "of" and wn.collective(unit.lemma):
+        return False  # it says how many, not what: "a bunch of cars" -> "an assortment of cars"
     if unit.cls == "VERB" and 0 < unit.start and unit.end < len(tokens) and tokens[unit.end].pos == "NOUN" and \
             tokens[unit.start - 1].pos in ("ADJ", "ADV", "NOUN"):
         return False  # part of a modifier: "a tasty looking sandwich", "a leaf covered forest"

@@ -8,8 +8,9 @@ stored as strings because Arrow lists hold one type, ``Negative.from_dict`` read
 
 The table lives in a cache folder named by a fingerprint of everything that decides its content: the
 miners (name, weight, every constructor parameter with its default filled in, and the version of the
-plugin that provides it), ``mining.k``, the mining seed, a hash of the captions, negkit's version and the
-cache format. The same config reuses the table instantly; any change re-mines into a new folder.
+plugin that provides it), ``mining.k``, the mining seed, a hash of the captions, negkit's version, the
+source of the miners' code (negkit's mining and lexicon packages and each miner's module) and the cache
+format. The same config reuses the table instantly; any change re-mines into a new folder.
 
 Mining runs ``datasets.Dataset.map(batched=True, num_proc=...)`` over fixed-size shards of captions. A shard
 is written into a private temporary folder (``map``'s ``cache_file_name``/``new_fingerprint``) that is
@@ -23,7 +24,9 @@ Shard and batch boundaries never change the result: miners are deterministic per
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import importlib
 import json
 import os
 import shutil
@@ -147,6 +150,31 @@ def _file_stamps(params: dict[str, Any]) -> dict[str, list[int]]:
     return stamps
 
 
+_CODE_PACKAGES = ("negkit.mining", "negkit.lexicon")  # the built-in miners and every resource they read
+
+
+@functools.cache
+def _source_digest(modules: tuple[str, ...]) -> str:
+    """A digest of the source of negkit's mining and lexicon packages and of ``modules`` (each miner's own
+    module, a plugin's included): a miner whose code changed mines again even where its version did not."""
+    files: dict[str, None] = {}
+    for package in _CODE_PACKAGES:
+        root = Path(importlib.import_module(package).__file__ or "").parent
+        files.update(dict.fromkeys(str(f) for f in sorted(root.glob("*.py"))))
+    for name in modules:
+        origin = getattr(sys.modules.get(name) or importlib.import_module(name), "__file__", None)
+        if origin:
+            files[origin] = None
+    h = hashlib.blake2b(digest_size=16)
+    for path in files:
+        h.update(Path(path).name.encode())
+        try:
+            h.update(Path(path).read_bytes())
+        except OSError:
+            h.update(b"?")
+    return h.hexdigest()
+
+
 def mining_fingerprint(plan: MiningPlan, captions: Sequence[str] | None = None, *,
                        digest: str | None = None, groups: Sequence[Any] | None = None) -> str:
     """The cache key of mining ``captions`` with the plan's miners, k and seed (and ``groups``, the image of
@@ -166,6 +194,7 @@ def mining_fingerprint(plan: MiningPlan, captions: Sequence[str] | None = None, 
         "seed": plan.seed,
         "captions": digest,
         "miners": miner_config(plan),
+        "code": _source_digest(tuple(sorted({type(m.miner).__module__ for m in plan.miners}))),
     }
     text = json.dumps(payload, sort_keys=True, default=repr)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
