@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
 from pathlib import Path
@@ -24,13 +25,13 @@ def source_digest(packages: tuple[str, ...], modules: tuple[str, ...] = ()) -> s
     the files of ``modules`` (a component's own module: a plugin's too). Once per process and arguments."""
     files: dict[str, None] = {}
     for package in packages:  # found, not imported: reading the training code's files needs no torch
-        spec = importlib.util.find_spec(package)
+        spec = _spec(package)
         for root in (spec.submodule_search_locations or ()) if spec else ():
             found = [f for f in Path(root).rglob("*") if f.suffix in SUFFIXES and "__pycache__" not in f.parts]
             files.update(dict.fromkeys(str(f) for f in sorted(found)))
     for name in modules:
         loaded = sys.modules.get(name)
-        spec = None if loaded else importlib.util.find_spec(name)
+        spec = None if loaded else _spec(name)
         origin = getattr(loaded, "__file__", None) if loaded else getattr(spec, "origin", None)
         if origin:
             files[origin] = None
@@ -42,3 +43,11 @@ def source_digest(packages: tuple[str, ...], modules: tuple[str, ...] = ()) -> s
         except OSError:
             h.update(b"?")
     return h.hexdigest()
+
+
+def _spec(name: str) -> importlib.machinery.ModuleSpec | None:
+    """Where the module ``name`` is, or None where it cannot be found (a test's module seen from a worker)."""
+    try:
+        return importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
