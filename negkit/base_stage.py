@@ -6,7 +6,8 @@ The cache entry is ``<cache root>/negkit/base/<fingerprint>/`` (beside the minin
 decides the base's weights: its resolved recipe without the keys that do not (``run.name``, ``run.device``,
 ``report.*``, ``eval``, ``train.num_workers``, ``train.log_every``, cache folders: ``pipeline.RESUME_SAFE``),
 the fingerprint of its own ``init`` (a chain of bases works), negkit's version, the versions of the plugins
-providing its components, and its mining fingerprint when it mines. A change of the data files themselves is
+providing its components, its mining fingerprint when it mines, and the source of the training code
+(``TRAINING_CODE``, ``negkit.code_digest``). A change of the data files themselves is
 seen only through that mining fingerprint: delete the entry to rebuild after editing them.
 
 ```
@@ -41,6 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from negkit.code_digest import source_digest
 from negkit.errors import IntegrityError, RecipeError, RunLockedError, TrainingError
 from negkit.recipe import Recipe
 
@@ -132,6 +134,14 @@ def _plugin_versions(recipe: Recipe) -> dict[str, Any]:
     return out
 
 
+# what decides a base's weights besides its recipe, and what decides its evaluation (``negkit.code_digest``): an
+# entry made by code that has since changed is never reused, even where negkit's version is the same
+TRAINING_CODE = ("negkit.train", "negkit.losses", "negkit.data", "negkit.model_configs")
+TRAINING_MODULES = ("negkit.images", "negkit.seeding")
+EVAL_CODE = ("negkit.eval", "negkit.data")
+EVAL_MODULES = ("negkit.train.evaluate", "negkit.train.reference", "negkit.images")
+
+
 def base_fingerprint(base: Recipe, seen: tuple[Path, ...] = ()) -> str:
     """The cache key of ``base``'s final weights (see the module doc)."""
     from negkit.version import __version__
@@ -147,6 +157,7 @@ def base_fingerprint(base: Recipe, seen: tuple[Path, ...] = ()) -> str:
     payload = {
         "format": FORMAT,
         "negkit": __version__,
+        "code": source_digest(TRAINING_CODE, TRAINING_MODULES),
         "recipe": _weights_keys(base),
         "plugins": _plugin_versions(base),
         "mining": mining,
@@ -307,12 +318,14 @@ def start_from_base(stage: BaseStage, model: Any, model_name: str, env: Any, bui
 
 def reference_key(recipe: Recipe, device: str) -> str:
     """What decides ``recipe``'s evaluation of its base besides the base's weights: its evaluators, data, seed
-    and model section (precision, LoRA), the device type, negkit's version and the versions of its plugins."""
+    and model section (precision, LoRA), the device type, negkit's version, the versions of its plugins and the
+    source of the evaluation code (``EVAL_CODE``)."""
     from negkit.version import __version__
 
     resolved = json.loads(json.dumps(recipe.to_dict(), default=repr))
     model = {k: v for k, v in resolved.get("model", {}).items() if k != "init"}  # the fingerprint names the base
-    payload = {"format": FORMAT, "negkit": __version__, "eval": resolved.get("eval"), "data": resolved.get("data"),
+    payload = {"format": FORMAT, "negkit": __version__, "code": source_digest(EVAL_CODE, EVAL_MODULES),
+               "eval": resolved.get("eval"), "data": resolved.get("data"),
                "model": model, "seed": recipe.run.seed, "device": device, "plugins": _plugin_versions(recipe)}
     text = json.dumps(payload, sort_keys=True, default=repr)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()

@@ -47,19 +47,22 @@ class PinSource(DataSource):
 
 # Computed with the code before the factory existed (mining_fingerprint(recipe, captions), commit 31d3454), with
 # negkit's version pinned: the same recipe must keep its cache folder, or every user's mined negatives are lost.
+# Recomputed once when the key began to read the miners' source (2026-12-06), with that digest pinned too: only
+# a change of the miners' code may move a table.
 PINNED = [
     ({"run": {"seed": 7}, "data": {"source": "pin-captions"}, "mining": {"k": 2, "cache_dir": "/nonexistent"},
       "miners": [{"name": "pin-suffix", "suffix": "?"}, {"name": "pin-suffix", "weight": 0.5, "repeat": 3}]},
-     ["a red cube", "two blue spheres", ""], "cb0fcd6afa9476c853642a0c309d0ea8"),
+     ["a red cube", "two blue spheres", ""], "2c62f5ee8aea0dacac215224f5dbbd02"),
     ({"run": {"seed": 7}, "data": {"source": "pin-captions"},
       "mining": {"k": 1, "select": "hardest", "candidates": 3, "seed": 11, "cache_dir": "/nonexistent"},
-      "miners": [{"name": "pin-suffix"}]}, ["a red cube"], "d179e8b0b06ca9cc13d76d28439f97a9"),
+      "miners": [{"name": "pin-suffix"}]}, ["a red cube"], "51c558be9d79521eec04f3043b514461"),
 ]
 
 
 @pytest.mark.parametrize(("raw", "captions", "expected"), PINNED)
 def test_the_mining_fingerprint_of_a_recipe_is_what_it_was(monkeypatch, raw, captions, expected):
     monkeypatch.setattr("negkit.version.__version__", "0.0.0-pin")
+    monkeypatch.setattr("negkit.mining.stage.source_digest", lambda packages, modules=(): "pinned-code")
     with registered_components(miners=[PinMiner], datasets=[PinSource]):
         assert mining_fingerprint(mining_plan(recipe_from_dict(raw)), captions) == expected
 

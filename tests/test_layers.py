@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parent.parent
 # Floors, lowest first. Imports point down (or stay on their floor), never up.
 FLOORS: list[tuple[str, set[str]]] = [
     ("ground floor", {"errors", "hookspecs", "seeding", "rundir", "images", "version", "distributed", "atomic",
-                      "interrupts", "locks"}),
+                      "interrupts", "locks", "code_digest"}),
     ("lexicon, data, losses, registry/plugins/recipe (with the recipe's typed sections and single-component "
      "building)", {"lexicon", "data", "losses", "registry", "plugins", "recipe", "sections", "components"}),
     ("mining, train, eval, report (and the built-ins that register them)", {"mining", "train", "eval", "report",

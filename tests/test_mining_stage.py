@@ -308,14 +308,14 @@ def test_a_miner_whose_code_changed_mines_again(tmp_path, monkeypatch):
     import importlib
     import sys
 
-    from negkit.mining import stage
+    from negkit.code_digest import source_digest
     from negkit.mining.stage import MiningPlan, WeightedMiner
     from negkit.sections import MiningConfig
 
     def plan_with(code: str) -> MiningPlan:
         (tmp_path / "edited_miner.py").write_text(code, encoding="utf-8")
         sys.modules.pop("edited_miner", None)
-        stage._source_digest.cache_clear()
+        source_digest.cache_clear()
         module = importlib.import_module("edited_miner")
         return MiningPlan(MiningConfig(), 0, (WeightedMiner("edited", module.Edited()),))
 
@@ -327,4 +327,4 @@ def test_a_miner_whose_code_changed_mines_again(tmp_path, monkeypatch):
     after = mining_fingerprint(plan_with(source.replace("[[]", "[[ ]")), CAPTIONS)
     assert after != before
     sys.modules.pop("edited_miner", None)
-    stage._source_digest.cache_clear()
+    source_digest.cache_clear()

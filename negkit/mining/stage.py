@@ -24,9 +24,7 @@ Shard and batch boundaries never change the result: miners are deterministic per
 
 from __future__ import annotations
 
-import functools
 import hashlib
-import importlib
 import json
 import os
 import shutil
@@ -39,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from negkit.atomic import check_file, disk_full, file_checksum, is_disk_full, sweep_temp, temp_dir, write_text
+from negkit.code_digest import source_digest
 from negkit.interrupts import child_processes_follow_parent
 from negkit.mining.base import WARM_UP, Miner, Negative
 from negkit.mining.contract import checked_mine
@@ -150,29 +149,9 @@ def _file_stamps(params: dict[str, Any]) -> dict[str, list[int]]:
     return stamps
 
 
-_CODE_PACKAGES = ("negkit.mining", "negkit.lexicon")  # the built-in miners and every resource they read
-
-
-@functools.cache
-def _source_digest(modules: tuple[str, ...]) -> str:
-    """A digest of the source of negkit's mining and lexicon packages and of ``modules`` (each miner's own
-    module, a plugin's included): a miner whose code changed mines again even where its version did not."""
-    files: dict[str, None] = {}
-    for package in _CODE_PACKAGES:
-        root = Path(importlib.import_module(package).__file__ or "").parent
-        files.update(dict.fromkeys(str(f) for f in sorted(root.glob("*.py"))))
-    for name in modules:
-        origin = getattr(sys.modules.get(name) or importlib.import_module(name), "__file__", None)
-        if origin:
-            files[origin] = None
-    h = hashlib.blake2b(digest_size=16)
-    for path in files:
-        h.update(Path(path).name.encode())
-        try:
-            h.update(Path(path).read_bytes())
-        except OSError:
-            h.update(b"?")
-    return h.hexdigest()
+# the built-in miners and every resource they read: a miner whose code changed mines again even where its
+# version did not (``negkit.code_digest``)
+_CODE_PACKAGES = ("negkit.mining", "negkit.lexicon")
 
 
 def mining_fingerprint(plan: MiningPlan, captions: Sequence[str] | None = None, *,
@@ -194,7 +173,7 @@ def mining_fingerprint(plan: MiningPlan, captions: Sequence[str] | None = None, 
         "seed": plan.seed,
         "captions": digest,
         "miners": miner_config(plan),
-        "code": _source_digest(tuple(sorted({type(m.miner).__module__ for m in plan.miners}))),
+        "code": source_digest(_CODE_PACKAGES, tuple(sorted({type(m.miner).__module__ for m in plan.miners}))),
     }
     text = json.dumps(payload, sort_keys=True, default=repr)
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
