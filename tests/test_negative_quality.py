@@ -624,6 +624,8 @@ def test_pinned_blind_reading_failures_are_not_made(corpus_path):
 def test_a_person_or_animal_and_a_thing_never_trade_places(corpus_path):
     """Issue 11: "a rug laying on a cat"; dev half: "A hospital bed in a girl"."""
     m = miner(corpus_path=corpus_path, operation="swap")
-    for negs in m.mine(["A girl in a hospital bed with an IV and monitors.", "A cat laying on a rug."], k=5, seed=0):
+    caps = ["A girl in a hospital bed with an IV and monitors.", "A cat laying on a rug next to a pillow."]
+    for negs in m.mine(caps, k=5, seed=0):
+        assert negs  # the things still trade places with each other
         for neg in negs:
-            assert {e.before.lower() for e in neg.edits} not in ({"girl", "hospital bed"}, {"cat", "rug"}), neg.text
+            assert not {"girl", "cat"} & {e.before.lower() for e in neg.edits}, neg.text

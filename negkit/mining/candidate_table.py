@@ -29,11 +29,12 @@ closures for the taxonomic test), lemminflect, the corpus and frequency filters 
 from __future__ import annotations
 
 import hashlib
-import importlib
 import importlib.metadata
 import pickle
 from pathlib import Path
 from typing import Any
+
+from negkit.code_digest import source_digest
 
 TABLE_FORMAT = 4
 ENABLED = True
@@ -94,12 +95,7 @@ def fingerprint(replacer: Any, corpus_path: Path | str) -> str:
         except importlib.metadata.PackageNotFoundError:
             parts.append((package, None))
     h.update(repr(parts).encode())
-    for name in _SOURCES:
-        origin = getattr(importlib.import_module(name), "__file__", None)
-        h.update(name.encode())
-        if origin:
-            with open(origin, "rb") as fh:
-                h.update(fh.read())
+    h.update(source_digest((), _SOURCES).encode())
     return h.hexdigest()
 
 
