@@ -36,22 +36,29 @@ def main() -> None:
     ap.add_argument("--set", action="append", default=[], help="a miner parameter, name=value (JSON value)")
     args = ap.parse_args()
 
-    from negkit.data.caption_files import read_caption_groups
-    from negkit.mining.corpus import attach_corpus
-    from negkit.mining.quality import mining_groups, split_captions
-    from negkit.plugins import get_component
-
-    captions, groups = read_caption_groups(args.captions)
-    mining, _ = split_captions(captions)
-    pool = sorted({c.strip() for c in mining if part_of(c) == args.part})
-    sample = random.Random(args.seed).sample(pool, min(args.n, len(pool)))
-    miner = get_component("miners", args.miner)(**dict(_param(p) for p in args.set))
-    attach_corpus([miner], mining, None, mining_groups(captions, groups))  # images named by the items
+    sample, miner = draw(args.captions, args.part, args.n, args.seed, args.miner, dict(_param(p) for p in args.set))
     for caption, negs in zip(sample, miner.mine(sample, k=1, seed=args.seed)):
         neg = negs[0] if negs else None
         print(json.dumps({"caption": caption, "negative": neg.text if neg else None,
                           "kind": neg.kind if neg else None,
                           "edits": [[e.before, e.after] for e in neg.edits] if neg else []}))
+
+
+def draw(captions_dir: str | Path, part: str, n: int, seed: int, miner_name: str = "concrete-plant",
+         params: dict[str, object] | None = None) -> tuple[list[str], object]:
+    """A seeded sample of ``n`` distinct captions of ``part``, and the miner with the mining part's corpus."""
+    from negkit.data.caption_files import read_caption_groups
+    from negkit.mining.corpus import attach_corpus
+    from negkit.mining.quality import mining_groups, split_captions
+    from negkit.plugins import get_component
+
+    captions, groups = read_caption_groups(captions_dir)
+    mining, _ = split_captions(captions)
+    pool = sorted({c.strip() for c in mining if part_of(c) == part})
+    sample = random.Random(seed).sample(pool, min(n, len(pool)))
+    miner = get_component("miners", miner_name)(**(params or {}))
+    attach_corpus([miner], mining, None, mining_groups(captions, groups))  # images named by the items
+    return sample, miner
 
 
 def _param(text: str) -> tuple[str, object]:

@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import random
 import sys
 from pathlib import Path
 
@@ -39,7 +38,10 @@ BLIND_READINGS = ("reading-heldout-5-blind.tsv", "reading-heldout-8-blind.tsv", 
 
 
 def _encoder(model: str):
-    from sentence_transformers import SentenceTransformer
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        sys.exit("sentence_judge.py needs sentence-transformers: pip install sentence-transformers")
 
     st = SentenceTransformer(model, device="cpu")
     return lambda texts: st.encode(list(texts), batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
@@ -112,19 +114,9 @@ def signals(model: str) -> None:
 
 def rerank(model: str, part: str, n: int, m: int, seed: int) -> None:
     sys.path.insert(0, str(READINGS))
-    from reading_sample import part_of
+    from reading_sample import draw
 
-    from negkit.data.caption_files import read_caption_groups
-    from negkit.mining.corpus import attach_corpus
-    from negkit.mining.quality import mining_groups, split_captions
-    from negkit.plugins import get_component
-
-    captions, groups = read_caption_groups(ROOT / "tests" / "fixtures" / "sugarcrepe")
-    mining, _ = split_captions(captions)
-    pool = sorted({c.strip() for c in mining if part_of(c) == part})
-    sample = random.Random(seed).sample(pool, min(n, len(pool)))
-    miner = get_component("miners", "concrete-plant")(edits_per_word=m)
-    attach_corpus([miner], mining, None, mining_groups(captions, groups))
+    sample, miner = draw(ROOT / "tests" / "fixtures" / "sugarcrepe", part, n, seed, params={"edits_per_word": m})
     encode = _encoder(model)
     for caption, negs in zip(sample, miner.mine(sample, k=m, seed=0)):
         if not negs:
